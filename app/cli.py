@@ -1,0 +1,254 @@
+"""The `parley` command line."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from app.clock import SystemClock
+from app.config import get_settings
+from app.logs import configure_logging
+
+DESCRIPTION = """Parley: SMS-first two-way debt negotiation.
+
+Configuration comes from the environment (PARLEY_DATABASE_URL, PARLEY_PUBLIC_URL,
+PARLEY_SMS_GATEWAY, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, ...; see README.md)."""
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = create_app(settings, run_worker=not args.no_worker)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from app.db import Database
+    from app.main import periodic_jobs
+    from app.messaging.gateway import build_gateway
+    from app.messaging.worker import OutboxWorker
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    database = Database(settings.sqlalchemy_url)
+    worker = OutboxWorker(
+        database, build_gateway(settings), SystemClock(), settings, periodic_jobs()
+    )
+    if args.once:
+        sent = worker.run_once()
+        print(f"sent {sent} message(s)")
+        return 0
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker.run_forever(stop)
+    database.dispose()
+    return 0
+
+
+def _cmd_migrate(_args: argparse.Namespace) -> int:
+    from app.migrate import upgrade_to_head
+
+    settings = get_settings()
+    upgrade_to_head(settings.sqlalchemy_url)
+    print("database is at the latest migration")
+    return 0
+
+
+def _cmd_create_api_key(args: argparse.Namespace) -> int:
+    from app.creditors.service import get_creditor_by_name, get_or_create_creditor
+    from app.db import Database
+    from app.security import create_api_key
+
+    settings = get_settings()
+    database = Database(settings.sqlalchemy_url)
+    clock = SystemClock()
+    with database.transaction() as session:
+        if args.create:
+            creditor = get_or_create_creditor(session, clock, args.creditor)
+        else:
+            found = get_creditor_by_name(session, args.creditor)
+            if found is None:
+                print(
+                    f"error: no creditor named {args.creditor!r} (add --create to create it)",
+                    file=sys.stderr,
+                )
+                return 2
+            creditor = found
+        _, plain = create_api_key(session, creditor, clock, name=args.name, role=args.role)
+    print(plain)
+    print(f"(a {args.role} key for {args.creditor}; it is shown only once)", file=sys.stderr)
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from app.creditors.service import get_creditor_by_name
+    from app.db import Database
+    from app.debts.service import ImportSummary, import_csv
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no such file: {path}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    database = Database(settings.sqlalchemy_url)
+    started = time.monotonic()
+    size = path.stat().st_size or 1
+
+    def progress(summary: ImportSummary) -> None:
+        done = min(raw.tell() / size, 1.0)
+        rate = summary.total / max(time.monotonic() - started, 1e-6)
+        bar = "#" * int(done * 30)
+        print(
+            f"\r[{bar:<30}] {done:4.0%} {summary.total} rows, {rate:,.0f} rows/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with database.transaction() as session:
+        creditor = get_creditor_by_name(session, args.creditor)
+        if creditor is None:
+            print(f"error: no creditor named {args.creditor!r}", file=sys.stderr)
+            return 2
+        with (
+            path.open("rb") as raw,
+            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle,
+        ):
+            try:
+                summary = import_csv(
+                    session,
+                    creditor.id,
+                    handle,
+                    now=SystemClock().now(),
+                    actor="cli",
+                    progress=progress,
+                )
+            except UnicodeDecodeError:
+                print("\nerror: the file is not UTF-8 text", file=sys.stderr)
+                return 2
+    print(file=sys.stderr)
+    elapsed = time.monotonic() - started
+    print(
+        f"{summary.total} rows in {elapsed:.1f}s: {summary.created} created, "
+        f"{summary.updated} updated, {summary.failed} failed"
+    )
+    for error in summary.errors[:20]:
+        reasons = "; ".join(f"{e['field']}: {e['message']}" for e in error["errors"])
+        print(f"  line {error['line']} ({error['external_id']}): {reasons}")
+    if summary.failed > 20:
+        print(f"  ... and {summary.failed - 20} more")
+    return 1 if summary.failed else 0
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from app.conversations.classifier import classify
+
+    today = date.fromisoformat(args.today) if args.today else None
+    for line in sys.stdin:
+        text = line.rstrip("\r\n")
+        result = classify(text, today=today, default_language=args.default_language)
+        print(json.dumps({"text": text, **result.to_json()}, ensure_ascii=False), flush=True)
+    return 0
+
+
+def _cmd_demo(_args: argparse.Namespace) -> int:
+    from app.db import Database
+    from app.demo import seed_demo
+
+    settings = get_settings()
+    database = Database(settings.sqlalchemy_url)
+    with database.transaction() as session:
+        key = seed_demo(session, SystemClock(), settings)
+    print(f"Demo creditor ready. API key: {key}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also what `parley --help` prints)."""
+    parser = argparse.ArgumentParser(
+        prog="parley", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the API and webhooks (and the worker in-process)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--no-worker", action="store_true", help="do not run the outbox worker in-process"
+    )
+    serve.set_defaults(func=_cmd_serve)
+
+    worker = sub.add_parser(
+        "worker", help="send queued messages and run scheduled jobs (run several to scale out)"
+    )
+    worker.add_argument("--once", action="store_true", help="process one batch and exit")
+    worker.set_defaults(func=_cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database to the latest migration")
+    migrate.set_defaults(func=_cmd_migrate)
+
+    key = sub.add_parser("create-api-key", help="create an API key for a creditor and print it")
+    key.add_argument("--creditor", required=True, help="the creditor's name")
+    key.add_argument("--name", default="cli", help="a label for the key")
+    key.add_argument(
+        "--role",
+        choices=("admin", "agent"),
+        default="admin",
+        help="admin: may change settings; agent: works conversations",
+    )
+    key.add_argument("--create", action="store_true", help="create the creditor if missing")
+    key.set_defaults(func=_cmd_create_api_key)
+
+    imp = sub.add_parser("import", help="import debts from a CSV file (progress and summary)")
+    imp.add_argument(
+        "file",
+        help="CSV: external_id,name,phone,language,timezone,amount,currency,due_date,description",
+    )
+    imp.add_argument("--creditor", required=True, help="the creditor's name")
+    imp.set_defaults(func=_cmd_import)
+
+    classify = sub.add_parser(
+        "classify",
+        help="read one reply per line on stdin, print one JSON object per line\n"
+        "(intent, language, confidence, choice, promise_date, requested_date/time)",
+    )
+    classify.add_argument("--today", help="the debtor's local date for relative dates (ISO)")
+    classify.add_argument(
+        "--default-language", default="en", help="language of neutral replies such as '1'"
+    )
+    classify.set_defaults(func=_cmd_classify)
+
+    demo = sub.add_parser("demo", help="create the demo creditor with a few debts; print its key")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `parley` console script."""
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

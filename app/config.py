@@ -1,0 +1,83 @@
+"""Settings, read once from the environment (names fixed by PRODUCT.md's contract)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./parley.db"
+TWILIO_DEFAULT_API_BASE = "https://api.twilio.com"
+
+
+class Settings(BaseSettings):
+    """Parley's configuration. Every field maps to a `PARLEY_*` variable, except the
+    two Twilio credentials, which keep the names the twilio library itself reads."""
+
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    public_url: str = "http://127.0.0.1:8000"
+    sms_gateway: Literal["simulator", "twilio"] = "simulator"
+
+    twilio_account_sid: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "twilio_account_sid")
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "twilio_auth_token")
+    )
+    twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base: str = TWILIO_DEFAULT_API_BASE
+
+    bootstrap_api_key: SecretStr | None = None
+    bootstrap_creditor: str = "Demo Creditor"
+    payment_webhook_secret: SecretStr | None = None
+
+    default_region: str = Field(default="US", description="Region for national phone numbers")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_batch_size: int = Field(default=50, ge=1, le=1000)
+    worker_lease_seconds: int = Field(default=300, ge=10)
+    send_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_send_attempts: int = Field(default=6, ge=1, le=20)
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _enforce_production_secrets(self) -> Settings:
+        """Refuse to run production without the secrets that guard webhooks."""
+        if self.environment != "production":
+            return self
+        missing = []
+        if self.payment_webhook_secret is None:
+            missing.append("PARLEY_PAYMENT_WEBHOOK_SECRET")
+        if self.sms_gateway == "twilio" and self.twilio_auth_token is None:
+            missing.append("TWILIO_AUTH_TOKEN")
+        if missing:
+            raise ValueError(f"production needs {', '.join(missing)}")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the driver SQLAlchemy should use (psycopg 3 for PostgreSQL)."""
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def public_base(self) -> str:
+        """PARLEY_PUBLIC_URL without a trailing slash."""
+        return self.public_url.rstrip("/")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings."""
+    return Settings()

@@ -1,0 +1,64 @@
+"""Creditors (tenants), their settings, and their API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import ID, Base, new_id
+
+PAYMENT_SCHEMES = ("boleto", "pix", "reference")
+LANGUAGES = ("en", "es", "pt-BR")
+
+
+class Creditor(Base):
+    """A tenant: the company whose debts Parley collects, with its contact and offer settings."""
+
+    __tablename__ = "creditors"
+    __table_args__ = (
+        CheckConstraint(f"payment_scheme IN {PAYMENT_SCHEMES}", name="payment_scheme"),
+        CheckConstraint(f"default_language IN {LANGUAGES}", name="default_language"),
+        CheckConstraint("max_initiated_per_day >= 1", name="max_initiated_per_day"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    # Shown to debtors in HELP answers and on the payment page.
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2), default="US")
+    default_language: Mapped[str] = mapped_column(String(8), default="en")
+    payment_scheme: Mapped[str] = mapped_column(String(16), default="reference")
+    # Local wall-clock "HH:MM" bounds in the debtor's own zone.
+    contact_window_start: Mapped[str] = mapped_column(String(5), default="08:00")
+    contact_window_end: Mapped[str] = mapped_column(String(5), default="21:00")
+    max_initiated_per_day: Mapped[int] = mapped_column(Integer, default=1)
+    business_days_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    holiday_country: Mapped[str | None] = mapped_column(String(2))
+    holiday_subdivision: Mapped[str | None] = mapped_column(String(8))
+    mms_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    boleto_bank_code: Mapped[str | None] = mapped_column(String(3))
+    boleto_agreement: Mapped[str | None] = mapped_column(String(20))
+    pix_key: Mapped[str | None] = mapped_column(String(77))
+    pix_merchant_city: Mapped[str | None] = mapped_column(String(15))
+    reference_prefix: Mapped[str | None] = mapped_column(String(6))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """A bearer key of one creditor, stored only as a SHA-256 digest."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'agent')", name="role"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # admin: may change creditor settings and offer rules; agent: works conversations.
+    role: Mapped[str] = mapped_column(String(8), default="admin")
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,113 @@
+"""Creditor settings as the API shows and accepts them."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import holidays
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+PaymentScheme = Literal["boleto", "pix", "reference"]
+Language = Literal["en", "es", "pt-BR"]
+
+
+def _check_hhmm(value: str | None) -> str | None:
+    if value is not None and not HHMM.match(value):
+        raise ValueError("must be a local time HH:MM (00:00-23:59)")
+    return value
+
+
+def _check_country(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code")
+    return value
+
+
+class CreditorOut(BaseModel):
+    """A creditor and its settings."""
+
+    id: str
+    name: str
+    contact_phone: str | None
+    country: str
+    default_language: str
+    payment_scheme: str
+    contact_window_start: str
+    contact_window_end: str
+    max_initiated_per_day: int
+    business_days_only: bool
+    holiday_country: str | None
+    holiday_subdivision: str | None
+    mms_enabled: bool
+    boleto_bank_code: str | None
+    boleto_agreement: str | None
+    pix_key: str | None
+    pix_merchant_city: str | None
+    reference_prefix: str | None
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class CreditorPatch(BaseModel):
+    """Settings a finance team may change; absent fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    contact_phone: str | None = None
+    country: str | None = None
+    default_language: Language | None = None
+    payment_scheme: PaymentScheme | None = None
+    contact_window_start: str | None = None
+    contact_window_end: str | None = None
+    max_initiated_per_day: int | None = Field(default=None, ge=1, le=10)
+    business_days_only: bool | None = None
+    holiday_country: str | None = None
+    holiday_subdivision: str | None = Field(default=None, max_length=8)
+    mms_enabled: bool | None = None
+    boleto_bank_code: str | None = Field(default=None, pattern=r"^\d{3}$")
+    boleto_agreement: str | None = Field(default=None, pattern=r"^\d{1,11}$")
+    pix_key: str | None = Field(default=None, min_length=1, max_length=77)
+    pix_merchant_city: str | None = Field(default=None, min_length=1, max_length=15)
+    reference_prefix: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,6}$")
+
+    _hhmm_start = field_validator("contact_window_start")(_check_hhmm)
+    _hhmm_end = field_validator("contact_window_end")(_check_hhmm)
+    _country = field_validator("country")(_check_country)
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _holiday_country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.upper()
+        if value not in holidays.list_supported_countries():
+            raise ValueError("no public-holiday calendar for this country")
+        return value
+
+    @field_validator("contact_phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError("must be an E.164 phone number, e.g. +18005550100") from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @model_validator(mode="after")
+    def _window_order(self) -> CreditorPatch:
+        start, end = self.contact_window_start, self.contact_window_end
+        if start is not None and end is not None and start >= end:
+            raise ValueError("contact_window_start must be before contact_window_end")
+        return self

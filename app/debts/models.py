@@ -1,0 +1,96 @@
+"""Debtors, their debts, and the append-only event log."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import ID, Base, new_id
+
+# active: may be contacted; opted_out: replied STOP (or Twilio error 21610) until START;
+# wrong_number: someone else answered, never text it about this debt again;
+# invalid: not a reachable mobile number (Twilio 21211/21614).
+CONTACT_STATUSES = ("active", "opted_out", "wrong_number", "invalid")
+
+# open: being collected; paused: the debtor says it is paid, a human checks;
+# disputed: the debtor contests it, collection stops; in_plan: an agreed plan runs;
+# settled: balance reached zero; closed: withdrawn by the creditor.
+DEBT_STATUSES = ("open", "paused", "disputed", "in_plan", "settled", "closed")
+
+
+class Debtor(Base):
+    """A person a creditor collects from, identified by their phone within that creditor."""
+
+    __tablename__ = "debtors"
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "phone"),
+        CheckConstraint(f"contact_status IN {CONTACT_STATUSES}", name="contact_status"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    timezone: Mapped[str] = mapped_column(String(64))
+    contact_status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Debt(Base):
+    """One amount a debtor owes a creditor, in minor units of its currency."""
+
+    __tablename__ = "debts"
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "external_id"),
+        CheckConstraint(f"status IN {DEBT_STATUSES}", name="status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("balance >= 0", name="balance_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
+    debtor_id: Mapped[str] = mapped_column(ForeignKey("debtors.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str | None] = mapped_column(String(500))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    due_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # Set when a human must look (dispute, "already paid", unknown replies).
+    needs_review: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Event(Base):
+    """An append-only record of who or what changed what, when, from what to what."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_debt_created", "debt_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
+    debtor_id: Mapped[str | None] = mapped_column(ForeignKey("debtors.id"))
+    debt_id: Mapped[str | None] = mapped_column(ForeignKey("debts.id"))
+    # "api_key:<id>", "debtor", "worker", "twilio", "payments", "system", "cli"
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(64))
+    from_value: Mapped[str | None] = mapped_column(Text)
+    to_value: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]

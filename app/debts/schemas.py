@@ -1,0 +1,129 @@
+"""Debt import rows and API shapes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from app.money import is_known_currency
+
+
+class DebtorIn(BaseModel):
+    """The person who owes: name and mobile number; language and zone when known."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    phone: str = Field(min_length=3, max_length=40)
+    language: str | None = None
+    timezone: str | None = None
+
+
+class DebtIn(BaseModel):
+    """One row of an import. Amounts are integers in minor units (cents)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    external_id: str = Field(min_length=1, max_length=120)
+    debtor: DebtorIn
+    amount: StrictInt = Field(gt=0, le=10**15)
+    currency: str
+    due_date: date
+    description: str | None = Field(default=None, max_length=500)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        code = value.upper()
+        if not is_known_currency(code):
+            raise ValueError("unknown ISO 4217 currency code")
+        return code
+
+    @field_validator("due_date", mode="before")
+    @classmethod
+    def _strict_date(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value.strip()) != 10:
+            raise ValueError("must be an ISO date YYYY-MM-DD")
+        return value
+
+
+class ImportRequest(BaseModel):
+    """`POST /api/v1/debts`: rows are validated one by one, so they arrive untyped."""
+
+    items: list[dict[str, Any]] = Field(max_length=10_000)
+
+
+class RowError(BaseModel):
+    field: str
+    message: str
+
+
+class ImportResult(BaseModel):
+    external_id: str | None
+    status: str = Field(description="created | updated | error")
+    id: str | None = None
+    errors: list[RowError] | None = None
+
+
+class ImportResponse(BaseModel):
+    results: list[ImportResult]
+
+
+class CsvImportSummary(BaseModel):
+    total: int
+    created: int
+    updated: int
+    failed: int
+    errors: list[dict[str, Any]] = Field(
+        description="The first 1,000 failed rows: line number, external_id and why"
+    )
+
+
+class DebtorOut(BaseModel):
+    id: str
+    name: str
+    phone: str
+    language: str
+    timezone: str
+    contact_status: str
+
+
+class DebtOut(BaseModel):
+    id: str
+    external_id: str
+    status: str
+    amount: int
+    balance: int
+    currency: str
+    due_date: date
+    description: str | None
+    needs_review: bool
+    debtor: DebtorOut
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageOut(BaseModel):
+    id: str
+    direction: str
+    kind: str
+    body: str
+    status: str
+    created_at: datetime
+    send_after: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    segments: int
+    encoding: str
+    error_code: int | None
+    intent: str | None
+
+
+class MessageList(BaseModel):
+    items: list[MessageOut]
+
+
+class StatementQueued(BaseModel):
+    message: MessageOut

@@ -1,0 +1,459 @@
+"""Debt import (API, CSV, CLI) and statements."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import islice
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.creditors.models import Creditor
+from app.db import new_id
+from app.debts.models import Debt, Debtor
+from app.debts.phones import PhoneError, check_timezone, infer_timezone, normalize_phone
+from app.debts.schemas import DebtIn
+from app.errors import Conflict, NotFound
+from app.events import record_event
+from app.messaging.models import Message
+from app.messaging.service import enqueue_message
+from app.messaging.texts import (
+    format_local_date,
+    normalize_language,
+    render,
+    short_creditor_name,
+)
+from app.money import format_money
+
+CHUNK_SIZE = 500
+SUPPORTED_LANGUAGE_PREFIXES = ("en", "es", "pt")
+
+
+@dataclass
+class ValidRow:
+    """An import row that passed every check, normalised."""
+
+    data: DebtIn
+    phone: str
+    language: str
+    timezone: str
+
+
+@dataclass
+class RowOutcome:
+    """What became of one input row, in input order."""
+
+    index: int
+    external_id: str | None
+    status: str
+    id: str | None = None
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def validate_row(
+    raw: Mapping[str, Any], creditor: Creditor
+) -> tuple[ValidRow | None, list[tuple[str, str]]]:
+    """Check one row; return it normalised, or the (field, reason) list of what is wrong."""
+    errors: list[tuple[str, str]] = []
+    try:
+        data = DebtIn.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            message = error["msg"]
+            if error["type"] == "int_type" or error["type"] == "int_from_float":
+                message = "must be an integer amount in minor units (e.g. cents)"
+            errors.append((_field_path(error["loc"]), message))
+        return None, errors
+    phone = ""
+    try:
+        phone = normalize_phone(data.debtor.phone, creditor.country)
+    except PhoneError as exc:
+        errors.append(("debtor.phone", str(exc)))
+    language = creditor.default_language
+    if data.debtor.language:
+        primary = data.debtor.language.replace("_", "-").split("-", 1)[0].lower()
+        if primary not in SUPPORTED_LANGUAGE_PREFIXES:
+            errors.append(("debtor.language", "supported languages are en, es and pt-BR"))
+        else:
+            language = normalize_language(data.debtor.language)
+    timezone = ""
+    if data.debtor.timezone:
+        try:
+            timezone = check_timezone(data.debtor.timezone)
+        except ValueError as exc:
+            errors.append(("debtor.timezone", str(exc)))
+    elif phone:
+        timezone = infer_timezone(phone) or ""
+        if not timezone:
+            errors.append(("debtor.timezone", "cannot infer a time zone from the number; send one"))
+    if errors:
+        return None, errors
+    return ValidRow(data, phone, language, timezone), []
+
+
+def _upsert_chunk(
+    session: Session,
+    creditor: Creditor,
+    rows: list[tuple[int, ValidRow]],
+    now: datetime,
+    actor: str,
+) -> list[RowOutcome]:
+    """Create or update the debts of `rows` (and their debtors) with two look-ups."""
+    external_ids = [row.data.external_id for _, row in rows]
+    phones = {row.phone for _, row in rows}
+    debts = {
+        d.external_id: d
+        for d in session.scalars(
+            select(Debt).where(Debt.creditor_id == creditor.id, Debt.external_id.in_(external_ids))
+        )
+    }
+    debtors = {
+        d.phone: d
+        for d in session.scalars(
+            select(Debtor).where(Debtor.creditor_id == creditor.id, Debtor.phone.in_(phones))
+        )
+    }
+    outcomes: list[RowOutcome] = []
+    created: list[Debt] = []
+    row_debtors: list[Debtor] = []
+    for _, row in rows:
+        data = row.data
+        debtor = debtors.get(row.phone)
+        if debtor is None:
+            debtor = Debtor(
+                id=new_id(),
+                creditor_id=creditor.id,
+                name=data.debtor.name,
+                phone=row.phone,
+                language=row.language,
+                timezone=row.timezone,
+                contact_status="active",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(debtor)
+            debtors[row.phone] = debtor
+        else:
+            debtor.name = data.debtor.name
+            if data.debtor.language:
+                debtor.language = row.language
+            if data.debtor.timezone:
+                debtor.timezone = row.timezone
+            debtor.updated_at = now
+        row_debtors.append(debtor)
+    # Debtors first: debts reference them and the models declare no relationship
+    # that would let the unit of work order the inserts.
+    session.flush()
+    for (index, row), debtor in zip(rows, row_debtors, strict=True):
+        data = row.data
+        debt = debts.get(data.external_id)
+        if debt is None:
+            debt = Debt(
+                id=new_id(),
+                creditor_id=creditor.id,
+                debtor_id=debtor.id,
+                external_id=data.external_id,
+                description=data.description,
+                amount=data.amount,
+                balance=data.amount,
+                currency=data.currency,
+                due_date=data.due_date,
+                status="open",
+                needs_review=False,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(debt)
+            debts[data.external_id] = debt
+            created.append(debt)
+            outcomes.append(RowOutcome(index, data.external_id, "created", debt.id))
+            continue
+        _update_debt(session, debt, debtor, data, now, actor)
+        outcomes.append(RowOutcome(index, data.external_id, "updated", debt.id))
+    session.flush()
+    for debt in created:
+        record_event(
+            session,
+            creditor_id=creditor.id,
+            actor=actor,
+            kind="debt.created",
+            now=now,
+            debt_id=debt.id,
+            debtor_id=debt.debtor_id,
+            to_value=debt.balance,
+        )
+    return outcomes
+
+
+def _update_debt(
+    session: Session, debt: Debt, debtor: Debtor, data: DebtIn, now: datetime, actor: str
+) -> None:
+    """Re-import of a known external_id: new terms, what was paid stays paid."""
+    paid = debt.amount - debt.balance
+    changes: dict[str, object] = {
+        "amount": data.amount,
+        "balance": max(data.amount - paid, 0),
+        "currency": data.currency,
+        "due_date": data.due_date,
+        "description": data.description,
+        "debtor_id": debtor.id,
+    }
+    diff = {
+        key: [str(getattr(debt, key)), str(value)]
+        for key, value in changes.items()
+        if getattr(debt, key) != value
+    }
+    if not diff:
+        return
+    for key, value in changes.items():
+        setattr(debt, key, value)
+    debt.updated_at = now
+    record_event(
+        session,
+        creditor_id=debt.creditor_id,
+        actor=actor,
+        kind="debt.updated",
+        now=now,
+        debt_id=debt.id,
+        debtor_id=debtor.id,
+        data={"changes": diff},
+    )
+
+
+def _store_chunk(
+    session: Session,
+    creditor: Creditor,
+    rows: list[tuple[int, ValidRow]],
+    now: datetime,
+    actor: str,
+) -> list[RowOutcome]:
+    """Store a chunk in one savepoint; if the database refuses it (a concurrent import
+    of the same debtor, say), store its rows one by one so only the bad ones fail."""
+    try:
+        with session.begin_nested():
+            return _upsert_chunk(session, creditor, rows, now, actor)
+    except IntegrityError:
+        pass
+    outcomes = []
+    for index, row in rows:
+        try:
+            with session.begin_nested():
+                outcomes.extend(_upsert_chunk(session, creditor, [(index, row)], now, actor))
+        except IntegrityError as exc:
+            outcomes.append(
+                RowOutcome(
+                    index,
+                    row.data.external_id,
+                    "error",
+                    errors=[("", f"could not be stored: {type(exc.orig).__name__}")],
+                )
+            )
+    return outcomes
+
+
+def import_rows(
+    session: Session,
+    creditor: Creditor,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    now: datetime,
+    actor: str,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[RowOutcome]:
+    """Validate and store rows chunk by chunk, yielding one outcome per row in input
+    order. Valid rows are stored even when others fail; re-sent external_ids update."""
+    iterator = iter(enumerate(rows))
+    while chunk := list(islice(iterator, chunk_size)):
+        outcomes: dict[int, RowOutcome] = {}
+        valid: list[tuple[int, ValidRow]] = []
+        for index, raw in chunk:
+            external_id = raw.get("external_id") if isinstance(raw, Mapping) else None
+            if not isinstance(raw, Mapping):
+                outcomes[index] = RowOutcome(
+                    index, None, "error", errors=[("", "must be an object")]
+                )
+                continue
+            row, errors = validate_row(raw, creditor)
+            if row is None:
+                outcomes[index] = RowOutcome(
+                    index,
+                    str(external_id) if external_id is not None else None,
+                    "error",
+                    errors=errors,
+                )
+            else:
+                valid.append((index, row))
+        if valid:
+            for outcome in _store_chunk(session, creditor, valid, now, actor):
+                outcomes[outcome.index] = outcome
+        for index, _ in chunk:
+            yield outcomes[index]
+
+
+CSV_ALIASES = {
+    "debtor.name": "name",
+    "debtor_name": "name",
+    "name": "name",
+    "debtor.phone": "phone",
+    "debtor_phone": "phone",
+    "phone": "phone",
+    "debtor.language": "language",
+    "debtor_language": "language",
+    "language": "language",
+    "debtor.timezone": "timezone",
+    "debtor_timezone": "timezone",
+    "timezone": "timezone",
+}
+
+
+def csv_rows(stream: IO[str]) -> Iterator[dict[str, Any]]:
+    """Rows of an import CSV as API-shaped items, read lazily (a 50,000-row file never
+    sits in memory). Header: external_id, name (or debtor.name / debtor_name), phone,
+    language, timezone, amount, currency, due_date, description."""
+    reader = csv.DictReader(stream)
+    for record in reader:
+        item: dict[str, Any] = {}
+        debtor: dict[str, Any] = {}
+        for key, value in record.items():
+            if key is None:
+                continue
+            key = key.strip().lower()
+            value = value.strip() if isinstance(value, str) else value
+            if value == "":
+                value = None
+            target = CSV_ALIASES.get(key)
+            if target:
+                debtor[target] = value
+            elif key == "amount" and value is not None:
+                item[key] = int(value) if value.lstrip("-").isdigit() else value
+            else:
+                item[key] = value
+        item["debtor"] = debtor
+        yield item
+
+
+@dataclass
+class ImportSummary:
+    """Totals of a bulk import, with the first failed rows."""
+
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    max_errors: int = 1000
+
+    def add(self, outcome: RowOutcome, line: int) -> None:
+        self.total += 1
+        if outcome.status == "created":
+            self.created += 1
+        elif outcome.status == "updated":
+            self.updated += 1
+        else:
+            self.failed += 1
+            if len(self.errors) < self.max_errors:
+                self.errors.append(
+                    {
+                        "line": line,
+                        "external_id": outcome.external_id,
+                        "errors": [{"field": f, "message": m} for f, m in outcome.errors],
+                    }
+                )
+
+
+def import_csv(
+    session: Session,
+    creditor_id: str,
+    stream: IO[str],
+    *,
+    now: datetime,
+    actor: str,
+    progress: Callable[[ImportSummary], None] | None = None,
+) -> ImportSummary:
+    """Import a CSV in the caller's transaction, chunk by chunk: each chunk is flushed
+    and then dropped from the session, so a 50,000-row file never sits in memory."""
+    summary = ImportSummary()
+    rows = csv_rows(stream)
+    line = 1
+    while chunk := list(islice(rows, CHUNK_SIZE)):
+        creditor = session.get(Creditor, creditor_id)
+        if creditor is None:
+            raise NotFound("creditor not found")
+        for outcome in import_rows(session, creditor, chunk, now=now, actor=actor):
+            line += 1
+            summary.add(outcome, line)
+        session.flush()
+        session.expunge_all()
+        if progress is not None:
+            progress(summary)
+    return summary
+
+
+def get_debt(session: Session, creditor: Creditor, debt_id: str) -> Debt:
+    """A debt of this creditor (404 for anyone else's, so ids leak nothing)."""
+    debt = session.get(Debt, debt_id)
+    if debt is None or debt.creditor_id != creditor.id:
+        raise NotFound("debt not found", field="id")
+    return debt
+
+
+def statement_text(creditor: Creditor, debt: Debt, debtor: Debtor, today: date) -> str:
+    """The statement: creditor, amount, due or days overdue, the reply menu, opt-out."""
+    language = debtor.language
+    params = {
+        "creditor": short_creditor_name(creditor.name),
+        "amount": format_money(debt.balance, debt.currency, language),
+        "due": format_local_date(debt.due_date, language),
+        "days": (today - debt.due_date).days,
+        "menu": render("reply_menu", language),
+    }
+    if debt.due_date < today:
+        return render("statement_overdue", language, **params)
+    if debt.due_date == today:
+        return render("statement_due_today", language, **params)
+    return render("statement_due", language, **params)
+
+
+COLLECTIBLE = ("open", "in_plan")
+
+
+def queue_statement(
+    session: Session,
+    creditor: Creditor,
+    debt: Debt,
+    *,
+    now: datetime,
+    actor: str,
+    is_reply: bool = False,
+) -> Message:
+    """Queue a statement of `debt`; the contact governor decides when it goes out."""
+    debtor = session.get(Debtor, debt.debtor_id)
+    assert debtor is not None
+    if debt.status not in COLLECTIBLE and not is_reply:
+        raise Conflict(f"debt is {debt.status}; no statement is sent", field="status")
+    if debtor.contact_status != "active":
+        raise Conflict(f"the debtor's number is {debtor.contact_status}", field="debtor")
+    today = now.astimezone(ZoneInfo(debtor.timezone)).date()
+    return enqueue_message(
+        session,
+        creditor=creditor,
+        debtor=debtor,
+        debt=debt,
+        body=statement_text(creditor, debt, debtor, today),
+        kind="statement",
+        now=now,
+        actor=actor,
+        initiated=not is_reply,
+        is_reply=is_reply,
+    )

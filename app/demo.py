@@ -1,0 +1,49 @@
+"""The demo tenant `make run` starts with: a creditor, a few debts, a fresh key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.config import Settings
+from app.creditors.service import get_or_create_creditor
+from app.debts.service import import_rows
+from app.security import create_api_key
+
+
+def seed_demo(session: Session, clock: Clock, settings: Settings) -> str:
+    """Create (or refresh) the demo creditor and its debts; return a new API key."""
+    creditor = get_or_create_creditor(session, clock, settings.bootstrap_creditor)
+    creditor.contact_phone = creditor.contact_phone or "+14155550100"
+    today = clock.now().date()
+    rows = [
+        {
+            "external_id": "DEMO-1001",
+            "debtor": {"name": "Alex Morgan", "phone": "+14155550123", "language": "en"},
+            "amount": 12360,
+            "currency": "USD",
+            "due_date": (today - timedelta(days=27)).isoformat(),
+            "description": "Invoice 1001",
+        },
+        {
+            "external_id": "DEMO-1002",
+            "debtor": {"name": "Joana Silva", "phone": "+5511987654321", "language": "pt-BR"},
+            "amount": 45990,
+            "currency": "BRL",
+            "due_date": (today - timedelta(days=12)).isoformat(),
+            "description": "Fatura 1002",
+        },
+        {
+            "external_id": "DEMO-1003",
+            "debtor": {"name": "Luis Herrera", "phone": "+5215512345678", "language": "es"},
+            "amount": 189900,
+            "currency": "MXN",
+            "due_date": (today + timedelta(days=3)).isoformat(),
+            "description": "Factura 1003",
+        },
+    ]
+    list(import_rows(session, creditor, rows, now=clock.now(), actor="demo"))
+    _, key = create_api_key(session, creditor, clock, name="demo", role="admin")
+    return key

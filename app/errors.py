@@ -1,0 +1,103 @@
+"""One error base class and the handlers that render every 4xx/5xx as JSON.
+
+Body shape: {"error": {"code": str, "message": str, "fields": [{"field", "message"}]}}.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("parley.errors")
+
+
+class ParleyError(Exception):
+    """Base of the errors Parley raises on purpose; carries its HTTP status."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, fields: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = [*(((field, message),) if field else ()), *fields]
+
+
+class NotFound(ParleyError):
+    status_code = 404
+    code = "not_found"
+
+
+class Unauthorized(ParleyError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(ParleyError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(ParleyError):
+    status_code = 409
+    code = "conflict"
+
+
+class ValidationFailed(ParleyError):
+    status_code = 422
+    code = "validation_error"
+
+
+def error_body(code: str, message: str, fields: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """The JSON body every error response carries."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "fields": [{"field": f, "message": m} for f, m in fields],
+        }
+    }
+
+
+def _loc_to_field(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every error into the JSON body above."""
+
+    @app.exception_handler(ParleyError)
+    async def _parley(_request: Request, exc: ParleyError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.fields), exc.status_code, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [(_loc_to_field(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()]
+        summary = "; ".join(f"{f}: {m}" for f, m in fields) or "invalid request"
+        return JSONResponse(error_body("validation_error", summary, fields), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+        return JSONResponse(error_body("internal_error", "internal server error"), 500)

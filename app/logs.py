@@ -1,0 +1,86 @@
+"""Structured logging that never writes a full phone number, a message body or a token."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
+_SECRET = re.compile(r"(?i)\b(pk_[a-z0-9_-]{6,}|bearer\s+\S+|sk_[a-z0-9]{6,})")
+_SENSITIVE_KEYS = {"body", "text", "token", "auth_token", "api_key", "authorization", "secret"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def mask_phone(value: str) -> str:
+    """Keep only the last two digits of anything that looks like a phone number."""
+
+    def _mask(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        return "+" + "*" * max(len(digits) - 2, 0) + digits[-2:]
+
+    return _PHONE.sub(_mask, value)
+
+
+def redact(value: str) -> str:
+    """Mask phone numbers and anything that looks like a credential."""
+    return _SECRET.sub("[redacted]", mask_phone(value))
+
+
+def _clean(key: str, value: Any) -> Any:
+    if key.lower() in _SENSITIVE_KEYS:
+        return "[redacted]"
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with extras, redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                payload[key] = _clean(key, value)
+        if record.exc_info:
+            payload["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str)
+
+
+class RedactingTextFormatter(logging.Formatter):
+    """Human-readable lines, redacted the same way."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = {
+            k: _clean(k, v)
+            for k, v in vars(record).items()
+            if k not in _STANDARD and not k.startswith("_")
+        }
+        base = redact(super().format(record))
+        return f"{base} {extras}" if extras else base
+
+
+def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
+    """Install the redacting formatter on the root logger (idempotent)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if json_lines
+        else RedactingTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_parley", False):
+            root.removeHandler(existing)
+    handler._parley = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())

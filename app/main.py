@@ -1,0 +1,88 @@
+"""The app factory: settings, database, gateway, routers, error handlers and, under
+`parley serve`, the in-process worker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import health
+from app.clock import Clock, SystemClock
+from app.config import Settings, get_settings
+from app.creditors import api as creditors_api
+from app.creditors.service import ensure_bootstrap_key
+from app.db import Database
+from app.debts import api as debts_api
+from app.errors import install_error_handlers
+from app.messaging import api as messaging_api
+from app.messaging.gateway import SmsGateway, build_gateway
+from app.messaging.worker import OutboxWorker, PeriodicJob
+
+logger = logging.getLogger("parley")
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    """The scheduled work every worker tick runs (reminders, plan checks...)."""
+    return []
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    gateway: SmsGateway | None = None,
+    database: Database | None = None,
+    run_worker: bool = False,
+) -> FastAPI:
+    """Build the Parley ASGI app. `run_worker` starts the outbox worker in a thread for
+    the app's lifetime (what `parley serve` does unless --no-worker)."""
+    settings = settings or get_settings()
+    clock = clock or SystemClock()
+    database = database or Database(settings.sqlalchemy_url)
+    gateway = gateway or build_gateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.bootstrap_api_key is not None:
+            with database.transaction() as session:
+                ensure_bootstrap_key(
+                    session,
+                    clock,
+                    settings.bootstrap_creditor,
+                    settings.bootstrap_api_key.get_secret_value(),
+                )
+        stop = threading.Event()
+        thread = None
+        if run_worker:
+            worker = OutboxWorker(database, gateway, clock, settings, periodic_jobs())
+            thread = threading.Thread(
+                target=worker.run_forever, args=(stop,), name="parley-worker", daemon=True
+            )
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=30)
+
+    app = FastAPI(
+        title="Parley",
+        summary="SMS-first two-way debt negotiation",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.db = database
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(creditors_api.router)
+    app.include_router(debts_api.router)
+    app.include_router(messaging_api.router)
+    return app

@@ -1,0 +1,202 @@
+"""SMS gateways: one small interface, a real Twilio implementation and a simulator."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from app.config import TWILIO_DEFAULT_API_BASE, Settings
+from app.logs import mask_phone
+
+logger = logging.getLogger("parley.gateway")
+
+# Twilio error codes that say something about the number itself.
+OPTED_OUT_CODES = frozenset({21610})
+INVALID_NUMBER_CODES = frozenset({21211, 21614, 30006})
+UNREACHABLE_CODES = frozenset({30005})
+# Worth another try later: unreachable handset, unknown error, rate limits.
+RETRYABLE_CODES = frozenset({20429, 30003, 30008})
+
+
+@dataclass(frozen=True)
+class OutboundSMS:
+    """What a gateway needs to send one stored message."""
+
+    message_id: str
+    to: str
+    body: str
+    media_urls: Sequence[str] = ()
+    status_callback: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The provider's answer: its id for the message and the status it reported."""
+
+    provider_sid: str
+    status: str
+    segments: int | None = None
+
+
+@dataclass
+class GatewayError(Exception):
+    """A send that did not go through.
+
+    `retryable`: another attempt later may succeed (timeouts, 5xx, 429).
+    `maybe_sent`: the provider may have accepted it anyway (read timeouts), so look
+    before sending again.
+    """
+
+    message: str
+    code: int | None = None
+    http_status: int | None = None
+    retryable: bool = False
+    maybe_sent: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.message} (code={self.code}, status={self.http_status})"
+
+
+class SmsGateway(Protocol):
+    """Sends stored messages; implementations must not retry on their own."""
+
+    name: str
+
+    def send(self, sms: OutboundSMS) -> SendResult: ...
+
+    def find_sent(self, sms: OutboundSMS, since: datetime) -> SendResult | None:
+        """The provider's record of `sms` if an earlier attempt reached it, else None."""
+        ...
+
+
+def provider_status(twilio_status: str | None) -> str:
+    """Map a Twilio message status onto Parley's message statuses."""
+    match twilio_status:
+        case "accepted" | "scheduled" | "queued" | "sending" | None:
+            return "submitted"
+        case "sent" | "delivered" | "undelivered" | "failed" | "read" | "canceled":
+            return twilio_status
+        case "partially_delivered":
+            return "delivered"
+        case _:
+            return "submitted"
+
+
+def classify_twilio_error(exc: TwilioRestException) -> GatewayError:
+    """Decide whether a Twilio REST error is worth retrying."""
+    status = int(exc.status) if exc.status is not None else None
+    code = int(exc.code) if exc.code is not None else None
+    retryable = status is not None and (status == 429 or status >= 500)
+    if code in RETRYABLE_CODES:
+        retryable = True
+    return GatewayError(str(exc.msg), code=code, http_status=status, retryable=retryable)
+
+
+class TwilioGateway:
+    """The real twilio REST client, optionally pointed at a Twilio-compatible server."""
+
+    name = "twilio"
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.twilio_account_sid or settings.twilio_auth_token is None:
+            raise ValueError("the twilio gateway needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        if not settings.twilio_from and not settings.twilio_messaging_service_sid:
+            raise ValueError(
+                "the twilio gateway needs PARLEY_TWILIO_FROM or PARLEY_TWILIO_MESSAGING_SERVICE_SID"
+            )
+        self._settings = settings
+        self._local = threading.local()
+
+    @property
+    def client(self) -> Client:
+        # requests.Session is not thread-safe: one client per sending thread.
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            settings = self._settings
+            assert settings.twilio_auth_token is not None
+            client = Client(
+                settings.twilio_account_sid,
+                settings.twilio_auth_token.get_secret_value(),
+                http_client=TwilioHttpClient(timeout=settings.send_timeout_seconds),
+            )
+            if settings.twilio_api_base.rstrip("/") != TWILIO_DEFAULT_API_BASE:
+                client.api.base_url = settings.twilio_api_base.rstrip("/")
+                # Edge/region settings would rewrite the local host name.
+                client.edge = None
+                client.region = None
+            self._local.client = client
+        return client
+
+    def send(self, sms: OutboundSMS) -> SendResult:
+        kwargs: dict[str, object] = {"to": sms.to, "body": sms.body}
+        if self._settings.twilio_messaging_service_sid:
+            kwargs["messaging_service_sid"] = self._settings.twilio_messaging_service_sid
+        else:
+            kwargs["from_"] = self._settings.twilio_from
+        if sms.status_callback:
+            kwargs["status_callback"] = sms.status_callback
+        if sms.media_urls:
+            kwargs["media_url"] = list(sms.media_urls)
+        try:
+            created = self.client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            raise classify_twilio_error(exc) from exc
+        except requests.exceptions.ConnectTimeout as exc:
+            raise GatewayError("connect timeout", retryable=True) from exc
+        except requests.exceptions.Timeout as exc:
+            raise GatewayError("timeout", retryable=True, maybe_sent=True) from exc
+        except requests.exceptions.RequestException as exc:
+            raise GatewayError(
+                f"transport error: {type(exc).__name__}", retryable=True, maybe_sent=True
+            ) from exc
+        segments = int(created.num_segments) if created.num_segments else None
+        return SendResult(str(created.sid), provider_status(created.status), segments)
+
+    def find_sent(self, sms: OutboundSMS, since: datetime) -> SendResult | None:
+        try:
+            found = self.client.messages.list(to=sms.to, date_sent_after=since, limit=50)
+        except (TwilioRestException, requests.exceptions.RequestException) as exc:
+            raise GatewayError("could not look up earlier attempts", retryable=True) from exc
+        for message in found:
+            if message.body == sms.body:
+                return SendResult(str(message.sid), provider_status(message.status))
+        return None
+
+
+@dataclass
+class SimulatorGateway:
+    """Delivers nothing: every message is marked delivered at once (`make run`, demos)."""
+
+    name: str = "simulator"
+    # The most recent sends, for tests and the demo; bounded so a long run stays small.
+    sent: deque[OutboundSMS] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def send(self, sms: OutboundSMS) -> SendResult:
+        self.sent.append(sms)
+        sid = "SM" + secrets.token_hex(16)
+        logger.info(
+            "simulated SMS delivered",
+            extra={"message_id": sms.message_id, "to": mask_phone(sms.to), "sid": sid},
+        )
+        return SendResult(sid, "delivered")
+
+    def find_sent(self, sms: OutboundSMS, since: datetime) -> SendResult | None:
+        return None
+
+
+def build_gateway(settings: Settings) -> SmsGateway:
+    """The gateway PARLEY_SMS_GATEWAY names."""
+    if settings.sms_gateway == "twilio":
+        return TwilioGateway(settings)
+    return SimulatorGateway()

@@ -1,0 +1,153 @@
+"""The contact governor: the one place that decides whether and when Parley may text
+a debtor (lawful hours in the debtor's zone, business days, the daily cap, the
+number's contact status)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from app.creditors.models import Creditor
+
+BLOCKED_STATUSES = frozenset({"opted_out", "wrong_number", "invalid"})
+# Kinds that may still reach a blocked number: the single opt-out confirmation the
+# rules allow, and the apology to a wrong number (which discloses nothing).
+ALWAYS_DELIVERABLE_KINDS = frozenset({"opt_out_confirmation", "wrong_number_ack"})
+SEARCH_DAYS = 400
+
+
+@dataclass(frozen=True)
+class ContactPolicy:
+    """A creditor's contact settings, parsed."""
+
+    window_start: time
+    window_end: time
+    max_initiated_per_day: int
+    business_days_only: bool = False
+    holiday_country: str | None = None
+    holiday_subdivision: str | None = None
+
+    @classmethod
+    def for_creditor(cls, creditor: Creditor) -> ContactPolicy:
+        return cls(
+            window_start=time.fromisoformat(creditor.contact_window_start),
+            window_end=time.fromisoformat(creditor.contact_window_end),
+            max_initiated_per_day=creditor.max_initiated_per_day,
+            business_days_only=creditor.business_days_only,
+            holiday_country=creditor.holiday_country or creditor.country,
+            holiday_subdivision=creditor.holiday_subdivision,
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """`send_at` is the earliest allowed moment (UTC); None with a reason when never."""
+
+    send_at: datetime | None
+    reason: str
+
+    @property
+    def blocked(self) -> bool:
+        return self.send_at is None
+
+
+@lru_cache(maxsize=256)
+def _holiday_calendar(country: str, subdivision: str | None, year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, subdiv=subdivision, years=year)
+
+
+def is_business_day(day: date, policy: ContactPolicy) -> bool:
+    """Monday to Friday and not a public holiday of the configured country."""
+    if day.weekday() >= 5:
+        return False
+    if policy.holiday_country is None:
+        return True
+    try:
+        calendar = _holiday_calendar(policy.holiday_country, policy.holiday_subdivision, day.year)
+    except NotImplementedError:
+        return True
+    return day not in calendar
+
+
+def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """`day` `at` in `zone` as UTC. A wall time skipped by DST maps to the first valid
+    instant after the gap, so a window never opens early."""
+    naive = datetime.combine(day, at)
+    candidate = naive.replace(tzinfo=zone)
+    roundtrip = candidate.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    if roundtrip != naive:
+        # Inside a spring-forward gap: fold=1 gives the instant after the gap.
+        candidate = naive.replace(tzinfo=zone, fold=1)
+        after = candidate.astimezone(UTC)
+        return max(after, naive.replace(tzinfo=zone, fold=0).astimezone(UTC))
+    return candidate.astimezone(UTC)
+
+
+def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants where local `day` starts and ends."""
+    return local_instant(day, time(0, 0), zone), local_instant(
+        day + timedelta(days=1), time(0, 0), zone
+    )
+
+
+def next_allowed_send_at(
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    policy: ContactPolicy,
+    initiated: bool,
+    initiated_count_on: Callable[[date], int],
+) -> datetime:
+    """The first moment at or after `now` inside the window in `zone`, on an allowed day,
+    and (for initiated messages) on a local day whose cap is not used up."""
+    local_today = now.astimezone(zone).date()
+    for offset in range(SEARCH_DAYS):
+        day = local_today + timedelta(days=offset)
+        if policy.business_days_only and not is_business_day(day, policy):
+            continue
+        opens = local_instant(day, policy.window_start, zone)
+        closes = local_instant(day, policy.window_end, zone)
+        candidate = max(now, opens)
+        if candidate >= closes:
+            continue
+        if initiated and initiated_count_on(day) >= policy.max_initiated_per_day:
+            continue
+        return candidate
+    raise RuntimeError("no allowed contact moment within a year; check the creditor settings")
+
+
+def decide(
+    *,
+    now: datetime,
+    contact_status: str,
+    timezone: str,
+    policy: ContactPolicy,
+    kind: str,
+    initiated: bool,
+    is_reply: bool,
+    initiated_count_on: Callable[[date], int],
+) -> Decision:
+    """Whether and when one message may go to one debtor.
+
+    Replies answer a text the debtor has just sent: they are neither capped nor held for
+    the window, because an immediate answer in the same medium continues a conversation
+    the consumer chose to start at that hour. Everything Parley initiates waits for the
+    window and the cap.
+    """
+    if contact_status in BLOCKED_STATUSES and kind not in ALWAYS_DELIVERABLE_KINDS:
+        return Decision(None, f"number is {contact_status}")
+    if is_reply:
+        return Decision(now, "reply to the debtor")
+    when = next_allowed_send_at(
+        now=now,
+        zone=ZoneInfo(timezone),
+        policy=policy,
+        initiated=initiated,
+        initiated_count_on=initiated_count_on,
+    )
+    return Decision(when, "allowed now" if when <= now else "held for the contact window")

@@ -1,0 +1,93 @@
+"""Messages in and out. Outbound rows are the outbox: stored first, sent by the worker."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import ID, Base, new_id
+
+# Outbound life: queued (due, waiting for a worker) | scheduled (held by the contact
+# rules until send_after) -> sending (claimed by a worker, lease running) -> submitted
+# (the provider accepted it) -> sent -> delivered | undelivered | failed (-> read).
+# canceled: never sent (the number opted out or went bad before its turn).
+# Inbound: received.
+MESSAGE_STATUSES = (
+    "queued",
+    "scheduled",
+    "sending",
+    "submitted",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "read",
+    "canceled",
+    "received",
+)
+DIRECTIONS = ("inbound", "outbound")
+
+# How far along a message is; a status callback never moves a message backwards.
+STATUS_RANK = {
+    "queued": 0,
+    "scheduled": 0,
+    "sending": 1,
+    "submitted": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+    "canceled": 9,
+    "received": 9,
+}
+PENDING_STATUSES = ("queued", "scheduled")
+
+
+class Message(Base):
+    """One SMS/MMS, inbound or outbound, with its delivery history fields."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint(f"status IN {MESSAGE_STATUSES}", name="status"),
+        CheckConstraint(f"direction IN {DIRECTIONS}", name="direction"),
+        Index("ix_messages_outbox", "status", "send_after"),
+        Index("ix_messages_debtor_created", "debtor_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    # Null only for inbound texts from numbers no creditor knows.
+    creditor_id: Mapped[str | None] = mapped_column(ForeignKey("creditors.id"), index=True)
+    debtor_id: Mapped[str | None] = mapped_column(ForeignKey("debtors.id"))
+    debt_id: Mapped[str | None] = mapped_column(ForeignKey("debts.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    # statement, reply, reminder, agent, confirmation, neutral, inbound ...
+    kind: Mapped[str] = mapped_column(String(32))
+    # Initiated messages pass the daily cap; answers to the debtor's own texts do not.
+    initiated: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text)
+    to_phone: Mapped[str] = mapped_column(String(20))
+    from_phone: Mapped[str | None] = mapped_column(String(40))
+    media_urls: Mapped[list[Any] | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Outbox: the earliest moment the worker may send it.
+    send_after: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    # An earlier attempt may have reached the provider (timeout, crash): look before resending.
+    needs_reconcile: Mapped[bool] = mapped_column(Boolean, default=False)
+    # For inbound: what the reply was understood as.
+    intent: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]

@@ -1,0 +1,283 @@
+"""The outbox worker: claims due messages, asks the contact governor once more, sends
+them through the gateway, and records the outcome.
+
+Claiming and recording are separate short transactions; the provider call happens in
+between, outside any transaction. A claim is a lease: a worker that dies mid-send leaves
+a `sending` row whose lease runs out, and the next worker first asks the provider
+whether that message went out before sending it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.clock import Clock
+from app.config import Settings
+from app.creditors.models import Creditor
+from app.db import Database
+from app.debts.models import Debtor
+from app.messaging.gateway import GatewayError, OutboundSMS, SendResult, SmsGateway
+from app.messaging.governor import ContactPolicy, decide
+from app.messaging.models import PENDING_STATUSES, Message
+from app.messaging.service import apply_provider_status, initiated_counter
+
+logger = logging.getLogger("parley.worker")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message this worker holds the lease on, with what it needs to send it."""
+
+    sms: OutboundSMS
+    reconcile_since: datetime | None
+
+
+# Periodic jobs other domains register (reminders, plan checks...): each gets a session
+# and the current time and runs in its own transaction on every worker tick.
+PeriodicJob = Callable[[Session, datetime], None]
+
+
+class OutboxWorker:
+    """Sends what the outbox holds. Safe to run several at once (on PostgreSQL)."""
+
+    def __init__(
+        self,
+        db: Database,
+        gateway: SmsGateway,
+        clock: Clock,
+        settings: Settings,
+        jobs: list[PeriodicJob] | None = None,
+    ) -> None:
+        self.db = db
+        self.gateway = gateway
+        self.clock = clock
+        self.settings = settings
+        self.jobs = jobs or []
+        self._rng = random.Random()
+
+    def status_callback_url(self, message_id: str) -> str:
+        """Where Twilio reports delivery; the message id lets a callback find a row whose
+        send result was never recorded."""
+        return f"{self.settings.public_base}/webhooks/twilio/status?mid={message_id}"
+
+    def release_expired_leases(self) -> int:
+        """Return `sending` rows whose worker vanished to the queue, marked for a lookup."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            query = select(Message).where(
+                Message.status == "sending", Message.lease_expires_at < now
+            )
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            stale = list(session.scalars(query))
+            for message in stale:
+                message.status = "queued"
+                message.needs_reconcile = True
+                message.lease_expires_at = None
+                message.send_after = now
+                message.updated_at = now
+            return len(stale)
+
+    def claim(self, limit: int | None = None) -> list[Claimed]:
+        """Lease up to `limit` due messages that the contact rules let go now."""
+        now = self.clock.now()
+        limit = limit or self.settings.worker_batch_size
+        claimed: list[Claimed] = []
+        with self.db.transaction() as session:
+            query = (
+                select(Message)
+                .where(
+                    Message.direction == "outbound",
+                    Message.status.in_(PENDING_STATUSES),
+                    Message.send_after <= now,
+                )
+                .order_by(Message.send_after, Message.id)
+                .limit(limit)
+            )
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            messages = list(session.scalars(query))
+            if not messages:
+                return []
+            debtor_ids = sorted({m.debtor_id for m in messages if m.debtor_id})
+            # Lock the debtors (in id order, so workers never deadlock) so that two
+            # workers cannot both spend the same debtor's daily cap.
+            debtor_query = select(Debtor).where(Debtor.id.in_(debtor_ids)).order_by(Debtor.id)
+            if self.db.is_postgres:
+                debtor_query = debtor_query.with_for_update()
+            debtors = {d.id: d for d in session.scalars(debtor_query)}
+            creditor_ids = {m.creditor_id for m in messages if m.creditor_id}
+            creditors = {
+                c.id: c
+                for c in session.scalars(select(Creditor).where(Creditor.id.in_(creditor_ids)))
+            }
+            for message in messages:
+                debtor = debtors.get(message.debtor_id or "")
+                creditor = creditors.get(message.creditor_id or "")
+                if debtor is None or creditor is None:
+                    message.status = "canceled"
+                    message.error_message = "no debtor for this message"
+                    continue
+                decision = decide(
+                    now=now,
+                    contact_status=debtor.contact_status,
+                    timezone=debtor.timezone,
+                    policy=ContactPolicy.for_creditor(creditor),
+                    kind=message.kind,
+                    initiated=message.initiated,
+                    is_reply=not message.initiated,
+                    initiated_count_on=initiated_counter(
+                        session, debtor, include_pending=False, exclude_id=message.id
+                    ),
+                )
+                message.updated_at = now
+                if decision.send_at is None:
+                    message.status = "canceled"
+                    message.error_message = decision.reason
+                    continue
+                if decision.send_at > now:
+                    message.status = "scheduled"
+                    message.send_after = decision.send_at
+                    continue
+                message.status = "sending"
+                message.attempts += 1
+                message.lease_expires_at = now + timedelta(
+                    seconds=self.settings.worker_lease_seconds
+                )
+                # Counted against the cap from the moment it is claimed.
+                message.sent_at = now
+                session.flush()
+                claimed.append(
+                    Claimed(
+                        OutboundSMS(
+                            message_id=message.id,
+                            to=message.to_phone,
+                            body=message.body,
+                            media_urls=tuple(message.media_urls or ()),
+                            status_callback=self.status_callback_url(message.id),
+                        ),
+                        message.created_at if message.needs_reconcile else None,
+                    )
+                )
+        return claimed
+
+    def deliver(self, item: Claimed) -> None:
+        """Send one claimed message (looking first if an earlier attempt may have
+        reached the provider) and record the outcome."""
+        try:
+            result: SendResult | None = None
+            if item.reconcile_since is not None:
+                result = self.gateway.find_sent(item.sms, item.reconcile_since)
+            if result is None:
+                result = self.gateway.send(item.sms)
+        except GatewayError as error:
+            self._record_failure(item.sms.message_id, error)
+            return
+        self._record_success(item.sms.message_id, result)
+
+    def _record_success(self, message_id: str, result: SendResult) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            message = session.get(Message, message_id)
+            if message is None:
+                return
+            if message.provider_sid is None:
+                message.provider_sid = result.provider_sid
+            if message.status == "sending":
+                message.status = "submitted"
+            message.lease_expires_at = None
+            message.needs_reconcile = False
+            if result.segments:
+                message.segments = result.segments
+            message.updated_at = now
+            apply_provider_status(session, message, result.status, now=now, actor="worker")
+
+    def _record_failure(self, message_id: str, error: GatewayError) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            message = session.get(Message, message_id)
+            if message is None or message.status != "sending":
+                return
+            message.lease_expires_at = None
+            message.updated_at = now
+            message.needs_reconcile = message.needs_reconcile or error.maybe_sent
+            if error.retryable and message.attempts < self.settings.max_send_attempts:
+                message.status = "queued"
+                message.error_code = error.code
+                message.error_message = error.message[:500]
+                message.send_after = now + self.backoff(message.attempts)
+                message.sent_at = None
+                logger.warning(
+                    "send failed, will retry",
+                    extra={
+                        "message_id": message.id,
+                        "attempt": message.attempts,
+                        "code": error.code,
+                        "http_status": error.http_status,
+                    },
+                )
+                return
+            logger.warning(
+                "send failed for good",
+                extra={
+                    "message_id": message.id,
+                    "code": error.code,
+                    "http_status": error.http_status,
+                },
+            )
+            # The shared path also applies what the error code says about the number.
+            apply_provider_status(
+                session,
+                message,
+                "failed",
+                now=now,
+                error_code=error.code,
+                error_message=error.message[:500],
+                actor="worker",
+            )
+
+    def backoff(self, attempt: int) -> timedelta:
+        """Exponential backoff with full jitter: base * 2^(attempt-1), randomised
+        between half and the whole, so failing sends don't retry in lockstep."""
+        ceiling = self.settings.retry_base_seconds * (2 ** max(attempt - 1, 0))
+        ceiling = min(ceiling, 6 * 3600)
+        return timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling))
+
+    def run_jobs(self) -> None:
+        """Run each registered periodic job in its own transaction."""
+        for job in self.jobs:
+            try:
+                with self.db.transaction() as session:
+                    job(session, self.clock.now())
+            except Exception:
+                logger.exception("periodic job failed", extra={"job": getattr(job, "__name__", "")})
+
+    def run_once(self) -> int:
+        """One tick: release dead leases, run jobs, claim and send a batch."""
+        self.release_expired_leases()
+        self.run_jobs()
+        batch = self.claim()
+        for item in batch:
+            self.deliver(item)
+        return len(batch)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Tick until `stop` is set; an empty tick waits for the poll interval."""
+        logger.info("worker started", extra={"gateway": self.gateway.name})
+        while not stop.is_set():
+            try:
+                sent = self.run_once()
+            except Exception:
+                logger.exception("worker tick failed")
+                sent = 0
+            if sent == 0:
+                stop.wait(self.settings.worker_poll_seconds)
+        logger.info("worker stopped")
