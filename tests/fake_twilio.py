@@ -182,6 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length > 0 else b""
         split = urlsplit(self.path)
         form = parse_qs(raw.decode("utf-8"), keep_blank_values=True) if raw else {}
+        if self.command == "GET" and split.query:
+            form = parse_qs(split.query, keep_blank_values=True)
         headers = {key.lower(): value for key, value in self.headers.items()}
         result = fake._handle(self.command, split.path, form, headers)
         if result is None:  # stopped while delaying: drop the connection unanswered
@@ -221,6 +223,8 @@ class FakeTwilio:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self._lock = threading.Lock()
+        # Shares the lock, so waiting for a message and recording one never race.
+        self._created = threading.Condition(self._lock)
         self._state = _State()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -400,6 +404,8 @@ class FakeTwilio:
         rest = parts[3:]
         if method == "POST" and rest == ["Messages.json"]:
             return self._create_message(form)
+        if method == "GET" and rest == ["Messages.json"]:
+            return 200, self._list_messages(form)
         if (
             method == "GET"
             and len(rest) == 2
@@ -409,6 +415,35 @@ class FakeTwilio:
             found = self.get_message(rest[1].removesuffix(".json"))
             return (200, found) if found is not None else not_found
         return not_found
+
+    def wait_for_messages(self, count: int, timeout: float) -> bool:
+        """Block until `count` messages exist (an event, not a polling sleep)."""
+        with self._created:
+            return self._created.wait_for(lambda: len(self._state.messages) >= count, timeout)
+
+    def _list_messages(self, query: Mapping[str, list[str]]) -> dict[str, object]:
+        """Messages list, filtered by To and DateSent> like Twilio's (one page)."""
+        to = (query.get("To") or [None])[0]
+        after = (query.get("DateSent>") or [None])[0]
+        with self._lock:
+            found = [
+                m
+                for m in self._state.messages.values()
+                if (to is None or m["to"] == to)
+                and (after is None or str(m["_created_iso"]) >= after)
+            ]
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        return {
+            "messages": [{k: v for k, v in m.items() if not k.startswith("_")} for m in found],
+            "first_page_uri": base,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "uri": base,
+            "end": max(len(found) - 1, 0),
+            "start": 0,
+        }
 
     def _create_message(self, form: Mapping[str, list[str]]) -> tuple[int, dict[str, object]]:
         with self._lock:
@@ -471,8 +506,12 @@ class FakeTwilio:
             "to": to,
             "uri": uri,
         }
-        with self._lock:
-            self._state.messages[sid] = resource
+        with self._created:
+            self._state.messages[sid] = {
+                **resource,
+                "_created_iso": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            self._created.notify_all()
         return 201, dict(resource)
 
 

@@ -1,0 +1,48 @@
+# The two set-up commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export PARLEY_DATABASE_URL ?= sqlite:///./parley.db
+
+.PHONY: install run test lint test-sqlite test-postgres bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/parley migrate
+	$(BIN)/parley demo
+	$(BIN)/parley serve --host 127.0.0.1 --port 8000
+
+lint: install
+	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/ruff format --check app tests bench migrations
+	$(BIN)/mypy --strict app
+
+test-sqlite: install
+	env -u PARLEY_TEST_DATABASE_URL $(BIN)/pytest -q
+
+# Runs when PostgreSQL answers; on CI (CI=true) it must answer.
+test-postgres: install
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.replace('+psycopg',''), connect_timeout=3).close()" 2>/dev/null; then \
+		PARLEY_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL is not reachable at $(PG_TEST_URL)" >&2; exit 1; \
+	else \
+		echo "PostgreSQL not reachable at $(PG_TEST_URL): skipping the PostgreSQL run"; \
+	fi
+
+test: lint test-sqlite test-postgres
+
+bench: install
+	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/send_bench.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache
