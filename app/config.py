@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     send_timeout_seconds: float = Field(default=10.0, gt=0)
     max_send_attempts: int = Field(default=6, ge=1, le=20)
     retry_base_seconds: float = Field(default=30.0, gt=0)
+    jobs_interval_seconds: float = Field(default=60.0, ge=0)
 
     @model_validator(mode="after")
     def _enforce_production_secrets(self) -> Settings:

@@ -11,8 +11,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import health
+from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
+from app.conversations import api as conversations_api
+from app.conversations.engine import ConversationEngine
+from app.conversations.ports import Desks
 from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
@@ -21,13 +25,32 @@ from app.errors import install_error_handlers
 from app.messaging import api as messaging_api
 from app.messaging.gateway import SmsGateway, build_gateway
 from app.messaging.worker import OutboxWorker, PeriodicJob
+from app.offers import api as offers_api
+from app.payments import api as payments_api
 
 logger = logging.getLogger("parley")
 
 
 def periodic_jobs() -> list[PeriodicJob]:
     """The scheduled work every worker tick runs (reminders, plan checks...)."""
-    return []
+    from app.callbacks.tasks import JOBS as CALLBACK_JOBS
+    from app.conversations.tasks import JOBS as CONVERSATION_JOBS
+    from app.offers.tasks import JOBS as OFFER_JOBS
+    from app.payments.tasks import JOBS as PAYMENT_JOBS
+
+    return [*CONVERSATION_JOBS, *OFFER_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
+
+
+def build_engine(settings: Settings) -> ConversationEngine:
+    """The conversation engine with the real desks for PAY, PLAN and CALL."""
+    from app.callbacks.desk import CallbacksDesk
+    from app.offers.desk import OffersPlanDesk
+    from app.payments.desk import PaymentsDesk
+
+    return ConversationEngine(
+        Desks(payments=PaymentsDesk(), plans=OffersPlanDesk(), callbacks=CallbacksDesk()),
+        settings,
+    )
 
 
 def create_app(
@@ -59,6 +82,7 @@ def create_app(
         thread = None
         if run_worker:
             worker = OutboxWorker(database, gateway, clock, settings, periodic_jobs())
+            worker.wakeup = app.state.worker_wakeup
             thread = threading.Thread(
                 target=worker.run_forever, args=(stop,), name="parley-worker", daemon=True
             )
@@ -67,6 +91,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            app.state.worker_wakeup.set()
             if thread is not None:
                 thread.join(timeout=30)
 
@@ -80,9 +105,16 @@ def create_app(
     app.state.clock = clock
     app.state.db = database
     app.state.gateway = gateway
+    app.state.engine = build_engine(settings)
+    # Set when something was queued, so the in-process worker sends it at once.
+    app.state.worker_wakeup = threading.Event()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(creditors_api.router)
     app.include_router(debts_api.router)
     app.include_router(messaging_api.router)
+    app.include_router(conversations_api.router)
+    app.include_router(offers_api.router)
+    app.include_router(payments_api.router)
+    app.include_router(callbacks_api.router)
     return app

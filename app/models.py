@@ -1,8 +1,30 @@
 """Imports every model so the metadata (Alembic, create_all) sees all tables."""
 
+from app.callbacks.models import Callback, CallbackCalendar
+from app.conversations.models import Conversation, Promise
 from app.creditors.models import ApiKey, Creditor
 from app.db import Base
 from app.debts.models import Debt, Debtor, Event
 from app.messaging.models import Message
+from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan
+from app.payments.models import Payment, PaymentCode
 
-__all__ = ["ApiKey", "Base", "Creditor", "Debt", "Debtor", "Event", "Message"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Callback",
+    "CallbackCalendar",
+    "Conversation",
+    "Creditor",
+    "Debt",
+    "Debtor",
+    "Event",
+    "Installment",
+    "Message",
+    "OfferRule",
+    "OfferRuleVersion",
+    "Payment",
+    "PaymentCode",
+    "Plan",
+    "Promise",
+]

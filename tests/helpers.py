@@ -36,3 +36,42 @@ def import_debt(client: TestClient, tenant: Tenant, **overrides: Any) -> str:
     result = response.json()["results"][0]
     assert result["status"] in ("created", "updated"), result
     return str(result["id"])
+
+
+_sms_counter = 0
+
+
+def send_sms(client: TestClient, from_: str, body: str, *, message_sid: str | None = None) -> str:
+    """Deliver a debtor's text through the signed Twilio webhook; returns the TwiML."""
+    from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+    from tests.fake_twilio import inbound_sms_params, twilio_signature
+
+    global _sms_counter
+    _sms_counter += 1
+    sid = message_sid or f"SM{_sms_counter:032d}"
+    params = inbound_sms_params(from_=from_, to="+15005550006", body=body, message_sid=sid)
+    url = f"{PUBLIC_URL}/webhooks/twilio/sms"
+    response = client.post(
+        "/webhooks/twilio/sms",
+        data=params,
+        headers={"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, url, params)},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/xml")
+    return response.text
+
+
+def outbound_bodies(db: Any, debtor_phone: str) -> list[str]:
+    """Bodies of every outbound message to a number, oldest first."""
+    from sqlalchemy import select
+
+    from app.messaging.models import CHRONOLOGICAL, Message
+
+    with db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Message.body)
+                .where(Message.to_phone == debtor_phone, Message.direction == "outbound")
+                .order_by(*CHRONOLOGICAL)
+            )
+        )

@@ -43,6 +43,9 @@ class Creditor(Base):
     pix_key: Mapped[str | None] = mapped_column(String(77))
     pix_merchant_city: Mapped[str | None] = mapped_column(String(15))
     reference_prefix: Mapped[str | None] = mapped_column(String(6))
+    # Next number for payment codes (boleto "nosso numero", reference sequence);
+    # taken under a row lock so two codes never share one.
+    next_payment_sequence: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -26,7 +26,7 @@ from app.debts.schemas import (
 )
 from app.debts.service import get_debt, import_csv, import_rows, queue_statement
 from app.errors import ValidationFailed
-from app.messaging.models import Message
+from app.messaging.models import CHRONOLOGICAL, Message
 from app.security import ClockDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/debts", tags=["debts"])
@@ -201,6 +201,6 @@ def debt_messages(debt_id: str, principal: PrincipalDep, session: SessionDep) ->
             (Message.debt_id == debt.id)
             | ((Message.debtor_id == debt.debtor_id) & Message.debt_id.is_(None)),
         )
-        .order_by(Message.created_at, Message.id)
+        .order_by(*CHRONOLOGICAL)
     )
     return MessageList(items=[message_out(m) for m in messages])

@@ -71,6 +71,8 @@ class Debt(Base):
     currency: Mapped[str] = mapped_column(String(3))
     due_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    # Free labels the finance team's offer rules can select on.
+    tags: Mapped[list[Any] | None]
     # Set when a human must look (dispute, "already paid", unknown replies).
     needs_review: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]

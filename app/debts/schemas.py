@@ -32,6 +32,7 @@ class DebtIn(BaseModel):
     currency: str
     due_date: date
     description: str | None = Field(default=None, max_length=500)
+    tags: list[str] | None = Field(default=None, max_length=20)
 
     @field_validator("currency")
     @classmethod

@@ -165,6 +165,7 @@ def _upsert_chunk(
                 debtor_id=debtor.id,
                 external_id=data.external_id,
                 description=data.description,
+                tags=data.tags,
                 amount=data.amount,
                 balance=data.amount,
                 currency=data.currency,
@@ -208,6 +209,7 @@ def _update_debt(
         "due_date": data.due_date,
         "description": data.description,
         "debtor_id": debtor.id,
+        "tags": data.tags,
     }
     diff = {
         key: [str(getattr(debt, key)), str(value)]

@@ -91,3 +91,7 @@ class Message(Base):
     updated_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+
+
+# Oldest first; an inbound text precedes the answers stored in the same instant.
+CHRONOLOGICAL = (Message.created_at, (Message.direction == "outbound"), Message.id)

@@ -40,6 +40,183 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "pt-BR": "Responda PAGAR para o codigo de pagamento, PARCELAR para parcelas, LIGAR "
         "para falar conosco. SAIR para nao receber mais.",
     },
+    "opt_out_confirmation": {
+        "en": "{creditor}: you are unsubscribed and will get no more texts from us. "
+        "Reply START to resubscribe.",
+        "es": "{creditor}: se dio de baja y no recibira mas mensajes nuestros. "
+        "Responda START para volver a recibirlos.",
+        "pt-BR": "{creditor}: seu cadastro foi cancelado e voce nao recebera mais mensagens. "
+        "Responda START para voltar a receber.",
+    },
+    "opt_in_confirmation": {
+        "en": "{creditor}: you will receive our texts again. Reply STOP to opt out.",
+        "es": "{creditor}: volvera a recibir nuestros mensajes. Responda BAJA para no recibir mas.",
+        "pt-BR": "{creditor}: voce voltara a receber nossas mensagens. Responda SAIR para "
+        "nao receber mais.",
+    },
+    "help": {
+        "en": "{creditor}: for help call {phone}. Reply PAY, PLAN or CALL. Reply STOP to opt out.",
+        "es": "{creditor}: para ayuda llame al {phone}. Responda PAGAR, CUOTAS o LLAMAR. "
+        "BAJA para no recibir mas.",
+        "pt-BR": "{creditor}: para ajuda ligue {phone}. Responda PAGAR, PARCELAR ou LIGAR. "
+        "SAIR para nao receber mais.",
+    },
+    "help_no_phone": {
+        "en": "{creditor}: reply PAY for a payment code, PLAN for installments, CALL for a call "
+        "back. Reply STOP to opt out.",
+        "es": "{creditor}: responda PAGAR para el codigo de pago, CUOTAS para cuotas, LLAMAR "
+        "para que le llamemos. BAJA para no recibir mas.",
+        "pt-BR": "{creditor}: responda PAGAR para o codigo de pagamento, PARCELAR para parcelas, "
+        "LIGAR para retornarmos. SAIR para nao receber mais.",
+    },
+    "unknown": {
+        "en": "Sorry, we did not understand. Reply PAY, PLAN or CALL, or HELP for help. "
+        "A person from our team will also read your message.",
+        "es": "Disculpe, no entendimos. Responda PAGAR, CUOTAS o LLAMAR, o AYUDA. "
+        "Una persona de nuestro equipo tambien leera su mensaje.",
+        "pt-BR": "Desculpe, nao entendemos. Responda PAGAR, PARCELAR ou LIGAR, ou AJUDA. "
+        "Uma pessoa da nossa equipe tambem vai ler sua mensagem.",
+    },
+    "paid_ack": {
+        "en": "{creditor}: thank you for letting us know. We paused reminders while we check "
+        "your payment. When did you pay?",
+        "es": "{creditor}: gracias por avisarnos. Pausamos los recordatorios mientras verificamos "
+        "su pago. Cuando pago?",
+        "pt-BR": "{creditor}: obrigado por avisar. Pausamos os lembretes enquanto conferimos seu "
+        "pagamento. Quando voce pagou?",
+    },
+    "dispute_ack": {
+        "en": "{creditor}: we noted that you dispute this and stopped collecting it while a "
+        "person reviews it. We will get back to you.",
+        "es": "{creditor}: registramos que no reconoce este cobro y lo detuvimos mientras una "
+        "persona lo revisa. Le responderemos.",
+        "pt-BR": "{creditor}: registramos que voce contesta esta cobranca e a suspendemos "
+        "enquanto uma pessoa analisa. Retornaremos em breve.",
+    },
+    "wrong_number_ack": {
+        "en": "Sorry for the trouble. We will not text this number again.",
+        "es": "Disculpe la molestia. No volveremos a escribir a este numero.",
+        "pt-BR": "Desculpe o incomodo. Nao enviaremos mais mensagens para este numero.",
+    },
+    "neutral": {
+        "en": "Sorry, we could not match this number to anyone we are writing to. "
+        "Reply STOP to opt out.",
+        "es": "Disculpe, no pudimos asociar este numero a ningun contacto. "
+        "Responda BAJA para no recibir mas.",
+        "pt-BR": "Desculpe, nao encontramos este numero entre nossos contatos. "
+        "Responda SAIR para nao receber mais.",
+    },
+    "promise_ack": {
+        "en": "{creditor}: thank you. We noted your promise to pay {amount} by {date} and "
+        "will remind you the day before.",
+        "es": "{creditor}: gracias. Registramos su compromiso de pagar {amount} hasta el "
+        "{date}. Le recordaremos el dia anterior.",
+        "pt-BR": "{creditor}: obrigado. Registramos sua promessa de pagar {amount} ate "
+        "{date}. Lembraremos voce na vespera.",
+    },
+    "promise_ask_date": {
+        "en": "{creditor}: thank you. By what date can you pay {amount}? Reply for example "
+        '"I\'ll pay Friday".',
+        "es": "{creditor}: gracias. Hasta que fecha puede pagar {amount}? Responda por ejemplo "
+        '"pagare el viernes".',
+        "pt-BR": "{creditor}: obrigado. Ate que data voce pode pagar {amount}? Responda por "
+        'exemplo "pago na sexta".',
+    },
+    "promise_past": {
+        "en": "{creditor}: that date has passed. By what date can you pay {amount}?",
+        "es": "{creditor}: esa fecha ya paso. Hasta que fecha puede pagar {amount}?",
+        "pt-BR": "{creditor}: essa data ja passou. Ate que data voce pode pagar {amount}?",
+    },
+    "promise_reminder": {
+        "en": "{creditor}: a reminder that you planned to pay {amount} by {date}. Reply PAY "
+        "for a payment code. Reply STOP to opt out.",
+        "es": "{creditor}: le recordamos su pago de {amount} previsto para el {date}. Responda "
+        "PAGAR para el codigo de pago. BAJA para no recibir mas.",
+        "pt-BR": "{creditor}: lembrete do pagamento de {amount} previsto para {date}. Responda "
+        "PAGAR para o codigo de pagamento. SAIR para nao receber mais.",
+    },
+    "promise_broken": {
+        "en": "{creditor}: we have not received the {amount} you planned to pay by {date}. "
+        "Reply PAY, PLAN for installments or CALL to talk to us. Reply STOP to opt out.",
+        "es": "{creditor}: no recibimos el pago de {amount} previsto para el {date}. Responda "
+        "PAGAR, CUOTAS o LLAMAR. BAJA para no recibir mas.",
+        "pt-BR": "{creditor}: nao recebemos o pagamento de {amount} previsto para {date}. "
+        "Responda PAGAR, PARCELAR ou LIGAR. SAIR para nao receber mais.",
+    },
+    "hardship_intro": {
+        "en": "We are sorry to hear that and want to help.",
+        "es": "Lamentamos su situacion y queremos ayudarle.",
+        "pt-BR": "Sentimos muito pela situacao e queremos ajudar.",
+    },
+    "plan_handoff": {
+        "en": "{creditor}: thank you. A person from our team will contact you about installments.",
+        "es": "{creditor}: gracias. Una persona de nuestro equipo le contactara sobre las cuotas.",
+        "pt-BR": "{creditor}: obrigado. Uma pessoa da nossa equipe vai falar com voce sobre o "
+        "parcelamento.",
+    },
+    "call_handoff": {
+        "en": "{creditor}: thank you. A person from our team will call you back during "
+        "business hours.",
+        "es": "{creditor}: gracias. Una persona de nuestro equipo le llamara en horario de "
+        "atencion.",
+        "pt-BR": "{creditor}: obrigado. Uma pessoa da nossa equipe vai ligar para voce em "
+        "horario comercial.",
+    },
+    "plan_menu": {
+        "en": "{creditor}: installment options for your {amount} balance. {menu}",
+        "es": "{creditor}: opciones de cuotas para su saldo de {amount}. {menu}",
+        "pt-BR": "{creditor}: opcoes de parcelamento para seu saldo de {amount}. {menu}",
+    },
+    "plan_confirmed": {
+        "en": "{creditor}: plan agreed: {count} x {installment}, total {total}, first due "
+        "{first_due}, then monthly. Pay installment 1 with code {code} or at {url}",
+        "es": "{creditor}: plan acordado: {count} x {installment}, total {total}, primera cuota "
+        "el {first_due}, luego mensual. Pague la cuota 1 con el codigo {code} o en {url}",
+        "pt-BR": "{creditor}: parcelamento feito: {count}x {installment}, total {total}, primeira "
+        "parcela em {first_due}, depois mensal. Pague a parcela 1 com o codigo {code} ou em {url}",
+    },
+    "plan_exists": {
+        "en": "{creditor}: you have a plan. Installment {number} of {amount} is due {due}. "
+        "Reply PAY for its payment code.",
+        "es": "{creditor}: ya tiene un plan. La cuota {number} de {amount} vence el {due}. "
+        "Responda PAGAR para el codigo de pago.",
+        "pt-BR": "{creditor}: voce ja tem um parcelamento. A parcela {number} de {amount} vence "
+        "em {due}. Responda PAGAR para o codigo de pagamento.",
+    },
+    "plan_menu_stale": {
+        "en": "{creditor}: your balance changed since those options were sent. New options:",
+        "es": "{creditor}: su saldo cambio desde que enviamos esas opciones. Nuevas opciones:",
+        "pt-BR": "{creditor}: seu saldo mudou desde que enviamos essas opcoes. Novas opcoes:",
+    },
+    "installment_reminder": {
+        "en": "{creditor}: installment {number} of {amount} is due {due}. Pay with code {code} "
+        "or at {url}. Reply STOP to opt out.",
+        "es": "{creditor}: la cuota {number} de {amount} vence el {due}. Pague con el codigo "
+        "{code} o en {url}. BAJA para no recibir mas.",
+        "pt-BR": "{creditor}: a parcela {number} de {amount} vence em {due}. Pague com o codigo "
+        "{code} ou em {url}. SAIR para nao receber mais.",
+    },
+    "installment_late": {
+        "en": "{creditor}: installment {number} of {amount} was due {due} and is still open. "
+        "Please pay to keep your plan: code {code} or {url}. Reply STOP to opt out.",
+        "es": "{creditor}: la cuota {number} de {amount} vencio el {due} y sigue pendiente. "
+        "Pague para mantener su plan: codigo {code} o {url}. BAJA para no recibir mas.",
+        "pt-BR": "{creditor}: a parcela {number} de {amount} venceu em {due} e continua em "
+        "aberto. Pague para manter seu parcelamento: codigo {code} ou {url}. SAIR para sair.",
+    },
+    "plan_broken": {
+        "en": "{creditor}: your installment plan ended because installment {number} was not "
+        "paid. Reply PLAN for new options for the {amount} left, or CALL to talk to us.",
+        "es": "{creditor}: su plan de cuotas termino porque la cuota {number} no se pago. "
+        "Responda CUOTAS para nuevas opciones para los {amount} pendientes, o LLAMAR.",
+        "pt-BR": "{creditor}: seu parcelamento foi encerrado porque a parcela {number} nao foi "
+        "paga. Responda PARCELAR para novas opcoes para os {amount} restantes, ou LIGAR.",
+    },
+    "nothing_due": {
+        "en": "{creditor}: you have no balance due with us. Thank you!",
+        "es": "{creditor}: no tiene saldo pendiente con nosotros. Gracias!",
+        "pt-BR": "{creditor}: voce nao tem saldo em aberto conosco. Obrigado!",
+    },
 }
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
@@ -31,6 +31,9 @@ from app.messaging.service import apply_provider_status, initiated_counter
 
 logger = logging.getLogger("parley.worker")
 
+# Advisory-lock keys of the periodic jobs (PostgreSQL), one per job position.
+JOBS_LOCK_BASE = 0x5041524C  # "PARL"
+
 
 @dataclass(frozen=True)
 class Claimed:
@@ -40,9 +43,9 @@ class Claimed:
     reconcile_since: datetime | None
 
 
-# Periodic jobs other domains register (reminders, plan checks...): each gets a session
-# and the current time and runs in its own transaction on every worker tick.
-PeriodicJob = Callable[[Session, datetime], None]
+# Periodic jobs other domains register (reminders, plan checks...): each gets a session,
+# the current time and the settings, and runs in its own transaction on every tick.
+PeriodicJob = Callable[[Session, datetime, Settings], None]
 
 
 class OutboxWorker:
@@ -61,7 +64,10 @@ class OutboxWorker:
         self.clock = clock
         self.settings = settings
         self.jobs = jobs or []
+        # Set by whoever queues work, so an idle worker does not wait a full poll.
+        self.wakeup = threading.Event()
         self._rng = random.Random()
+        self._jobs_ran_at: datetime | None = None
 
     def status_callback_url(self, message_id: str) -> str:
         """Where Twilio reports delivery; the message id lets a callback find a row whose
@@ -252,18 +258,30 @@ class OutboxWorker:
         return timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling))
 
     def run_jobs(self) -> None:
-        """Run each registered periodic job in its own transaction."""
-        for job in self.jobs:
+        """Run each registered periodic job in its own transaction. On PostgreSQL a job
+        runs in one worker at a time (an advisory lock), so several workers never send
+        the same reminder twice; SQLite's write lock serialises them anyway."""
+        for index, job in enumerate(self.jobs):
             try:
                 with self.db.transaction() as session:
-                    job(session, self.clock.now())
+                    if self.db.is_postgres and not session.scalar(
+                        text("SELECT pg_try_advisory_xact_lock(:key)"),
+                        {"key": JOBS_LOCK_BASE + index},
+                    ):
+                        continue
+                    job(session, self.clock.now(), self.settings)
             except Exception:
                 logger.exception("periodic job failed", extra={"job": getattr(job, "__name__", "")})
 
     def run_once(self) -> int:
-        """One tick: release dead leases, run jobs, claim and send a batch."""
+        """One tick: release dead leases, run the jobs when their interval has passed,
+        claim and send a batch."""
         self.release_expired_leases()
-        self.run_jobs()
+        now = self.clock.now()
+        interval = timedelta(seconds=self.settings.jobs_interval_seconds)
+        if self._jobs_ran_at is None or now - self._jobs_ran_at >= interval:
+            self._jobs_ran_at = now
+            self.run_jobs()
         batch = self.claim()
         for item in batch:
             self.deliver(item)
@@ -278,6 +296,7 @@ class OutboxWorker:
             except Exception:
                 logger.exception("worker tick failed")
                 sent = 0
-            if sent == 0:
-                stop.wait(self.settings.worker_poll_seconds)
+            if sent == 0 and not stop.is_set():
+                self.wakeup.wait(self.settings.worker_poll_seconds)
+                self.wakeup.clear()
         logger.info("worker stopped")

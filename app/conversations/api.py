@@ -1,0 +1,275 @@
+"""The inbound SMS webhook, the human queue, and reply parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
+from twilio.twiml.messaging_response import MessagingResponse
+
+from app.conversations.classifier import classify
+from app.conversations.engine import ConversationEngine, InboundResult
+from app.conversations.models import Conversation
+from app.conversations.schemas import (
+    AgentMessageIn,
+    ConversationDetail,
+    ConversationList,
+    ConversationOut,
+    ParseRequest,
+    ParseResult,
+    SimulatedResult,
+    SimulatedSms,
+)
+from app.debts.api import message_out
+from app.debts.models import Debt, Debtor
+from app.errors import Forbidden, NotFound, ValidationFailed
+from app.events import record_event
+from app.messaging.models import CHRONOLOGICAL, Message
+from app.messaging.service import enqueue_message
+from app.security import ClockDep, PrincipalDep, SessionDep, SettingsDep, TwilioFormDep
+
+router = APIRouter(tags=["conversations"])
+
+# An agent answering within this time of the debtor's last text continues that
+# exchange; later, the message is Parley-initiated and passes the window and the cap.
+AGENT_REPLY_WINDOW = timedelta(minutes=30)
+
+
+def get_engine(request: Request) -> ConversationEngine:
+    engine: ConversationEngine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[ConversationEngine, Depends(get_engine)]
+
+
+def _wake_worker(request: Request) -> None:
+    wakeup = getattr(request.app.state, "worker_wakeup", None)
+    if wakeup is not None:
+        wakeup.set()
+
+
+def _twiml(result: InboundResult) -> Response:
+    twiml = MessagingResponse()
+    if result.twiml_reply:
+        twiml.message(result.twiml_reply)
+    return Response(content=str(twiml), media_type="text/xml")
+
+
+@router.post("/webhooks/twilio/sms", response_class=Response, tags=["webhooks"])
+def twilio_inbound_sms(
+    request: Request,
+    form: TwilioFormDep,
+    session: SessionDep,
+    clock: ClockDep,
+    engine: EngineDep,
+) -> Response:
+    """Inbound SMS from Twilio (signature checked). Stored once per MessageSid and
+    answered through the outbox, so the TwiML is an empty <Response/> (except the
+    neutral answer to an unknown sender)."""
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
+    sender = form.get("From")
+    if not sid or not sender:
+        raise ValidationFailed("MessageSid and From are required", field="MessageSid")
+    result = engine.handle_inbound(
+        session,
+        provider_sid=sid,
+        from_phone=sender,
+        to_phone=form.get("To", ""),
+        body=form.get("Body", ""),
+        now=clock.now(),
+    )
+    _wake_worker(request)
+    return _twiml(result)
+
+
+@router.post("/simulator/sms", tags=["simulator"])
+def simulator_inbound_sms(
+    request: Request,
+    body: SimulatedSms,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    engine: EngineDep,
+) -> SimulatedResult:
+    """Development only (PARLEY_SMS_GATEWAY=simulator): a debtor's text, handled exactly
+    as a signed Twilio webhook would be. Returns the answers queued for it."""
+    if settings.sms_gateway != "simulator":
+        raise Forbidden("the SMS simulator is only available with PARLEY_SMS_GATEWAY=simulator")
+    now = clock.now()
+    sid = "SMsim" + datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+    result = engine.handle_inbound(
+        session,
+        provider_sid=sid,
+        from_phone=body.from_,
+        to_phone=body.to,
+        body=body.body,
+        now=now,
+    )
+    replies = [result.twiml_reply] if result.twiml_reply else []
+    if result.message_id:
+        inbound = session.get(Message, result.message_id)
+        if inbound is not None and inbound.debtor_id:
+            replies += list(
+                session.scalars(
+                    select(Message.body)
+                    .where(
+                        Message.debtor_id == inbound.debtor_id,
+                        Message.direction == "outbound",
+                        Message.created_at >= now,
+                    )
+                    .order_by(Message.created_at)
+                )
+            )
+    _wake_worker(request)
+    return SimulatedResult(
+        message_id=result.message_id,
+        duplicate=result.duplicate,
+        intent=result.intent,
+        replies=replies,
+    )
+
+
+@router.post("/api/v1/replies/parse")
+def parse_reply(body: ParseRequest, principal: PrincipalDep) -> ParseResult:
+    """Classify one reply: the same JSON as `parley classify` prints per line."""
+    result = classify(body.text, today=body.today, default_language=body.default_language)
+    return ParseResult.model_validate({"text": body.text, **result.to_json()})
+
+
+def _conversation_out(conversation: Conversation, debtor: Debtor) -> ConversationOut:
+    return ConversationOut(
+        id=conversation.id,
+        debtor_id=debtor.id,
+        debtor_name=debtor.name,
+        debtor_phone=debtor.phone,
+        contact_status=debtor.contact_status,
+        focus_debt_id=conversation.focus_debt_id,
+        needs_attention=conversation.needs_attention,
+        attention_reason=conversation.attention_reason,
+        last_intent=conversation.last_intent,
+        last_inbound_at=conversation.last_inbound_at,
+        menu_kind=conversation.menu_kind,
+        menu_expires_at=conversation.menu_expires_at,
+        handled_at=conversation.handled_at,
+        handled_by=conversation.handled_by,
+        updated_at=conversation.updated_at,
+    )
+
+
+def _own_conversation(
+    session: SessionDep, principal: PrincipalDep, conversation_id: str
+) -> tuple[Conversation, Debtor]:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None or conversation.creditor_id != principal.creditor.id:
+        raise NotFound("conversation not found", field="id")
+    debtor = session.get(Debtor, conversation.debtor_id)
+    assert debtor is not None
+    return conversation, debtor
+
+
+@router.get("/api/v1/conversations")
+def list_conversations(
+    principal: PrincipalDep,
+    session: SessionDep,
+    needs_attention: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> ConversationList:
+    """Conversations, most recent first; `needs_attention=true` is the human queue."""
+    if not 1 <= limit <= 500:
+        raise ValidationFailed("limit must be between 1 and 500", field="limit")
+    query = (
+        select(Conversation, Debtor)
+        .join(Debtor, Debtor.id == Conversation.debtor_id)
+        .where(Conversation.creditor_id == principal.creditor.id)
+        .order_by(Conversation.updated_at.desc(), Conversation.id)
+        .limit(limit)
+        .offset(max(offset, 0))
+    )
+    if needs_attention is not None:
+        query = query.where(Conversation.needs_attention.is_(needs_attention))
+    return ConversationList(items=[_conversation_out(c, d) for c, d in session.execute(query)])
+
+
+@router.get("/api/v1/conversations/{conversation_id}")
+def read_conversation(
+    conversation_id: str, principal: PrincipalDep, session: SessionDep
+) -> ConversationDetail:
+    """One conversation with every message in and out, oldest first."""
+    conversation, debtor = _own_conversation(session, principal, conversation_id)
+    messages = session.scalars(
+        select(Message)
+        .where(Message.debtor_id == debtor.id)
+        .order_by(*CHRONOLOGICAL)
+    )
+    return ConversationDetail(
+        **_conversation_out(conversation, debtor).model_dump(),
+        messages=[message_out(m) for m in messages],
+    )
+
+
+@router.post("/api/v1/conversations/{conversation_id}/messages", status_code=202)
+def send_agent_message(
+    request: Request,
+    conversation_id: str,
+    body: AgentMessageIn,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> dict[str, object]:
+    """An agent's text to the debtor, through the outbox and the contact rules."""
+    conversation, debtor = _own_conversation(session, principal, conversation_id)
+    now = clock.now()
+    debt = None
+    if body.debt_id:
+        debt = session.get(Debt, body.debt_id)
+        if debt is None or debt.debtor_id != debtor.id:
+            raise NotFound("debt not found for this debtor", field="debt_id")
+    elif conversation.focus_debt_id:
+        debt = session.get(Debt, conversation.focus_debt_id)
+    answering = (
+        conversation.last_inbound_at is not None
+        and now - conversation.last_inbound_at <= AGENT_REPLY_WINDOW
+    )
+    message = enqueue_message(
+        session,
+        creditor=principal.creditor,
+        debtor=debtor,
+        debt=debt,
+        body=body.body,
+        kind="agent",
+        now=now,
+        actor=principal.actor,
+        initiated=not answering,
+        is_reply=answering,
+    )
+    conversation.updated_at = now
+    _wake_worker(request)
+    return {"message": message_out(message).model_dump(mode="json")}
+
+
+@router.post("/api/v1/conversations/{conversation_id}/handled")
+def mark_handled(
+    conversation_id: str, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+) -> ConversationOut:
+    """Take the conversation out of the human queue."""
+    conversation, debtor = _own_conversation(session, principal, conversation_id)
+    now = clock.now()
+    if conversation.needs_attention:
+        record_event(
+            session,
+            creditor_id=principal.creditor.id,
+            actor=principal.actor,
+            kind="conversation.handled",
+            now=now,
+            debtor_id=debtor.id,
+            from_value=conversation.attention_reason,
+        )
+    conversation.needs_attention = False
+    conversation.handled_at = now
+    conversation.handled_by = principal.actor
+    conversation.updated_at = now
+    return _conversation_out(conversation, debtor)

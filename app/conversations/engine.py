@@ -1,0 +1,479 @@
+"""The conversation engine: stores an inbound SMS once, understands it, and answers it
+through the outbox according to PRODUCT.md's intent table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.conversations.classifier import Classification, Intent, classify
+from app.conversations.context import ReplyContext
+from app.conversations.models import Conversation, Promise
+from app.conversations.ports import Desks
+from app.creditors.models import Creditor
+from app.debts.models import Debt, Debtor
+from app.debts.phones import PhoneError, normalize_phone
+from app.debts.service import queue_statement
+from app.events import record_event
+from app.messaging.models import Message
+from app.messaging.segments import count_segments
+from app.messaging.service import set_contact_status
+from app.messaging.texts import format_local_date, render
+from app.money import format_money
+
+logger = logging.getLogger("parley.conversations")
+
+# Debts a debtor can still act on, and the order in which one becomes the focus.
+ACTIVE_DEBT_STATUSES = ("open", "in_plan", "paused")
+LANGUAGE_OF_CLASSIFIER = {"en": "en", "es": "es", "pt": "pt-BR"}
+NEUTRAL_REPLY_EVERY = timedelta(hours=24)
+
+
+@dataclass
+class InboundResult:
+    """What the webhook answers: `twiml_reply` goes back inline (unknown senders only,
+    since no debtor row exists to queue it for); everything else goes by the outbox."""
+
+    message_id: str | None
+    duplicate: bool = False
+    intent: str | None = None
+    twiml_reply: str | None = None
+
+
+def find_debtor(session: Session, phone: str) -> Debtor | None:
+    """The debtor this number belongs to; when several creditors know it, the one that
+    texted it last (the reply most likely answers that text)."""
+    debtors = list(session.scalars(select(Debtor).where(Debtor.phone == phone)))
+    if len(debtors) <= 1:
+        return debtors[0] if debtors else None
+    latest = session.scalars(
+        select(Message.debtor_id)
+        .where(Message.debtor_id.in_([d.id for d in debtors]), Message.direction == "outbound")
+        .order_by(Message.created_at.desc())
+        .limit(1)
+    ).first()
+    by_id = {d.id: d for d in debtors}
+    return by_id.get(latest or "", debtors[0])
+
+
+def get_conversation(session: Session, debtor: Debtor, now: datetime) -> Conversation:
+    """The debtor's conversation, created on first contact."""
+    conversation = session.scalars(
+        select(Conversation).where(Conversation.debtor_id == debtor.id)
+    ).first()
+    if conversation is None:
+        conversation = Conversation(
+            creditor_id=debtor.creditor_id,
+            debtor_id=debtor.id,
+            needs_attention=False,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(conversation)
+        session.flush()
+    return conversation
+
+
+def focus_debt(session: Session, debtor: Debtor, conversation: Conversation) -> Debt | None:
+    """The debt a reply is about: the conversation's focus while it is active, else the
+    debt of the last message sent, else the oldest open one."""
+    debts = list(
+        session.scalars(
+            select(Debt)
+            .where(Debt.debtor_id == debtor.id, Debt.status.in_(ACTIVE_DEBT_STATUSES))
+            .order_by(Debt.due_date, Debt.created_at)
+        )
+    )
+    if not debts:
+        return None
+    by_id = {d.id: d for d in debts}
+    if conversation.focus_debt_id in by_id:
+        return by_id[conversation.focus_debt_id]
+    last = session.scalars(
+        select(Message.debt_id)
+        .where(
+            Message.debtor_id == debtor.id,
+            Message.direction == "outbound",
+            Message.debt_id.is_not(None),
+        )
+        .order_by(Message.created_at.desc())
+        .limit(1)
+    ).first()
+    return by_id.get(last or "", debts[0])
+
+
+class ConversationEngine:
+    """Answers every intent; PAY, PLAN and CALL through the desks."""
+
+    def __init__(self, desks: Desks, settings: Settings) -> None:
+        self.desks = desks
+        self.settings = settings
+        self._handlers: dict[Intent, Callable[[ReplyContext], None]] = {
+            Intent.PAY: self._pay,
+            Intent.PLAN: self._plan,
+            Intent.CALL: self._call,
+            Intent.CHOICE: self._choice,
+            Intent.PROMISE: self._promise,
+            Intent.HARDSHIP: self._hardship,
+            Intent.STATEMENT: self._statement,
+            Intent.PAID: self._paid,
+            Intent.DISPUTE: self._dispute,
+            Intent.WRONG_NUMBER: self._wrong_number,
+            Intent.HELP: self._help,
+            Intent.UNKNOWN: self._unknown,
+        }
+
+    def handle_inbound(
+        self,
+        session: Session,
+        *,
+        provider_sid: str,
+        from_phone: str,
+        to_phone: str,
+        body: str,
+        now: datetime,
+    ) -> InboundResult:
+        """Store the inbound message exactly once (a retried webhook with the same
+        MessageSid changes nothing) and answer it."""
+        try:
+            phone = normalize_phone(from_phone, "US")
+        except PhoneError:
+            phone = from_phone
+        debtor = find_debtor(session, phone)
+        info = count_segments(body)
+        inbound = Message(
+            creditor_id=debtor.creditor_id if debtor else None,
+            debtor_id=debtor.id if debtor else None,
+            direction="inbound",
+            kind="inbound",
+            initiated=False,
+            body=body,
+            to_phone=to_phone,
+            from_phone=phone,
+            status="received",
+            provider_sid=provider_sid,
+            segments=info.segments,
+            encoding=info.encoding,
+            attempts=0,
+            needs_reconcile=False,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(inbound)
+                session.flush()
+        except IntegrityError:
+            logger.info("duplicate inbound webhook", extra={"sid": provider_sid})
+            return InboundResult(None, duplicate=True)
+        if debtor is None:
+            return self._unknown_sender(session, inbound, now)
+        zone = ZoneInfo(debtor.timezone)
+        local_today = now.astimezone(zone).date()
+        classification = classify(
+            body, today=local_today, default_language=debtor.language.split("-")[0]
+        )
+        inbound.intent = classification.intent.value
+        inbound.language = classification.language
+        conversation = get_conversation(session, debtor, now)
+        conversation.last_inbound_at = now
+        conversation.last_intent = classification.intent.value
+        conversation.updated_at = now
+        creditor = session.get(Creditor, debtor.creditor_id)
+        assert creditor is not None
+        debt = focus_debt(session, debtor, conversation)
+        inbound.debt_id = debt.id if debt else None
+        ctx = ReplyContext(
+            session=session,
+            settings=self.settings,
+            creditor=creditor,
+            debtor=debtor,
+            conversation=conversation,
+            debt=debt,
+            inbound=inbound,
+            classification=classification,
+            now=now,
+            local_today=local_today,
+        )
+        self._follow_language(ctx)
+        self.dispatch(ctx)
+        return InboundResult(inbound.id, intent=classification.intent.value)
+
+    def dispatch(self, ctx: ReplyContext) -> None:
+        """Answer one understood reply according to the number's state and its intent."""
+        intent = ctx.classification.intent
+        status = ctx.debtor.contact_status
+        if intent is Intent.STOP:
+            self._stop(ctx)
+            return
+        if intent is Intent.START:
+            self._start(ctx)
+            return
+        if status != "active":
+            # Opted out, wrong or invalid: the words are kept, nothing is sent.
+            return
+        if ctx.debt is None and intent not in (Intent.HELP, Intent.WRONG_NUMBER, Intent.STOP):
+            ctx.reply(ctx.text("nothing_due"))
+            if intent in (Intent.DISPUTE, Intent.PAID, Intent.UNKNOWN):
+                ctx.flag(f"{intent.value.lower()} with no open debt")
+            return
+        self._handlers[intent](ctx)
+
+    # ---------------------------------------------------------------- intents
+    def _follow_language(self, ctx: ReplyContext) -> None:
+        """A debtor who writes in another of our languages is answered in it."""
+        c = ctx.classification
+        if c.intent in (Intent.CHOICE, Intent.UNKNOWN) or c.confidence < 0.8:
+            return
+        language = LANGUAGE_OF_CLASSIFIER.get(c.language)
+        if language and language != ctx.debtor.language:
+            record_event(
+                ctx.session,
+                creditor_id=ctx.creditor.id,
+                actor="debtor",
+                kind="debtor.language",
+                now=ctx.now,
+                debtor_id=ctx.debtor.id,
+                from_value=ctx.debtor.language,
+                to_value=language,
+            )
+            ctx.debtor.language = language
+
+    def _same_number(self, ctx: ReplyContext) -> list[Debtor]:
+        # An opt-out is about the number: every creditor's debtor row with it.
+        return list(ctx.session.scalars(select(Debtor).where(Debtor.phone == ctx.debtor.phone)))
+
+    def _stop(self, ctx: ReplyContext) -> None:
+        already = ctx.debtor.contact_status == "opted_out"
+        for debtor in self._same_number(ctx):
+            if debtor.contact_status == "active":
+                set_contact_status(
+                    ctx.session,
+                    debtor,
+                    "opted_out",
+                    now=ctx.now,
+                    actor="debtor",
+                    reason=f"replied {ctx.inbound.body.strip()[:20]!r}",
+                )
+        ctx.close_menu()
+        if not already and ctx.debtor.contact_status == "opted_out":
+            # The one confirmation the rules allow.
+            ctx.reply(ctx.text("opt_out_confirmation"), kind="opt_out_confirmation")
+
+    def _start(self, ctx: ReplyContext) -> None:
+        was_opted_out = ctx.debtor.contact_status == "opted_out"
+        for debtor in self._same_number(ctx):
+            if debtor.contact_status == "opted_out":
+                set_contact_status(
+                    ctx.session,
+                    debtor,
+                    "active",
+                    now=ctx.now,
+                    actor="debtor",
+                    reason="replied START",
+                )
+        if was_opted_out:
+            ctx.reply(ctx.text("opt_in_confirmation"))
+
+    def _pay(self, ctx: ReplyContext) -> None:
+        ctx.close_menu()
+        self.desks.payments.answer_pay(ctx)
+
+    def _plan(self, ctx: ReplyContext) -> None:
+        self.desks.plans.offer_plans(ctx)
+
+    def _hardship(self, ctx: ReplyContext) -> None:
+        self.desks.plans.offer_plans(ctx, intro=render("hardship_intro", ctx.language))
+
+    def _call(self, ctx: ReplyContext) -> None:
+        c = ctx.classification
+        self.desks.callbacks.offer_callbacks(ctx, c.requested_date, c.requested_time)
+
+    def _choice(self, ctx: ReplyContext) -> None:
+        conversation = ctx.conversation
+        choice = (ctx.classification.choice or "").upper()
+        open_menu = (
+            conversation.menu_kind is not None
+            and conversation.menu_expires_at is not None
+            and conversation.menu_expires_at > ctx.now
+        )
+        options = {str(o.get("key", "")).upper(): o for o in conversation.menu_options or []}
+        if not open_menu or choice not in options:
+            # A choice with no open menu (or not on it) is not understood.
+            ctx.inbound.intent = Intent.UNKNOWN.value
+            self._unknown(ctx)
+            return
+        if conversation.menu_debt_id:
+            menu_debt = ctx.session.get(Debt, conversation.menu_debt_id)
+            if menu_debt is not None:
+                ctx.debt = menu_debt
+        option = options[choice]
+        if conversation.menu_kind == "plan":
+            self.desks.plans.choose_plan(ctx, option)
+        else:
+            self.desks.callbacks.choose_slot(ctx, option)
+
+    def _promise(self, ctx: ReplyContext) -> None:
+        assert ctx.debt is not None
+        debt = ctx.debt
+        amount = format_money(debt.balance, debt.currency, ctx.language)
+        when = ctx.classification.promise_date
+        if when is None:
+            ctx.reply(ctx.text("promise_ask_date", amount=amount))
+            return
+        if when < ctx.local_today:
+            ctx.reply(ctx.text("promise_past", amount=amount))
+            return
+        for earlier in ctx.session.scalars(
+            select(Promise).where(Promise.debt_id == debt.id, Promise.status == "open")
+        ):
+            earlier.status = "canceled"
+            earlier.updated_at = ctx.now
+        promise = Promise(
+            creditor_id=ctx.creditor.id,
+            debtor_id=ctx.debtor.id,
+            debt_id=debt.id,
+            promised_date=when,
+            balance_at_promise=debt.balance,
+            status="open",
+            source_message_id=ctx.inbound.id,
+            created_at=ctx.now,
+            updated_at=ctx.now,
+        )
+        ctx.session.add(promise)
+        record_event(
+            ctx.session,
+            creditor_id=ctx.creditor.id,
+            actor="debtor",
+            kind="promise.created",
+            now=ctx.now,
+            debt_id=debt.id,
+            debtor_id=ctx.debtor.id,
+            to_value=when.isoformat(),
+        )
+        ctx.reply(
+            ctx.text("promise_ack", amount=amount, date=format_local_date(when, ctx.language))
+        )
+
+    def _statement(self, ctx: ReplyContext) -> None:
+        assert ctx.debt is not None
+        message = queue_statement(
+            ctx.session, ctx.creditor, ctx.debt, now=ctx.now, actor="debtor", is_reply=True
+        )
+        ctx.replies.append(message)
+
+    def _pause_debt(self, ctx: ReplyContext, status: str, reason: str) -> None:
+        assert ctx.debt is not None
+        debt = ctx.debt
+        if debt.status != status:
+            record_event(
+                ctx.session,
+                creditor_id=ctx.creditor.id,
+                actor="debtor",
+                kind="debt.status",
+                now=ctx.now,
+                debt_id=debt.id,
+                debtor_id=ctx.debtor.id,
+                from_value=debt.status,
+                to_value=status,
+                data={"reason": reason},
+            )
+            debt.status = status
+        debt.needs_review = True
+        debt.updated_at = ctx.now
+        pending = ctx.session.scalars(
+            select(Message).where(
+                Message.debt_id == debt.id,
+                Message.status.in_(("queued", "scheduled")),
+                Message.initiated.is_(True),
+            )
+        )
+        for message in pending:
+            message.status = "canceled"
+            message.error_message = f"debt {status}"
+            message.updated_at = ctx.now
+        ctx.close_menu()
+        ctx.flag(reason)
+
+    def _paid(self, ctx: ReplyContext) -> None:
+        self._pause_debt(ctx, "paused", "debtor says it is already paid")
+        ctx.reply(ctx.text("paid_ack"))
+
+    def _dispute(self, ctx: ReplyContext) -> None:
+        self._pause_debt(ctx, "disputed", "debtor disputes the debt")
+        ctx.reply(ctx.text("dispute_ack"))
+
+    def _wrong_number(self, ctx: ReplyContext) -> None:
+        # Apologise without naming anyone or anything, then never text it again.
+        ctx.reply(render("wrong_number_ack", ctx.language), kind="wrong_number_ack", debt=None)
+        set_contact_status(
+            ctx.session,
+            ctx.debtor,
+            "wrong_number",
+            now=ctx.now,
+            actor="debtor",
+            reason="replied wrong number",
+        )
+        ctx.close_menu()
+        ctx.flag("wrong number: find the debtor's right number")
+
+    def _help(self, ctx: ReplyContext) -> None:
+        phone = ctx.creditor.contact_phone
+        if phone:
+            ctx.reply(ctx.text("help", phone=phone))
+        else:
+            ctx.reply(ctx.text("help_no_phone"))
+
+    def _unknown(self, ctx: ReplyContext) -> None:
+        ctx.reply(render("unknown", ctx.language))
+        ctx.flag("reply not understood")
+
+    def _unknown_sender(self, session: Session, inbound: Message, now: datetime) -> InboundResult:
+        """Someone Parley does not text: a neutral answer that discloses nothing, stored
+        first and returned as TwiML (there is no debtor to queue it for)."""
+        classification: Classification = classify(inbound.body, today=now.date())
+        inbound.intent = classification.intent.value
+        inbound.language = classification.language
+        if classification.intent in (Intent.STOP, Intent.START):
+            return InboundResult(inbound.id, intent=inbound.intent)
+        recent = session.scalars(
+            select(Message.id).where(
+                Message.kind == "neutral",
+                Message.to_phone == inbound.from_phone,
+                Message.created_at > now - NEUTRAL_REPLY_EVERY,
+            )
+        ).first()
+        if recent is not None:
+            # One neutral answer a day: never ping-pong with an auto-responder.
+            return InboundResult(inbound.id, intent=inbound.intent)
+        body = render("neutral", LANGUAGE_OF_CLASSIFIER.get(classification.language, "en"))
+        info = count_segments(body)
+        session.add(
+            Message(
+                creditor_id=None,
+                debtor_id=None,
+                direction="outbound",
+                kind="neutral",
+                initiated=False,
+                body=body,
+                to_phone=inbound.from_phone or "",
+                from_phone=inbound.to_phone,
+                status="submitted",
+                segments=info.segments,
+                encoding=info.encoding,
+                attempts=1,
+                needs_reconcile=False,
+                created_at=now,
+                updated_at=now,
+                sent_at=now,
+            )
+        )
+        return InboundResult(inbound.id, intent=inbound.intent, twiml_reply=body)

@@ -1,0 +1,93 @@
+"""Promises to pay on the worker's clock: a reminder the day before, and a follow-up
+when the date passes without a payment."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.conversations.models import Promise
+from app.creditors.models import Creditor
+from app.debts.models import Debt, Debtor
+from app.events import record_event
+from app.messaging.service import enqueue_message
+from app.messaging.texts import format_local_date, render, short_creditor_name
+from app.messaging.worker import PeriodicJob
+from app.money import format_money
+
+
+def promise_followups(session: Session, now: datetime, settings: Settings) -> None:
+    """Remind the day before a promised date; on the day after, mark the promise kept
+    (the balance went down) or broken (and follow up)."""
+    rows = session.execute(
+        select(Promise, Debt, Debtor, Creditor)
+        .join(Debt, Debt.id == Promise.debt_id)
+        .join(Debtor, Debtor.id == Promise.debtor_id)
+        .join(Creditor, Creditor.id == Promise.creditor_id)
+        .where(Promise.status == "open")
+    )
+    for promise, debt, debtor, creditor in rows:
+        today = now.astimezone(ZoneInfo(debtor.timezone)).date()
+        language = debtor.language
+        params = {
+            "creditor": short_creditor_name(creditor.name),
+            "amount": format_money(promise.balance_at_promise, debt.currency, language),
+            "date": format_local_date(promise.promised_date, language),
+        }
+        if debt.balance < promise.balance_at_promise or debt.status == "settled":
+            _close(session, promise, "kept", now)
+            continue
+        if debt.status in ("disputed", "closed"):
+            _close(session, promise, "canceled", now)
+            continue
+        if today > promise.promised_date:
+            _close(session, promise, "broken", now)
+            promise.followed_up_at = now
+            if debtor.contact_status == "active":
+                enqueue_message(
+                    session,
+                    creditor=creditor,
+                    debtor=debtor,
+                    debt=debt,
+                    body=render("promise_broken", language, **params),
+                    kind="promise_followup",
+                    now=now,
+                    actor="worker",
+                )
+            continue
+        if today == promise.promised_date - timedelta(days=1) and promise.reminded_at is None:
+            promise.reminded_at = now
+            if debtor.contact_status == "active":
+                enqueue_message(
+                    session,
+                    creditor=creditor,
+                    debtor=debtor,
+                    debt=debt,
+                    body=render("promise_reminder", language, **params),
+                    kind="promise_reminder",
+                    now=now,
+                    actor="worker",
+                )
+
+
+def _close(session: Session, promise: Promise, status: str, now: datetime) -> None:
+    record_event(
+        session,
+        creditor_id=promise.creditor_id,
+        actor="worker",
+        kind="promise.status",
+        now=now,
+        debt_id=promise.debt_id,
+        debtor_id=promise.debtor_id,
+        from_value=promise.status,
+        to_value=status,
+    )
+    promise.status = status
+    promise.updated_at = now
+
+
+JOBS: list[PeriodicJob] = [promise_followups]

@@ -1,0 +1,133 @@
+"""PLAN answers: the installment menu from the matching rule, and a CHOICE into a plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from app.conversations.context import ReplyContext
+from app.conversations.ports import HandoffPlanDesk
+from app.messaging.models import Message
+from app.messaging.texts import format_local_date
+from app.money import format_money
+from app.offers.models import OfferRuleVersion
+from app.offers.schedule import PlanOption, plan_menu_text
+from app.offers.service import (
+    active_plan,
+    compute_offers,
+    create_plan,
+    pay_terms,
+    plan_installments,
+)
+
+
+class OffersPlanDesk:
+    """Offers up to three installment options within the creditor's limits; a person
+    takes over when no rule matches."""
+
+    def __init__(self) -> None:
+        self._handoff = HandoffPlanDesk()
+
+    def offer_plans(self, ctx: ReplyContext, intro: str | None = None) -> None:
+        debt = ctx.debt
+        assert debt is not None
+        plan = active_plan(ctx.session, debt.id)
+        if plan is not None and plan.status == "active":
+            self._remind_plan(ctx, intro)
+            return
+        offers = compute_offers(ctx.session, debt, ctx.local_today)
+        if not offers.plans or offers.version is None:
+            self._handoff.offer_plans(ctx, intro)
+            return
+        menu = plan_menu_text(offers.plans, debt.currency, ctx.language)
+        body = ctx.text(
+            "plan_menu", amount=format_money(debt.balance, debt.currency, ctx.language), menu=menu
+        )
+        ctx.reply(f"{intro} {body}" if intro else body)
+        ctx.open_menu(
+            "plan",
+            [
+                {
+                    "key": str(option.number),
+                    "count": option.count,
+                    "amounts": list(option.amounts),
+                    "total": option.total,
+                    "balance": debt.balance,
+                    "rule_version_id": offers.version.id,
+                }
+                for option in offers.plans
+            ],
+            debt,
+        )
+
+    def _remind_plan(self, ctx: ReplyContext, intro: str | None) -> None:
+        debt = ctx.debt
+        assert debt is not None
+        terms = pay_terms(ctx.session, debt, ctx.now)
+        plan = active_plan(ctx.session, debt.id)
+        assert plan is not None
+        pending = [
+            i for i in plan_installments(ctx.session, plan.id) if i.status in ("pending", "late")
+        ]
+        if terms is None or not pending:
+            return
+        body = ctx.text(
+            "plan_exists",
+            number=pending[0].number,
+            amount=format_money(terms.amount, debt.currency, ctx.language),
+            due=format_local_date(pending[0].due_date, ctx.language),
+        )
+        ctx.reply(f"{intro} {body}" if intro else body)
+
+    def choose_plan(self, ctx: ReplyContext, option: dict[str, Any]) -> None:
+        from app.payments.service import issue_code, payment_page_url
+
+        debt = ctx.debt
+        assert debt is not None
+        if option.get("balance") != debt.balance or debt.status not in ("open", "paused"):
+            # The balance moved (a payment, a re-import) since the menu was sent.
+            ctx.close_menu()
+            self.offer_plans(ctx, intro=ctx.text("plan_menu_stale"))
+            return
+        version = ctx.session.get(OfferRuleVersion, str(option["rule_version_id"]))
+        amounts = tuple(int(a) for a in option["amounts"])
+        assert version is not None
+        chosen = PlanOption(
+            number=int(option["key"]),
+            count=len(amounts),
+            installment=amounts[0],
+            last_installment=amounts[-1],
+            total=sum(amounts),
+            amounts=amounts,
+        )
+        plan, installments = create_plan(
+            ctx.session, ctx.creditor, debt, version, chosen, now=ctx.now, actor="debtor"
+        )
+        ctx.close_menu()
+        # Statements waiting to go out are moot now that a plan runs.
+        for message in ctx.session.scalars(
+            select(Message).where(
+                Message.debt_id == debt.id,
+                Message.kind == "statement",
+                Message.status.in_(("queued", "scheduled")),
+            )
+        ):
+            message.status = "canceled"
+            message.error_message = "plan agreed"
+            message.updated_at = ctx.now
+        terms = pay_terms(ctx.session, debt, ctx.now)
+        assert terms is not None
+        code = issue_code(ctx.session, ctx.creditor, debt, terms, ctx.now)
+        language = ctx.language
+        ctx.reply(
+            ctx.text(
+                "plan_confirmed",
+                count=plan.installment_count,
+                installment=format_money(chosen.installment, debt.currency, language),
+                total=format_money(plan.total, debt.currency, language),
+                first_due=format_local_date(installments[0].due_date, language),
+                code=code.display,
+                url=payment_page_url(ctx.settings, code),
+            )
+        )

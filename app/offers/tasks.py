@@ -1,0 +1,160 @@
+"""The plan lifecycle on the worker's clock: reminders before each due date, a late
+notice after the grace period, and a broken plan (with a renegotiation offer) after
+the break period."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.creditors.models import Creditor
+from app.debts.models import Debt, Debtor
+from app.events import record_event
+from app.messaging.service import enqueue_message
+from app.messaging.texts import format_local_date, render, short_creditor_name
+from app.messaging.worker import PeriodicJob
+from app.money import format_money
+from app.offers.models import Installment, Plan
+from app.offers.service import PayTerms, set_plan_status
+
+
+def _code_and_url(
+    session: Session,
+    creditor: Creditor,
+    debt: Debt,
+    installment: Installment,
+    now: datetime,
+    settings: Settings,
+) -> tuple[str, str]:
+    from app.payments.service import issue_code, payment_page_url
+
+    terms = PayTerms(
+        kind="installment",
+        amount=installment.outstanding,
+        due_date=installment.due_date,
+        installment_id=installment.id,
+    )
+    code = issue_code(session, creditor, debt, terms, now)
+    return code.display, payment_page_url(settings, code)
+
+
+def plan_lifecycle(session: Session, now: datetime, settings: Settings) -> None:
+    """Advance every running plan one step as its dates come."""
+    rows = session.execute(
+        select(Installment, Plan, Debt, Debtor, Creditor)
+        .join(Plan, Plan.id == Installment.plan_id)
+        .join(Debt, Debt.id == Plan.debt_id)
+        .join(Debtor, Debtor.id == Debt.debtor_id)
+        .join(Creditor, Creditor.id == Plan.creditor_id)
+        .where(Plan.status == "active", Installment.status.in_(("pending", "late")))
+        .order_by(Plan.id, Installment.number)
+    )
+    broken_plans: set[str] = set()
+    for installment, plan, debt, debtor, creditor in rows:
+        if plan.id in broken_plans:
+            continue
+        today = now.astimezone(ZoneInfo(debtor.timezone)).date()
+        language = debtor.language
+        params = {
+            "creditor": short_creditor_name(creditor.name),
+            "number": installment.number,
+            "amount": format_money(installment.outstanding, debt.currency, language),
+            "due": format_local_date(installment.due_date, language),
+        }
+        due = installment.due_date
+        if today > due + timedelta(days=plan.break_after_days):
+            _break_plan(session, plan, debt, debtor, creditor, installment, now)
+            broken_plans.add(plan.id)
+            continue
+        if today > due + timedelta(days=plan.grace_days) and installment.late_notice_at is None:
+            installment.status = "late"
+            installment.late_notice_at = now
+            record_event(
+                session,
+                creditor_id=creditor.id,
+                actor="worker",
+                kind="installment.late",
+                now=now,
+                debt_id=debt.id,
+                debtor_id=debtor.id,
+                to_value=installment.number,
+            )
+            code, url = _code_and_url(session, creditor, debt, installment, now, settings)
+            if debtor.contact_status == "active":
+                enqueue_message(
+                    session,
+                    creditor=creditor,
+                    debtor=debtor,
+                    debt=debt,
+                    body=render("installment_late", language, **params, code=code, url=url),
+                    kind="installment_late",
+                    now=now,
+                    actor="worker",
+                )
+            continue
+        reminder_day = due - timedelta(days=plan.reminder_days_before)
+        if reminder_day <= today <= due and installment.reminded_at is None:
+            installment.reminded_at = now
+            code, url = _code_and_url(session, creditor, debt, installment, now, settings)
+            if debtor.contact_status == "active":
+                enqueue_message(
+                    session,
+                    creditor=creditor,
+                    debtor=debtor,
+                    debt=debt,
+                    body=render("installment_reminder", language, **params, code=code, url=url),
+                    kind="installment_reminder",
+                    now=now,
+                    actor="worker",
+                )
+
+
+def _break_plan(
+    session: Session,
+    plan: Plan,
+    debt: Debt,
+    debtor: Debtor,
+    creditor: Creditor,
+    installment: Installment,
+    now: datetime,
+) -> None:
+    set_plan_status(session, plan, "broken", now=now, actor="worker")
+    if debt.status == "in_plan":
+        record_event(
+            session,
+            creditor_id=creditor.id,
+            actor="worker",
+            kind="debt.status",
+            now=now,
+            debt_id=debt.id,
+            debtor_id=debtor.id,
+            from_value=debt.status,
+            to_value="open",
+            data={"reason": f"plan broken at installment {installment.number}"},
+        )
+        debt.status = "open"
+        debt.updated_at = now
+    if debtor.contact_status == "active":
+        enqueue_message(
+            session,
+            creditor=creditor,
+            debtor=debtor,
+            debt=debt,
+            body=render(
+                "plan_broken",
+                debtor.language,
+                creditor=short_creditor_name(creditor.name),
+                number=installment.number,
+                amount=format_money(debt.balance, debt.currency, debtor.language),
+            ),
+            kind="plan_broken",
+            now=now,
+            actor="worker",
+        )
+
+
+JOBS: list[PeriodicJob] = [plan_lifecycle]
