@@ -18,6 +18,7 @@ from app.offers.schemas import (
     PlanOptionOut,
     PlanOut,
     RuleVerdictOut,
+    pct_text,
 )
 from app.offers.service import (
     active_plan,
@@ -47,10 +48,10 @@ def rule_out(rule: OfferRule) -> OfferRuleOut:
         max_days_past_due=rule.max_days_past_due,
         tags=rule.tags,
         currency=rule.currency,
-        lump_sum_discount_pct=str(rule.lump_sum_discount_pct.normalize()),
+        lump_sum_discount_pct=pct_text(rule.lump_sum_discount_pct),
         lump_sum_valid_days=rule.lump_sum_valid_days,
         installment_counts=[int(c) for c in rule.installment_counts],
-        monthly_interest_pct=str(rule.monthly_interest_pct.normalize()),
+        monthly_interest_pct=pct_text(rule.monthly_interest_pct),
         min_installment=rule.min_installment,
         first_installment_in_days=rule.first_installment_in_days,
         grace_days=rule.grace_days,
@@ -143,7 +144,7 @@ def debt_offers(
         lump_sum=LumpSumOut(
             amount=lump.amount,
             discount=lump.discount,
-            discount_pct=str(lump.discount_pct.normalize()),
+            discount_pct=pct_text(lump.discount_pct),
             expires_on=lump.expires_on,
         )
         if lump
@@ -199,7 +200,7 @@ def debt_plan(
         total=plan.total,
         currency=plan.currency,
         installment_count=plan.installment_count,
-        monthly_interest_pct=str(plan.monthly_interest_pct.normalize()),
+        monthly_interest_pct=pct_text(plan.monthly_interest_pct),
         rule_version_id=plan.rule_version_id,
         created_at=plan.created_at,
         installments=[

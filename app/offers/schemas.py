@@ -13,6 +13,11 @@ from app.money import is_known_currency
 MAX_INSTALLMENTS = 60
 
 
+def pct_text(value: Decimal) -> str:
+    """A percentage as the API writes it: "10", "1.99" (never "1E+1")."""
+    return format(value.normalize(), "f")
+
+
 def _percentage(value: Any, places: int) -> Decimal:
     """Percentages travel as decimal strings ("12.5"); floats are refused because they
     cannot say exactly what the finance team meant."""

@@ -18,7 +18,7 @@ from app.errors import ValidationFailed
 from app.events import record_event
 from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan
 from app.offers.schedule import PlanOption, lump_sum_amount, monthly_due_dates, plan_options
-from app.offers.schemas import OfferRuleFields
+from app.offers.schemas import OfferRuleFields, pct_text
 
 RULE_TERM_FIELDS = (
     "name",
@@ -58,7 +58,7 @@ def rule_terms(rule: OfferRule) -> dict[str, Any]:
     terms: dict[str, Any] = {}
     for name in RULE_TERM_FIELDS:
         value = getattr(rule, name)
-        terms[name] = str(value) if isinstance(value, Decimal) else value
+        terms[name] = pct_text(value) if isinstance(value, Decimal) else value
     return terms
 
 

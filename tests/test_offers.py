@@ -1,0 +1,269 @@
+"""Offer rules API, offers for a debt, PLAN menus, plans and their lifecycle."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.clock import FixedClock
+from app.creditors.models import Creditor
+from app.db import Database, new_id
+from app.debts.models import Debt, Debtor, Event
+from app.messaging.models import Message
+from app.messaging.worker import OutboxWorker
+from app.offers.models import Installment, OfferRuleVersion, Plan
+from app.offers.service import apply_payment_to_plan, compute_offers, create_rule
+from tests.conftest import Tenant, make_tenant
+from tests.helpers import import_debt, outbound_bodies, send_sms
+
+NY = "+12125550123"
+T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+
+def rule(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "standard",
+        "priority": 10,
+        "min_balance": 1000,
+        "max_balance": 1_000_000,
+        "min_days_past_due": 0,
+        "max_days_past_due": 365,
+        "lump_sum_discount_pct": "10",
+        "lump_sum_valid_days": 7,
+        "installment_counts": [3, 6, 12],
+        "monthly_interest_pct": "0",
+        "min_installment": 1000,
+        "first_installment_in_days": 30,
+    }
+    body.update(overrides)
+    return body
+
+
+def post_rule(client: TestClient, tenant: Tenant, **overrides: Any) -> dict[str, Any]:
+    response = client.post("/api/v1/offer-rules", json=rule(**overrides), headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def test_rule_round_trip(client: TestClient, tenant: Tenant) -> None:
+    created = post_rule(client, tenant, monthly_interest_pct="1.99", tags=["retail"])
+    assert created["lump_sum_discount_pct"] == "10"
+    assert created["monthly_interest_pct"] == "1.99"
+    assert created["installment_counts"] == [3, 6, 12] and created["version"] == 1
+    assert (
+        client.get(f"/api/v1/offer-rules/{created['id']}", headers=tenant.headers).json() == created
+    )
+    assert [r["id"] for r in client.get("/api/v1/offer-rules", headers=tenant.headers).json()] == [
+        created["id"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"lump_sum_discount_pct": 10.5}, "lump_sum_discount_pct"),
+        ({"lump_sum_discount_pct": "101"}, "lump_sum_discount_pct"),
+        ({"lump_sum_discount_pct": "-1"}, "lump_sum_discount_pct"),
+        ({"lump_sum_discount_pct": "abc"}, "lump_sum_discount_pct"),
+        ({"monthly_interest_pct": "1.23456"}, "monthly_interest_pct"),
+        ({"installment_counts": [0, 3]}, "installment_counts"),
+        ({"installment_counts": [61]}, "installment_counts"),
+        ({"installment_counts": [3, 3]}, "installment_counts"),
+        ({"min_installment": 0}, "min_installment"),
+        ({"min_balance": 5000, "max_balance": 10}, ""),
+        ({"min_days_past_due": 90, "max_days_past_due": 30}, ""),
+        ({"currency": "ZZZ"}, "currency"),
+        ({"name": ""}, "name"),
+        ({"priority": -1}, "priority"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_invalid_rules_are_refused_with_the_field(
+    client: TestClient, tenant: Tenant, overrides: dict[str, Any], field: str
+) -> None:
+    response = client.post("/api/v1/offer-rules", json=rule(**overrides), headers=tenant.headers)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert any(field in f["field"] for f in error["fields"]), error
+    assert client.get("/api/v1/offer-rules", headers=tenant.headers).json() == []
+
+
+def test_overlapping_rules_of_equal_priority_are_refused(
+    client: TestClient, tenant: Tenant
+) -> None:
+    post_rule(client, tenant)
+    clash = client.post("/api/v1/offer-rules", json=rule(name="other"), headers=tenant.headers)
+    assert clash.status_code == 422 and "overlaps" in clash.json()["error"]["message"]
+    post_rule(client, tenant, name="other", priority=20)
+    post_rule(client, tenant, name="big", priority=10, min_balance=2_000_000, max_balance=None)
+    dup = client.post("/api/v1/offer-rules", json=rule(priority=99), headers=tenant.headers)
+    assert dup.status_code == 422 and dup.json()["error"]["fields"][0]["field"] == "name"
+
+
+def test_editing_creates_a_version_and_deactivating_keeps_it(
+    client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    created = post_rule(client, tenant)
+    patched = client.patch(
+        f"/api/v1/offer-rules/{created['id']}",
+        json={"lump_sum_discount_pct": "15"},
+        headers=tenant.headers,
+    ).json()
+    assert patched["version"] == 2 and patched["lump_sum_discount_pct"] == "15"
+    bad = client.patch(
+        f"/api/v1/offer-rules/{created['id']}",
+        json={"installment_counts": [99]},
+        headers=tenant.headers,
+    )
+    assert bad.status_code == 422
+    gone = client.delete(f"/api/v1/offer-rules/{created['id']}", headers=tenant.headers).json()
+    assert gone["active"] is False and gone["version"] == 2
+    with db.transaction() as session:
+        versions = session.scalars(
+            select(OfferRuleVersion).order_by(OfferRuleVersion.version)
+        ).all()
+    assert [v.terms["lump_sum_discount_pct"] for v in versions] == ["10", "15"]
+
+
+def test_rules_need_an_admin_key_and_stay_private(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    created = post_rule(client, tenant)
+    agent = make_tenant(db, clock, "Agent Co", role="agent")
+    assert client.post("/api/v1/offer-rules", json=rule(), headers=agent.headers).status_code == 403
+    assert (
+        client.get(f"/api/v1/offer-rules/{created['id']}", headers=agent.headers).status_code == 404
+    )
+    assert (
+        client.delete(f"/api/v1/offer-rules/{created['id']}", headers=agent.headers).status_code
+        == 403
+    )
+
+
+def test_offers_explain_the_matching_rule(client: TestClient, tenant: Tenant) -> None:
+    post_rule(client, tenant, name="small", priority=50, max_balance=5000)
+    post_rule(client, tenant, name="standard", priority=10)
+    post_rule(client, tenant, name="old", priority=5, min_days_past_due=90, max_days_past_due=None)
+    debt_id = import_debt(client, tenant, amount=12360, due_date="2026-10-29")
+    offers = client.get(f"/api/v1/debts/{debt_id}/offers", headers=tenant.headers).json()
+    assert offers["rule"]["name"] == "standard" and offers["days_past_due"] == 27
+    assert offers["lump_sum"] == {
+        "amount": 11124,
+        "discount": 1236,
+        "discount_pct": "10",
+        "expires_on": "2026-12-02",
+    }
+    assert [(p["count"], p["installment"], p["total"]) for p in offers["plans"]] == [
+        (3, 4120, 12360),
+        (6, 2060, 12360),
+        (12, 1030, 12360),
+    ]
+    reasons = {r["name"]: r["reason"] for r in offers["rules"]}
+    assert "above max_balance" in reasons["small"]
+    assert reasons["standard"] == "highest-priority matching rule"
+    assert "below min_days_past_due" in reasons["old"]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    balance=st.integers(1, 10**9),
+    discount=st.decimals(0, 100, places=2, allow_nan=False, allow_infinity=False),
+    rate=st.decimals(0, 10, places=4, allow_nan=False, allow_infinity=False),
+    counts=st.lists(st.integers(1, 60), min_size=1, max_size=8, unique=True),
+    min_installment=st.integers(1, 10**7),
+    dpd=st.integers(0, 2000),
+)
+def test_offers_never_exceed_the_rule_limits(
+    db: Database,
+    tenant: Tenant,
+    clock: FixedClock,
+    balance: int,
+    discount: Decimal,
+    rate: Decimal,
+    counts: list[int],
+    min_installment: int,
+    dpd: int,
+) -> None:
+    """Over random balances, rates and rules (stored and read back through the real
+    database): the discount never exceeds the maximum, no installment falls below the
+    minimum, no plan has more installments than the rule allows, and every plan's
+    installments sum exactly to its total."""
+    session = Session(db.engine, expire_on_commit=False)
+    try:
+        creditor = session.get(Creditor, tenant.creditor_id)
+        assert creditor is not None
+        create_rule(
+            session,
+            creditor,
+            rule(
+                lump_sum_discount_pct=str(discount),
+                monthly_interest_pct=str(rate),
+                installment_counts=counts,
+                min_installment=min_installment,
+                min_balance=None,
+                max_balance=None,
+                max_days_past_due=None,
+            ),
+            now=T0,
+            actor="test",
+        )
+        debtor = Debtor(
+            id=new_id(),
+            creditor_id=creditor.id,
+            name="P",
+            phone=NY,
+            language="en",
+            timezone="America/New_York",
+            contact_status="active",
+            created_at=T0,
+            updated_at=T0,
+        )
+        session.add(debtor)
+        session.flush()
+        debt = Debt(
+            id=new_id(),
+            creditor_id=creditor.id,
+            debtor_id=debtor.id,
+            external_id="H",
+            amount=balance,
+            balance=balance,
+            currency="USD",
+            due_date=date(2026, 11, 25) - timedelta(days=dpd),
+            status="open",
+            needs_review=False,
+            created_at=T0,
+            updated_at=T0,
+        )
+        session.add(debt)
+        session.flush()
+        offers = compute_offers(session, debt, date(2026, 11, 25))
+        assert offers.rule is not None
+        if offers.lump_sum is not None:
+            assert offers.lump_sum.amount <= balance
+            assert offers.lump_sum.discount * 100 <= balance * discount
+        assert len(offers.plans) <= 3
+        for option in offers.plans:
+            assert option.count in counts and option.count <= 60
+            assert len(option.amounts) == option.count
+            assert sum(option.amounts) == option.total
+            assert min(option.amounts) >= min_installment
+            if rate == 0:
+                assert option.total == balance
+            else:
+                assert option.total >= balance
+    finally:
+        session.rollback()
+        session.close()
