@@ -35,10 +35,11 @@ def periodic_jobs() -> list[PeriodicJob]:
     """The scheduled work every worker tick runs (reminders, plan checks...)."""
     from app.callbacks.tasks import JOBS as CALLBACK_JOBS
     from app.conversations.tasks import JOBS as CONVERSATION_JOBS
+    from app.debts.tasks import JOBS as DEBT_JOBS
     from app.offers.tasks import JOBS as OFFER_JOBS
     from app.payments.tasks import JOBS as PAYMENT_JOBS
 
-    return [*CONVERSATION_JOBS, *OFFER_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
+    return [*DEBT_JOBS, *CONVERSATION_JOBS, *OFFER_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
 
 
 def build_engine(settings: Settings) -> ConversationEngine:

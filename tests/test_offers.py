@@ -17,7 +17,6 @@ from app.clock import FixedClock
 from app.creditors.models import Creditor
 from app.db import Database, new_id
 from app.debts.models import Debt, Debtor, Event
-from app.messaging.models import Message
 from app.messaging.worker import OutboxWorker
 from app.offers.models import Installment, OfferRuleVersion, Plan
 from app.offers.service import apply_payment_to_plan, compute_offers, create_rule
@@ -267,3 +266,183 @@ def test_offers_never_exceed_the_rule_limits(
     finally:
         session.rollback()
         session.close()
+
+
+def plan_state(db: Database) -> tuple[Plan, list[Installment]]:
+    with db.transaction() as session:
+        plan = session.scalars(select(Plan).order_by(Plan.created_at.desc())).first()
+        assert plan is not None
+        installments = list(
+            session.scalars(
+                select(Installment)
+                .where(Installment.plan_id == plan.id)
+                .order_by(Installment.number)
+            )
+        )
+        return plan, installments
+
+
+def agree_plan(
+    client: TestClient, tenant: Tenant, clock: FixedClock, choice: str = "2", **rule_overrides: Any
+) -> str:
+    post_rule(client, tenant, **rule_overrides)
+    debt_id = import_debt(client, tenant, debtor_phone=NY, amount=12360, due_date="2026-10-29")
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "can I pay in installments?")
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, choice)
+    return debt_id
+
+
+def test_plan_then_choice_creates_an_exact_plan(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    debt_id = agree_plan(client, tenant, clock, monthly_interest_pct="2")
+    menu, confirmation = outbound_bodies(db, NY)
+    assert menu.startswith(
+        "Acme Finance: installment options for your $123.60 balance. Reply 1: 3 x $"
+    )
+    assert "2: 6 x $" in menu and "3: 12 x $" in menu
+    plan, installments = plan_state(db)
+    assert plan.status == "active" and plan.installment_count == 6
+    assert sum(i.amount for i in installments) == plan.total > 12360
+    assert [i.due_date for i in installments] == [
+        date(2026, 12, 25),
+        date(2027, 1, 25),
+        date(2027, 2, 25),
+        date(2027, 3, 25),
+        date(2027, 4, 25),
+        date(2027, 5, 25),
+    ]
+    assert "plan agreed: 6 x $" in confirmation and "Dec 25, 2026" in confirmation
+    assert "https://parley.example.com/p/" in confirmation
+    debt = client.get(f"/api/v1/debts/{debt_id}", headers=tenant.headers).json()
+    assert debt["status"] == "in_plan" and debt["balance"] == plan.total
+    api_plan = client.get(f"/api/v1/debts/{debt_id}/plan", headers=tenant.headers).json()
+    assert [i["amount"] for i in api_plan["installments"]] == [i.amount for i in installments]
+    assert api_plan["installments"][0]["payment_code"]
+    assert api_plan["installments"][0]["status"] == "pending"
+    with db.transaction() as session:
+        version = session.get(OfferRuleVersion, plan.rule_version_id)
+        assert version is not None and version.terms["monthly_interest_pct"] == "2"
+        kinds = set(session.scalars(select(Event.kind).where(Event.debt_id == debt_id)))
+    assert {"plan.created", "debt.status", "debt.balance"} <= kinds
+
+
+def test_editing_the_rule_never_changes_an_agreed_plan(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    debt_id = agree_plan(client, tenant, clock)
+    before = client.get(f"/api/v1/debts/{debt_id}/plan", headers=tenant.headers).json()
+    [rule_row] = client.get("/api/v1/offer-rules", headers=tenant.headers).json()
+    client.patch(
+        f"/api/v1/offer-rules/{rule_row['id']}",
+        json={"monthly_interest_pct": "5", "installment_counts": [2]},
+        headers=tenant.headers,
+    )
+    after = client.get(f"/api/v1/debts/{debt_id}/plan", headers=tenant.headers).json()
+    assert after == before
+
+
+def test_stale_menu_is_offered_again(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    post_rule(client, tenant)
+    import_debt(client, tenant, debtor_phone=NY, amount=12360)
+    send_sms(client, NY, "PLAN")
+    clock.advance(timedelta(seconds=1))
+    import_debt(client, tenant, debtor_phone=NY, amount=9000)  # re-import changes the balance
+    send_sms(client, NY, "1")
+    assert "balance changed" in outbound_bodies(db, NY)[-1]
+    with db.transaction() as session:
+        assert session.scalars(select(Plan)).first() is None
+
+
+def test_plan_without_matching_rule_goes_to_a_person(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    post_rule(client, tenant, min_balance=10_000_000, max_balance=None)
+    import_debt(client, tenant, debtor_phone=NY)
+    send_sms(client, NY, "parcelar")
+    assert "parcelamento" in outbound_bodies(db, NY)[-1]
+
+
+def test_plan_lifecycle_reminder_late_broken_renegotiate(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock, worker: OutboxWorker
+) -> None:
+    debt_id = agree_plan(
+        client, tenant, clock, choice="1", grace_days=5, break_after_days=20, reminder_days_before=3
+    )
+    worker.run_once()
+    _, installments = plan_state(db)
+    first_due = installments[0].due_date  # 2026-12-25
+    # Three days before, at 10:00 New York time: the reminder with the code.
+    clock.set(datetime(2026, 12, 22, 15, 0, tzinfo=UTC))
+    worker.run_once()
+    assert "installment 1 of $41.20 is due Dec 25, 2026" in outbound_bodies(db, NY)[-1]
+    # Within grace: nothing new.
+    clock.set(datetime(2026, 12, 29, 15, 0, tzinfo=UTC))
+    count = len(outbound_bodies(db, NY))
+    worker.run_once()
+    assert len(outbound_bodies(db, NY)) == count
+    # Past grace: late notice.
+    clock.set(datetime(2026, 12, 31, 15, 0, tzinfo=UTC))
+    worker.run_once()
+    assert "was due Dec 25, 2026 and is still open" in outbound_bodies(db, NY)[-1]
+    assert plan_state(db)[1][0].status == "late"
+    # Past the break period: broken, and the debtor is offered to renegotiate.
+    clock.set(datetime(2027, 1, 15, 15, 0, tzinfo=UTC))
+    worker.run_once()
+    plan, _ = plan_state(db)
+    assert plan.status == "broken"
+    assert "Reply PLAN for new options for the $123.60 left" in outbound_bodies(db, NY)[-1]
+    assert client.get(f"/api/v1/debts/{debt_id}", headers=tenant.headers).json()["status"] == "open"
+    assert first_due == date(2026, 12, 25)
+    # A payment covering the late installment restores the plan.
+    with db.transaction() as session:
+        debt = session.get(Debt, debt_id)
+        assert debt is not None
+        debt.balance -= 4120
+        left = apply_payment_to_plan(
+            session, debt, 4120, first_installment_id=None, now=clock.now(), actor="test"
+        )
+    assert left == 0
+    plan, installments = plan_state(db)
+    assert plan.status == "active" and installments[0].status == "paid"
+    assert (
+        client.get(f"/api/v1/debts/{debt_id}", headers=tenant.headers).json()["status"] == "in_plan"
+    )
+    with db.transaction() as session:
+        kinds = list(session.scalars(select(Event.kind).where(Event.debt_id == debt_id)))
+    assert {"installment.late", "plan.status", "installment.paid"} <= set(kinds)
+
+
+def test_paying_every_installment_completes_the_plan(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    debt_id = agree_plan(client, tenant, clock, choice="1")
+    _, installments = plan_state(db)
+    with db.transaction() as session:
+        debt = session.get(Debt, debt_id)
+        assert debt is not None
+        # An over-payment of the first spreads onto the next ones in order.
+        left = apply_payment_to_plan(
+            session,
+            debt,
+            5000,
+            first_installment_id=installments[0].id,
+            now=clock.now(),
+            actor="test",
+        )
+        assert left == 0
+    _, installments = plan_state(db)
+    assert [i.paid_amount for i in installments] == [4120, 880, 0]
+    with db.transaction() as session:
+        debt = session.get(Debt, debt_id)
+        assert debt is not None
+        left = apply_payment_to_plan(
+            session, debt, 8000, first_installment_id=None, now=clock.now(), actor="test"
+        )
+    assert left == 640
+    plan, installments = plan_state(db)
+    assert plan.status == "completed" and all(i.status == "paid" for i in installments)

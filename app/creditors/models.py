@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -46,6 +47,14 @@ class Creditor(Base):
     # Next number for payment codes (boleto "nosso numero", reference sequence);
     # taken under a row lock so two codes never share one.
     next_payment_sequence: Mapped[int] = mapped_column(Integer, default=1)
+    # Automatic statements: before, on and after the due date (days relative to it),
+    # then a re-bill every `rebill_every_days` while the debt stays open.
+    cadence_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    cadence_offsets: Mapped[list[Any]] = mapped_column(default=lambda: [-3, 0, 7])
+    rebill_every_days: Mapped[int] = mapped_column(Integer, default=30)
+    # Unanswered statements before a person is asked to look, and (twice that) before
+    # the debt is flagged for an agency or legal review.
+    escalate_after_unanswered: Mapped[int] = mapped_column(Integer, default=3)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -51,6 +51,10 @@ class CreditorOut(BaseModel):
     pix_key: str | None
     pix_merchant_city: str | None
     reference_prefix: str | None
+    cadence_enabled: bool
+    cadence_offsets: list[int]
+    rebill_every_days: int
+    escalate_after_unanswered: int
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -77,6 +81,21 @@ class CreditorPatch(BaseModel):
     pix_key: str | None = Field(default=None, min_length=1, max_length=77)
     pix_merchant_city: str | None = Field(default=None, min_length=1, max_length=15)
     reference_prefix: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,6}$")
+    cadence_enabled: bool | None = None
+    cadence_offsets: list[int] | None = Field(default=None, min_length=1, max_length=6)
+    rebill_every_days: int | None = Field(default=None, ge=7, le=90)
+    escalate_after_unanswered: int | None = Field(default=None, ge=1, le=20)
+
+    @field_validator("cadence_offsets")
+    @classmethod
+    def _offsets(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
+        if any(not -30 <= v <= 90 for v in value):
+            raise ValueError("offsets are days from the due date, between -30 and 90")
+        if len(set(value)) != len(value):
+            raise ValueError("offsets must not repeat")
+        return sorted(value)
 
     _hhmm_start = field_validator("contact_window_start")(_check_hhmm)
     _hhmm_end = field_validator("contact_window_end")(_check_hhmm)

@@ -35,6 +35,10 @@ def create_creditor(session: Session, clock: Clock, name: str, **settings: objec
         max_initiated_per_day=1,
         business_days_only=False,
         mms_enabled=False,
+        cadence_enabled=False,
+        cadence_offsets=[-3, 0, 7],
+        rebill_every_days=30,
+        escalate_after_unanswered=3,
         created_at=now,
         updated_at=now,
     )
@@ -79,7 +83,16 @@ def update_creditor(
             errors.append(("contact_window_start", "must not be before 08:00 local time"))
         if end > LAWFUL_WINDOW[1]:
             errors.append(("contact_window_end", "must not be after 21:00 local time"))
-    for key in ("country", "default_language", "payment_scheme", "max_initiated_per_day"):
+    for key in (
+        "country",
+        "default_language",
+        "payment_scheme",
+        "max_initiated_per_day",
+        "cadence_enabled",
+        "cadence_offsets",
+        "rebill_every_days",
+        "escalate_after_unanswered",
+    ):
         if key in changes and changes[key] is None:
             errors.append((key, "cannot be null"))
     holiday_country = changes.get("holiday_country", creditor.holiday_country)

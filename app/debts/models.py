@@ -73,6 +73,11 @@ class Debt(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     # Free labels the finance team's offer rules can select on.
     tags: Mapped[list[Any] | None]
+    # The next automatic statement (debtor's local date), when the cadence is on.
+    next_statement_on: Mapped[date | None] = mapped_column(Date, index=True)
+    # None, "agent" (no answer to several statements) or "agency" (flagged for an
+    # agency or legal review; the automatic cadence stops).
+    escalation: Mapped[str | None] = mapped_column(String(16))
     # Set when a human must look (dispute, "already paid", unknown replies).
     needs_review: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -102,6 +102,11 @@ def validate_row(
     return ValidRow(data, phone, language, timezone), []
 
 
+def first_statement_on(creditor: Creditor, due: date) -> date:
+    """When the automatic cadence first writes about a debt due on `due`."""
+    return due + timedelta(days=min(int(o) for o in creditor.cadence_offsets or [0]))
+
+
 def _upsert_chunk(
     session: Session,
     creditor: Creditor,
@@ -170,6 +175,7 @@ def _upsert_chunk(
                 balance=data.amount,
                 currency=data.currency,
                 due_date=data.due_date,
+                next_statement_on=first_statement_on(creditor, data.due_date),
                 status="open",
                 needs_review=False,
                 created_at=now,
@@ -218,6 +224,10 @@ def _update_debt(
     }
     if not diff:
         return
+    if "due_date" in diff:
+        creditor = session.get(Creditor, debt.creditor_id)
+        assert creditor is not None
+        debt.next_statement_on = first_statement_on(creditor, data.due_date)
     for key, value in changes.items():
         setattr(debt, key, value)
     debt.updated_at = now
