@@ -1,0 +1,828 @@
+"""Callback scheduling: the team's calendar, slots a debtor may be offered, booking a
+seat without ever overbooking, the agents' transitions, and the texts that go with them.
+
+Slot arithmetic lives in ``app.callbacks.slots`` (pure); this module adds the database
+(who holds which seat), the event log and the outbox. Services only flush; the caller's
+transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.callbacks.models import Callback, CallbackCalendar
+from app.callbacks.slots import (
+    END_OF_DAY,
+    MENU_LETTERS,
+    CalendarSpec,
+    DebtorWindow,
+    Slot,
+    calendar_from_payload,
+    calendar_to_payload,
+    format_slot_local,
+    nearest_open_slot,
+    open_slots,
+    slot_menu_text,
+)
+from app.callbacks.texts import CANCEL_KEY, render_callback_text
+from app.conversations.context import MENU_TTL
+from app.conversations.engine import get_conversation
+from app.conversations.models import Conversation
+from app.creditors.models import Creditor
+from app.db import new_id
+from app.debts.models import Debt, Debtor
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.events import record_event
+from app.messaging.governor import ContactPolicy, decide, local_day_bounds, local_instant
+from app.messaging.models import Message
+from app.messaging.service import enqueue_message, initiated_counter
+from app.messaging.texts import short_creditor_name
+
+MENU_SIZE = 3
+HORIZON_DAYS = 21
+# "Call me at 3" books the nearest open slot this close to 3; further away the debtor
+# is better served by choosing from the menu than by a time they did not ask for.
+NEAREST_MAX_DISTANCE = timedelta(hours=2)
+REMINDER_MINUTES_MAX = 7 * 24 * 60
+DEFAULT_REMINDER_MINUTES = 60
+# Statuses in which a callback holds its seat and still has to happen.
+ACTIVE_STATUSES = ("booked", "claimed")
+MENU_KIND = "callback"
+
+
+# ------------------------------------------------------------------------- calendar
+
+
+def get_calendar(session: Session, creditor_id: str) -> CallbackCalendar | None:
+    """The creditor's callback calendar, or None when the team has not set one."""
+    return session.scalars(
+        select(CallbackCalendar).where(CallbackCalendar.creditor_id == creditor_id)
+    ).first()
+
+
+def calendar_spec(calendar: CallbackCalendar) -> CalendarSpec:
+    """The stored calendar as the slot module's spec (stored rows were validated)."""
+    spec, errors = calendar_from_payload(
+        {
+            "timezone": calendar.timezone,
+            "hours": calendar.hours,
+            "slot_minutes": calendar.slot_minutes,
+            "capacity": calendar.capacity,
+            "holiday_country": calendar.holiday_country,
+            "holiday_subdivision": calendar.holiday_subdivision,
+            "closed_dates": calendar.closed_dates,
+            "lead_minutes": calendar.lead_minutes,
+        }
+    )
+    if spec is None:
+        raise RuntimeError(f"stored callback calendar {calendar.id} is invalid: {errors}")
+    return spec
+
+
+def calendar_view(calendar: CallbackCalendar) -> dict[str, Any]:
+    """The calendar as the API shows it: the PUT body plus reminder and update time."""
+    payload: dict[str, Any] = dict(calendar_to_payload(calendar_spec(calendar)))
+    payload["reminder_minutes_before"] = calendar.reminder_minutes_before
+    payload["updated_at"] = calendar.updated_at
+    return payload
+
+
+def save_calendar(
+    session: Session,
+    creditor: Creditor,
+    payload: Mapping[str, object],
+    *,
+    now: datetime,
+    actor: str,
+) -> CallbackCalendar:
+    """Replace the creditor's calendar with `payload` (the PUT body), or raise
+    ValidationFailed naming every wrong field at once."""
+    data = dict(payload)
+    reminder = data.pop("reminder_minutes_before", None)
+    errors: list[tuple[str, str]] = []
+    if reminder is None:
+        reminder = DEFAULT_REMINDER_MINUTES
+    elif (
+        not isinstance(reminder, int)
+        or isinstance(reminder, bool)
+        or not 0 <= reminder <= REMINDER_MINUTES_MAX
+    ):
+        errors.append(
+            (
+                "reminder_minutes_before",
+                f"must be a whole number of minutes from 0 (no reminder) to {REMINDER_MINUTES_MAX}",
+            )
+        )
+    spec, spec_errors = calendar_from_payload(data)
+    errors.extend(spec_errors)
+    if spec is None or errors:
+        summary = "; ".join(f"{field}: {message}" for field, message in errors)
+        raise ValidationFailed(f"invalid callback calendar: {summary}", fields=errors)
+    assert isinstance(reminder, int)
+    stored = calendar_to_payload(spec)
+    calendar = get_calendar(session, creditor.id)
+    before = calendar_to_payload(calendar_spec(calendar)) if calendar else None
+    if calendar is None:
+        calendar = CallbackCalendar(creditor_id=creditor.id, created_at=now)
+        session.add(calendar)
+    calendar.timezone = spec.timezone
+    calendar.hours = cast(dict[str, Any], stored["hours"])
+    calendar.slot_minutes = spec.slot_minutes
+    calendar.capacity = spec.capacity
+    calendar.holiday_country = spec.holiday_country
+    calendar.holiday_subdivision = spec.holiday_subdivision
+    calendar.closed_dates = [d.isoformat() for d in sorted(spec.closed_dates)]
+    calendar.lead_minutes = spec.lead_minutes
+    calendar.reminder_minutes_before = reminder
+    calendar.updated_at = now
+    session.flush()
+    record_event(
+        session,
+        creditor_id=creditor.id,
+        actor=actor,
+        kind="callback_calendar.updated",
+        now=now,
+        data={"before": before, "after": {**stored, "reminder_minutes_before": reminder}},
+    )
+    return calendar
+
+
+def _hhmm(value: str) -> time:
+    # The creditor's window may end at "24:00", which datetime.time cannot spell.
+    return END_OF_DAY if value.strip() == "24:00" else time.fromisoformat(value.strip())
+
+
+def debtor_window(creditor: Creditor, debtor: Debtor) -> DebtorWindow:
+    """The creditor's contact window in the debtor's own zone: calls obey it too."""
+    return DebtorWindow(
+        debtor.timezone, _hhmm(creditor.contact_window_start), _hhmm(creditor.contact_window_end)
+    )
+
+
+def booked_counts(
+    session: Session, creditor_id: str, start: datetime, end: datetime
+) -> dict[datetime, int]:
+    """How many seats are held per slot start in [start, end)."""
+    rows = session.execute(
+        select(Callback.starts_at, func.count(Callback.id))
+        .where(
+            Callback.creditor_id == creditor_id,
+            Callback.seat.is_not(None),
+            Callback.starts_at >= start,
+            Callback.starts_at < end,
+        )
+        .group_by(Callback.starts_at)
+    )
+    return {starts_at: count for starts_at, count in rows}
+
+
+def offerable_slots(
+    session: Session,
+    calendar: CallbackCalendar,
+    creditor: Creditor,
+    debtor: Debtor,
+    *,
+    now: datetime,
+    not_before: datetime | None = None,
+    count: int = MENU_SIZE,
+) -> list[Slot]:
+    """The soonest `count` open slots for this debtor: at least the lead time away, in
+    the team's hours, not full, not on a holiday, inside the debtor's window; from
+    `not_before` on when given (a day the debtor asked for)."""
+    spec = calendar_spec(calendar)
+    start = now
+    if not_before is not None:
+        # open_slots adds the lead to its "now": shift it so the first slot may start
+        # at not_before, but never earlier than the real now + lead.
+        start = max(now, not_before - timedelta(minutes=spec.lead_minutes))
+    booked = booked_counts(session, creditor.id, start, start + timedelta(days=HORIZON_DAYS + 1))
+    return open_slots(
+        spec,
+        now=start,
+        debtor=debtor_window(creditor, debtor),
+        booked=booked,
+        count=count,
+        horizon_days=HORIZON_DAYS,
+    )
+
+
+def nearest_slot(
+    session: Session,
+    calendar: CallbackCalendar,
+    creditor: Creditor,
+    debtor: Debtor,
+    *,
+    requested: datetime,
+    now: datetime,
+) -> Slot | None:
+    """The open slot nearest to a time the debtor stated, if one is close enough."""
+    spec = calendar_spec(calendar)
+    booked = booked_counts(
+        session,
+        creditor.id,
+        requested - NEAREST_MAX_DISTANCE,
+        requested + NEAREST_MAX_DISTANCE + timedelta(minutes=1),
+    )
+    return nearest_open_slot(
+        spec,
+        requested=requested,
+        now=now,
+        debtor=debtor_window(creditor, debtor),
+        booked=booked,
+        max_distance=NEAREST_MAX_DISTANCE,
+    )
+
+
+def calendar_slot_at(
+    calendar: CallbackCalendar,
+    creditor: Creditor,
+    debtor: Debtor,
+    starts_at: datetime,
+    *,
+    now: datetime,
+    honor_lead: bool = True,
+) -> Slot | None:
+    """The calendar's slot starting exactly at `starts_at` if a debtor may still have it
+    (open day and hours, inside their window, lead time unless `honor_lead` is off);
+    fullness is the seat's business, see ``take_seat``."""
+    spec = calendar_spec(calendar)
+    if not honor_lead:
+        # An agent moving a call may pick any future slot; the lead exists to give
+        # agents notice, and here the agent is the one choosing.
+        spec = replace(spec, lead_minutes=0)
+        if starts_at <= now:
+            return None
+    return nearest_open_slot(
+        spec,
+        requested=starts_at,
+        now=now,
+        debtor=debtor_window(creditor, debtor),
+        booked={},
+        max_distance=timedelta(0),
+    )
+
+
+def requested_instant(
+    timezone: str, requested_date: date | None, requested_time: time, now: datetime
+) -> datetime:
+    """A time the debtor stated in their own zone, as UTC. Without a date it is the next
+    such time: "call me at 3pm" said at 4pm means tomorrow."""
+    zone = ZoneInfo(timezone)
+    day = requested_date or now.astimezone(zone).date()
+    instant = local_instant(day, requested_time, zone)
+    if requested_date is None and instant <= now:
+        instant = local_instant(day + timedelta(days=1), requested_time, zone)
+    return instant
+
+
+def local_day_start(timezone: str, day: date) -> datetime:
+    """The UTC instant where `day` starts in `timezone`."""
+    return local_day_bounds(day, ZoneInfo(timezone))[0]
+
+
+def slot_options(slots: Sequence[Slot]) -> list[dict[str, Any]]:
+    """Menu options as the conversation stores them: {"key", "starts_at", "ends_at"}."""
+    return [
+        {"key": letter, "starts_at": s.starts_at.isoformat(), "ends_at": s.ends_at.isoformat()}
+        for letter, s in zip(MENU_LETTERS, slots, strict=False)
+    ]
+
+
+def cancel_option(callback: Callback) -> dict[str, Any]:
+    """The menu option that cancels a booked call (see app.callbacks.texts)."""
+    return {"key": CANCEL_KEY, "action": "cancel", "callback_id": callback.id}
+
+
+def slot_of(callback: Callback) -> Slot:
+    """The slot a callback occupies."""
+    return Slot(callback.starts_at, callback.ends_at)
+
+
+def local_when(callback: Callback, debtor: Debtor) -> str:
+    """The call's time in the debtor's zone and language, as texts show it."""
+    return format_slot_local(slot_of(callback), debtor.timezone, debtor.language)
+
+
+# ------------------------------------------------------------------------- booking
+
+
+def active_callback(session: Session, debtor_id: str, now: datetime) -> Callback | None:
+    """The debtor's next call that still has to happen, if any."""
+    return session.scalars(
+        select(Callback)
+        .where(
+            Callback.debtor_id == debtor_id,
+            Callback.status.in_(ACTIVE_STATUSES),
+            Callback.starts_at > now,
+        )
+        .order_by(Callback.starts_at)
+        .limit(1)
+    ).first()
+
+
+def take_seat(session: Session, callback: Callback, slot: Slot, capacity: int) -> bool:
+    """Give `callback` a free seat in `slot` (inserting or moving it); False when full.
+
+    The unique (creditor, starts_at, seat) constraint is the arbiter: two transactions
+    that both saw seat 2 free both try it, the database lets one through, and the other
+    gets an IntegrityError inside its savepoint, looks again and finds the slot full
+    (or another seat). Its own transaction stays usable for the fresh menu.
+    """
+    for _attempt in range(capacity + 1):
+        taken = set(
+            session.scalars(
+                select(Callback.seat).where(
+                    Callback.creditor_id == callback.creditor_id,
+                    Callback.starts_at == slot.starts_at,
+                    Callback.seat.is_not(None),
+                    Callback.id != callback.id,
+                )
+            )
+        )
+        free = next((seat for seat in range(1, capacity + 1) if seat not in taken), None)
+        if free is None:
+            return False
+        try:
+            with session.begin_nested():
+                callback.starts_at = slot.starts_at
+                callback.ends_at = slot.ends_at
+                callback.seat = free
+                session.add(callback)
+                session.flush()
+        except IntegrityError:
+            continue
+        return True
+    return False
+
+
+def _mark_reminder(callback: Callback, calendar: CallbackCalendar, now: datetime) -> None:
+    # Booked (or moved) inside the reminder period: the confirmation just sent is the
+    # reminder, a second text minutes later would only nag.
+    before = timedelta(minutes=calendar.reminder_minutes_before)
+    callback.reminder_sent_at = now if now >= callback.starts_at - before else None
+
+
+def book_callback(
+    session: Session,
+    *,
+    calendar: CallbackCalendar,
+    creditor: Creditor,
+    debtor: Debtor,
+    debt: Debt | None,
+    slot: Slot,
+    now: datetime,
+    actor: str,
+    source: str = "sms",
+) -> Callback | None:
+    """Book `slot` for the debtor, moving their current booking if they have one (one
+    pending call per debtor). None when the slot is full."""
+    current = active_callback(session, debtor.id, now)
+    if current is not None:
+        old = slot_of(current)
+        if not take_seat(session, current, slot, calendar.capacity):
+            return None
+        current.debt_id = debt.id if debt else current.debt_id
+        current.updated_at = now
+        _mark_reminder(current, calendar, now)
+        record_event(
+            session,
+            creditor_id=creditor.id,
+            actor=actor,
+            kind="callback.moved",
+            now=now,
+            debt_id=current.debt_id,
+            debtor_id=debtor.id,
+            from_value=old.starts_at.isoformat(),
+            to_value=slot.starts_at.isoformat(),
+            data={"callback_id": current.id},
+        )
+        return current
+    callback = Callback(
+        # The id is set up front so a retry after a lost seat race re-inserts the same row.
+        id=new_id(),
+        creditor_id=creditor.id,
+        debt_id=debt.id if debt else None,
+        debtor_id=debtor.id,
+        status="booked",
+        source=source,
+        created_at=now,
+        updated_at=now,
+    )
+    if not take_seat(session, callback, slot, calendar.capacity):
+        return None
+    _mark_reminder(callback, calendar, now)
+    record_event(
+        session,
+        creditor_id=creditor.id,
+        actor=actor,
+        kind="callback.booked",
+        now=now,
+        debt_id=callback.debt_id,
+        debtor_id=debtor.id,
+        to_value=slot.starts_at.isoformat(),
+        data={"callback_id": callback.id, "seat": callback.seat, "source": source},
+    )
+    return callback
+
+
+def _transition(
+    session: Session,
+    callback: Callback,
+    status: str,
+    *,
+    now: datetime,
+    actor: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    record_event(
+        session,
+        creditor_id=callback.creditor_id,
+        actor=actor,
+        kind=f"callback.{status}",
+        now=now,
+        debt_id=callback.debt_id,
+        debtor_id=callback.debtor_id,
+        from_value=callback.status,
+        to_value=status,
+        data={"callback_id": callback.id, **(data or {})},
+    )
+    callback.status = status
+    callback.updated_at = now
+
+
+def _require_active(callback: Callback, action: str) -> None:
+    if callback.status not in ACTIVE_STATUSES:
+        raise Conflict(
+            f"cannot {action} a {callback.status} callback; only booked or claimed ones",
+            field="status",
+        )
+
+
+def cancel_callback(
+    session: Session, callback: Callback, *, now: datetime, actor: str, reason: str
+) -> None:
+    """Cancel a booked or claimed call and free its seat (Conflict otherwise)."""
+    _require_active(callback, "cancel")
+    _transition(session, callback, "canceled", now=now, actor=actor, data={"reason": reason})
+    callback.seat = None
+    session.flush()
+
+
+def claim_callback(
+    session: Session, callback: Callback, *, agent: str, now: datetime, actor: str
+) -> None:
+    """An agent takes the call. Claiming again by the same agent changes nothing."""
+    if callback.status == "claimed" and callback.agent == agent:
+        return
+    if callback.status == "claimed":
+        raise Conflict(f"already claimed by {callback.agent}", field="agent")
+    if callback.status != "booked":
+        raise Conflict(f"cannot claim a {callback.status} callback", field="status")
+    _transition(session, callback, "claimed", now=now, actor=actor, data={"agent": agent})
+    callback.agent = agent
+    session.flush()
+
+
+def complete_callback(
+    session: Session,
+    callback: Callback,
+    *,
+    outcome: str,
+    notes: str | None,
+    agent: str,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Record the call's outcome. The seat stays held: the slot was used."""
+    _require_active(callback, "complete")
+    _transition(
+        session,
+        callback,
+        "completed",
+        now=now,
+        actor=actor,
+        data={"outcome": outcome, "agent": callback.agent or agent},
+    )
+    callback.agent = callback.agent or agent
+    callback.outcome = outcome
+    callback.notes = notes
+    session.flush()
+
+
+def reschedule_callback(
+    session: Session,
+    callback: Callback,
+    calendar: CallbackCalendar,
+    *,
+    starts_at: datetime,
+    now: datetime,
+    actor: str,
+) -> Slot:
+    """Move an active call to another open slot of the calendar; the seat rules apply
+    (Conflict when the slot is full, ValidationFailed when it is no slot at all)."""
+    _require_active(callback, "reschedule")
+    creditor = session.get(Creditor, callback.creditor_id)
+    debtor = session.get(Debtor, callback.debtor_id)
+    assert creditor is not None and debtor is not None
+    starts_at = starts_at.astimezone(UTC)
+    if starts_at == callback.starts_at:
+        return slot_of(callback)
+    slot = calendar_slot_at(calendar, creditor, debtor, starts_at, now=now, honor_lead=False)
+    if slot is None:
+        raise ValidationFailed(
+            "starts_at is not an open slot: it must be a future slot start of the team's "
+            "calendar, inside the debtor's contact window",
+            field="starts_at",
+        )
+    old = slot_of(callback)
+    if not take_seat(session, callback, slot, calendar.capacity):
+        raise Conflict("that slot is full; choose another", field="starts_at")
+    callback.updated_at = now
+    _mark_reminder(callback, calendar, now)
+    record_event(
+        session,
+        creditor_id=callback.creditor_id,
+        actor=actor,
+        kind="callback.rescheduled",
+        now=now,
+        debt_id=callback.debt_id,
+        debtor_id=callback.debtor_id,
+        from_value=old.starts_at.isoformat(),
+        to_value=slot.starts_at.isoformat(),
+        data={"callback_id": callback.id},
+    )
+    return slot
+
+
+def get_callback(
+    session: Session, creditor_id: str, callback_id: str, *, for_update: bool = False
+) -> Callback:
+    """One of the creditor's callbacks (404 for another creditor's); `for_update` locks
+    it so two agents' changes to one call are applied one after the other."""
+    query = select(Callback).where(Callback.id == callback_id, Callback.creditor_id == creditor_id)
+    if for_update:
+        query = query.with_for_update()
+    callback = session.scalars(query).first()
+    if callback is None:
+        raise NotFound("callback not found")
+    return callback
+
+
+def list_callbacks(
+    session: Session,
+    creditor_id: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    status: str | None = None,
+    agent: str | None = None,
+    debt_id: str | None = None,
+    limit: int = 200,
+) -> list[Callback]:
+    """The agents' queue, soonest first."""
+    query = select(Callback).where(Callback.creditor_id == creditor_id)
+    if start is not None:
+        query = query.where(Callback.starts_at >= start)
+    if end is not None:
+        query = query.where(Callback.starts_at < end)
+    if status is not None:
+        query = query.where(Callback.status == status)
+    if agent is not None:
+        query = query.where(Callback.agent == agent)
+    if debt_id is not None:
+        query = query.where(Callback.debt_id == debt_id)
+    return list(session.scalars(query.order_by(Callback.starts_at, Callback.id).limit(limit)))
+
+
+# --------------------------------------------------------------- initiated texts
+
+
+def _planned_send_at(
+    session: Session, creditor: Creditor, debtor: Debtor, kind: str, now: datetime
+) -> datetime | None:
+    """When an initiated text queued now would go out, by the same rules
+    enqueue_message applies (None: never)."""
+    return decide(
+        now=now,
+        contact_status=debtor.contact_status,
+        timezone=debtor.timezone,
+        policy=ContactPolicy.for_creditor(creditor),
+        kind=kind,
+        initiated=True,
+        is_reply=False,
+        initiated_count_on=initiated_counter(session, debtor, include_pending=True),
+    ).send_at
+
+
+def _live_menu(conversation: Conversation, now: datetime) -> bool:
+    return (
+        conversation.menu_kind is not None
+        and conversation.menu_expires_at is not None
+        and conversation.menu_expires_at > now
+    )
+
+
+def _open_menu(
+    conversation: Conversation,
+    options: list[dict[str, Any]],
+    debt_id: str | None,
+    *,
+    opens_at: datetime,
+    now: datetime,
+) -> None:
+    # Like ReplyContext.open_menu, for texts Parley initiates: the menu must outlive the
+    # wait for the contact window, so it expires MENU_TTL after the text goes out.
+    conversation.menu_kind = MENU_KIND
+    conversation.menu_options = options
+    conversation.menu_debt_id = debt_id
+    conversation.menu_expires_at = opens_at + MENU_TTL
+    conversation.updated_at = now
+
+
+def keep_cancel_open(conversation: Conversation, callback: Callback) -> None:
+    """A menu whose X cancels `callback` stays valid until the call, not just MENU_TTL:
+    "Reply X to cancel" must still work the morning of a call booked days ahead."""
+    expires = conversation.menu_expires_at
+    if expires is None or expires < callback.starts_at:
+        conversation.menu_expires_at = callback.starts_at
+
+
+def _initiate(
+    session: Session,
+    creditor: Creditor,
+    debtor: Debtor,
+    debt: Debt | None,
+    body: str,
+    *,
+    kind: str,
+    now: datetime,
+    actor: str,
+) -> Message:
+    return enqueue_message(
+        session,
+        creditor=creditor,
+        debtor=debtor,
+        debt=debt,
+        body=body,
+        kind=kind,
+        now=now,
+        actor=actor,
+        initiated=True,
+    )
+
+
+def _parties(session: Session, callback: Callback) -> tuple[Creditor, Debtor, Debt | None]:
+    creditor = session.get(Creditor, callback.creditor_id)
+    debtor = session.get(Debtor, callback.debtor_id)
+    assert creditor is not None and debtor is not None
+    debt = session.get(Debt, callback.debt_id) if callback.debt_id else None
+    return creditor, debtor, debt
+
+
+def callback_text(template: str, creditor: Creditor, debtor: Debtor, **params: object) -> str:
+    """A callback text in the debtor's language with the creditor's name filled in."""
+    return render_callback_text(
+        template, debtor.language, creditor=short_creditor_name(creditor.name), **params
+    )
+
+
+def notify_moved(session: Session, callback: Callback, *, now: datetime, actor: str) -> Message:
+    """Tell the debtor their call moved (initiated: the contact rules decide when)."""
+    creditor, debtor, debt = _parties(session, callback)
+    conversation = get_conversation(session, debtor, now)
+    if not _live_menu(conversation, now) or conversation.menu_kind == MENU_KIND:
+        _open_menu(conversation, [cancel_option(callback)], callback.debt_id, opens_at=now, now=now)
+        keep_cancel_open(conversation, callback)
+    body = callback_text("moved", creditor, debtor, when=local_when(callback, debtor))
+    return _initiate(
+        session, creditor, debtor, debt, body, kind="callback_moved", now=now, actor=actor
+    )
+
+
+def notify_canceled_by_team(
+    session: Session, callback: Callback, *, now: datetime, actor: str
+) -> Message:
+    """Tell the debtor the team canceled their call, and how to pick a new time."""
+    creditor, debtor, debt = _parties(session, callback)
+    conversation = get_conversation(session, debtor, now)
+    if conversation.menu_kind == MENU_KIND:
+        # Its X would now point at a canceled call.
+        conversation.menu_kind = None
+        conversation.menu_options = None
+        conversation.menu_debt_id = None
+        conversation.menu_expires_at = None
+    body = callback_text("canceled_by_team", creditor, debtor, when=local_when(callback, debtor))
+    return _initiate(
+        session, creditor, debtor, debt, body, kind="callback_canceled", now=now, actor=actor
+    )
+
+
+def offer_after_no_answer(
+    session: Session, callback: Callback, *, now: datetime, actor: str
+) -> Message:
+    """After an unanswered call: text the debtor a fresh slot menu (initiated, so the
+    contact rules decide when), with slots counted from when the text will go out."""
+    creditor, debtor, debt = _parties(session, callback)
+    send_at = _planned_send_at(session, creditor, debtor, "callback_no_answer", now) or now
+    calendar = get_calendar(session, creditor.id)
+    slots = (
+        offerable_slots(session, calendar, creditor, debtor, now=send_at)
+        if calendar is not None
+        else []
+    )
+    if slots:
+        conversation = get_conversation(session, debtor, now)
+        _open_menu(conversation, slot_options(slots), callback.debt_id, opens_at=send_at, now=now)
+        menu = slot_menu_text(slots, debtor.timezone, debtor.language, now=send_at)
+        body = callback_text("no_answer", creditor, debtor, menu=menu)
+    else:
+        body = callback_text("no_answer_no_slots", creditor, debtor)
+    return _initiate(
+        session, creditor, debtor, debt, body, kind="callback_no_answer", now=now, actor=actor
+    )
+
+
+# ------------------------------------------------------------------------ reminders
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def send_due_reminders(session: Session, now: datetime) -> int:
+    """Queue the reminder of every active call whose reminder time has come. Returns how
+    many were queued. A reminder the contact rules would hold past the call's start (or
+    never send) is skipped and logged instead: a late reminder is worse than none."""
+    query = (
+        select(Callback, CallbackCalendar)
+        .join(CallbackCalendar, CallbackCalendar.creditor_id == Callback.creditor_id)
+        .where(
+            Callback.status.in_(ACTIVE_STATUSES),
+            Callback.reminder_sent_at.is_(None),
+            Callback.starts_at > now,
+            Callback.starts_at <= now + timedelta(minutes=REMINDER_MINUTES_MAX),
+            CallbackCalendar.reminder_minutes_before > 0,
+        )
+        .order_by(Callback.starts_at, Callback.id)
+    )
+    if _is_postgres(session):
+        # Several workers may tick at once; each reminder goes out from one of them.
+        query = query.with_for_update(skip_locked=True, of=Callback)
+    queued = 0
+    for callback, calendar in session.execute(query):
+        if now < callback.starts_at - timedelta(minutes=calendar.reminder_minutes_before):
+            continue
+        creditor, debtor, debt = _parties(session, callback)
+        callback.reminder_sent_at = now
+        callback.updated_at = now
+        send_at = _planned_send_at(session, creditor, debtor, "callback_reminder", now)
+        if send_at is None or send_at >= callback.starts_at:
+            record_event(
+                session,
+                creditor_id=creditor.id,
+                actor="worker",
+                kind="callback.reminder_skipped",
+                now=now,
+                debt_id=callback.debt_id,
+                debtor_id=debtor.id,
+                data={
+                    "callback_id": callback.id,
+                    "reason": "number may not be texted"
+                    if send_at is None
+                    else "contact rules hold it past the call",
+                },
+            )
+            continue
+        conversation = get_conversation(session, debtor, now)
+        if not _live_menu(conversation, now) or conversation.menu_kind == MENU_KIND:
+            # The reminder says "Reply X to cancel": make X mean that again, unless
+            # the debtor is in the middle of another menu (a plan choice).
+            _open_menu(
+                conversation, [cancel_option(callback)], callback.debt_id, opens_at=send_at, now=now
+            )
+            keep_cancel_open(conversation, callback)
+        body = callback_text("reminder", creditor, debtor, when=local_when(callback, debtor))
+        message = _initiate(
+            session, creditor, debtor, debt, body, kind="callback_reminder", now=now, actor="worker"
+        )
+        record_event(
+            session,
+            creditor_id=creditor.id,
+            actor="worker",
+            kind="callback.reminder_queued",
+            now=now,
+            debt_id=callback.debt_id,
+            debtor_id=debtor.id,
+            to_value=message.id,
+            data={"callback_id": callback.id},
+        )
+        queued += 1
+    return queued
