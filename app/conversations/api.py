@@ -201,9 +201,7 @@ def read_conversation(
     """One conversation with every message in and out, oldest first."""
     conversation, debtor = _own_conversation(session, principal, conversation_id)
     messages = session.scalars(
-        select(Message)
-        .where(Message.debtor_id == debtor.id)
-        .order_by(*CHRONOLOGICAL)
+        select(Message).where(Message.debtor_id == debtor.id).order_by(*CHRONOLOGICAL)
     )
     return ConversationDetail(
         **_conversation_out(conversation, debtor).model_dump(),
