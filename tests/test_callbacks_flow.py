@@ -16,9 +16,7 @@ from app.clock import FixedClock
 from app.db import Database
 from app.messaging.models import Message
 from app.messaging.worker import OutboxWorker
-from tests.conftest import Tenant, make_tenant
-from tests.helpers import import_debt, outbound_bodies
-from tests.test_callbacks_support import (
+from tests.callbacks_support import (
     callbacks,
     conversation_of,
     event_kinds,
@@ -28,6 +26,8 @@ from tests.test_callbacks_support import (
     queue,
     text,
 )
+from tests.conftest import Tenant, make_tenant
+from tests.helpers import import_debt, outbound_bodies
 
 LA_PHONE = "+14155550123"  # the import infers America/Los_Angeles
 

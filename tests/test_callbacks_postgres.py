@@ -17,9 +17,9 @@ from app.clock import FixedClock
 from app.conversations.engine import ConversationEngine
 from app.db import Database
 from app.messaging.models import Message
+from tests.callbacks_support import callbacks, event_kinds, last_body, put_calendar, text
 from tests.conftest import Tenant
 from tests.helpers import import_debt
-from tests.test_callbacks_support import callbacks, event_kinds, last_body, put_calendar, text
 
 pytestmark = pytest.mark.postgres
 

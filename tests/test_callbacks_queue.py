@@ -12,9 +12,7 @@ from sqlalchemy import select
 from app.clock import FixedClock
 from app.db import Database
 from app.messaging.models import Message
-from tests.conftest import Tenant, make_tenant
-from tests.helpers import import_debt
-from tests.test_callbacks_support import (
+from tests.callbacks_support import (
     callbacks,
     conversation_of,
     event_kinds,
@@ -23,6 +21,8 @@ from tests.test_callbacks_support import (
     queue,
     text,
 )
+from tests.conftest import Tenant, make_tenant
+from tests.helpers import import_debt
 
 NY_PHONE = "+12125550101"
 OTHER_PHONE = "+12125550102"

@@ -77,7 +77,7 @@ class CreditorPatch(BaseModel):
     holiday_subdivision: str | None = Field(default=None, max_length=8)
     mms_enabled: bool | None = None
     boleto_bank_code: str | None = Field(default=None, pattern=r"^\d{3}$")
-    boleto_agreement: str | None = Field(default=None, pattern=r"^\d{1,11}$")
+    boleto_agreement: str | None = Field(default=None, pattern=r"^\d{1,10}$")
     pix_key: str | None = Field(default=None, min_length=1, max_length=77)
     pix_merchant_city: str | None = Field(default=None, min_length=1, max_length=15)
     reference_prefix: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,6}$")

@@ -20,6 +20,7 @@ from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan
 from app.offers.schedule import PlanOption, lump_sum_amount, monthly_due_dates, plan_options
 from app.offers.schemas import OfferRuleFields, pct_text
 
+BALANCE_CODE_DAYS = 5
 RULE_TERM_FIELDS = (
     "name",
     "priority",
@@ -242,7 +243,13 @@ def pay_terms(session: Session, debt: Debt, now: datetime) -> PayTerms | None:
             rule_version_id=offers.version.id,
             discount=offers.lump_sum.discount,
         )
-    return PayTerms(kind="balance", amount=debt.balance, due_date=max(debt.due_date, today))
+    # An overdue balance gets a few days to pay its code (a boleto must carry a due date
+    # in the future, and a code that lapses at midnight helps nobody).
+    return PayTerms(
+        kind="balance",
+        amount=debt.balance,
+        due_date=max(debt.due_date, today + timedelta(days=BALANCE_CODE_DAYS)),
+    )
 
 
 def create_plan(

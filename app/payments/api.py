@@ -1,0 +1,331 @@
+"""The payment webhook, the debtor's payment page with its barcode/QR images, and the
+payment codes of a debt in the API."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import Annotated, NoReturn
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.creditors.models import Creditor
+from app.debts.models import Debt, Debtor, Event
+from app.debts.service import get_debt
+from app.errors import NotFound, ParleyError, Unauthorized, ValidationFailed
+from app.offers.models import Installment, Plan
+from app.offers.service import active_plan, plan_installments
+from app.payments.models import Payment, PaymentCode
+from app.payments.pages import CONTENT_SECURITY_POLICY, render_code_page, render_notice_page
+from app.payments.rendering import barcode_png, barcode_svg, qr_png, qr_svg
+from app.payments.schemas import (
+    DebtState,
+    PaymentCodeList,
+    PaymentCodeOut,
+    PaymentIn,
+    PaymentResult,
+)
+from app.payments.service import (
+    PaymentOutcome,
+    PaymentReport,
+    code_image_url,
+    debt_codes,
+    find_code_by_token,
+    is_expired,
+    local_today,
+    payment_page_url,
+    receive_payment,
+    scheme_of,
+)
+from app.payments.texts import negotiate_language, page_text
+from app.security import ClockDep, PrincipalDep, SessionDep, SettingsDep
+
+logger = logging.getLogger("parley.payments")
+
+router = APIRouter(tags=["payments"])
+
+SIGNATURE_HEADER = "X-Parley-Signature"
+MAX_WEBHOOK_BODY = 64 * 1024
+# Images are a pure function of the code's data: cache them for good. Bump the version
+# when the rendering changes so cached copies are not reused.
+IMAGE_RENDER_VERSION = "1"
+IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+IMAGE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
+# The page shows personal data and changes with every payment: never stored by caches.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+class PayloadTooLarge(ParleyError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+# ------------------------------------------------------------------------ webhook
+
+
+def payment_signature(secret: str, body: bytes) -> str:
+    """The X-Parley-Signature value for `body`: "sha256=" + hex HMAC-SHA256."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def verified_payment_body(request: Request) -> bytes:
+    """The raw body of a payment webhook whose signature checks out (401 when missing or
+    wrong, and when no secret is configured, since then nothing can be verified)."""
+    settings: Settings = request.app.state.settings
+    body = await request.body()
+    secret = settings.payment_webhook_secret
+    if secret is None:
+        logger.error("payment webhook refused: PARLEY_PAYMENT_WEBHOOK_SECRET is not set")
+        raise Unauthorized("payment webhooks are not accepted: no signing secret is configured")
+    given = request.headers.get(SIGNATURE_HEADER, "").strip()
+    scheme, _, digest = given.partition("=")
+    expected = payment_signature(secret.get_secret_value(), body)
+    presented = f"{scheme.lower()}={digest.lower()}".encode()
+    if not given or not hmac.compare_digest(expected.encode(), presented):
+        raise Unauthorized(f"missing or invalid {SIGNATURE_HEADER}")
+    if len(body) > MAX_WEBHOOK_BODY:
+        raise PayloadTooLarge(f"payment webhook bodies are at most {MAX_WEBHOOK_BODY} bytes")
+    return body
+
+
+VerifiedPaymentBody = Annotated[bytes, Depends(verified_payment_body)]
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_payment(body: bytes) -> PaymentReport:
+    """The webhook body as a PaymentReport (422 with the field errors otherwise)."""
+    try:
+        raw = json.loads(body, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise ValidationFailed(f"malformed JSON: {exc}", field="body") from None
+    if not isinstance(raw, dict):
+        raise ValidationFailed("the body must be a JSON object", field="body")
+    try:
+        data = PaymentIn.model_validate(raw)
+    except ValidationError as exc:
+        fields = [
+            (".".join(str(p) for p in error["loc"]) or "body", str(error["msg"]))
+            for error in exc.errors()
+        ]
+        summary = "; ".join(f"{f}: {m}" for f, m in fields)
+        raise ValidationFailed(summary, fields=fields) from None
+    return PaymentReport(
+        payment_id=data.payment_id,
+        reference=data.reference,
+        amount=data.amount,
+        currency=data.currency,
+        paid_at=data.paid_at,
+        raw=raw,
+    )
+
+
+def _written_off(session: Session, payment: Payment) -> int:
+    if payment.debt_id is None:
+        return 0
+    events = session.scalars(
+        select(Event).where(Event.debt_id == payment.debt_id, Event.kind == "debt.write_off")
+    )
+    return sum(
+        int(e.to_value or 0)
+        for e in events
+        if (e.data or {}).get("payment_id") == payment.payment_id
+    )
+
+
+def payment_result(session: Session, outcome: PaymentOutcome) -> PaymentResult:
+    """The webhook's answer for an outcome (the same shape for a replay)."""
+    payment, debt = outcome.payment, outcome.debt
+    return PaymentResult(
+        status=payment.status,
+        payment_id=payment.payment_id,
+        reference=payment.reference,
+        amount=payment.amount,
+        currency=payment.currency,
+        applied_amount=payment.applied_amount,
+        excess_amount=payment.excess_amount,
+        written_off=outcome.written_off if not outcome.replay else _written_off(session, payment),
+        needs_review=payment.needs_review,
+        replay=outcome.replay,
+        debt=(
+            DebtState(id=debt.id, status=debt.status, balance=debt.balance, currency=debt.currency)
+            if debt is not None
+            else None
+        ),
+    )
+
+
+@router.post(
+    "/webhooks/payments",
+    tags=["webhooks"],
+    response_model=PaymentResult,
+    responses={
+        202: {"model": PaymentResult, "description": "stored for review, not applied"},
+        401: {"description": "missing or invalid signature"},
+        422: {"description": "malformed JSON or missing fields"},
+    },
+)
+def payment_webhook(
+    request: Request, body: VerifiedPaymentBody, session: SessionDep, clock: ClockDep
+) -> JSONResponse:
+    """A payment from the processor (signed with PARLEY_PAYMENT_WEBHOOK_SECRET). Applied
+    once per payment_id: 200 "applied"; 202 when stored for review (unknown reference,
+    other currency); a replay answers 200 with the original outcome."""
+    report = parse_payment(body)
+    outcome = receive_payment(session, report, now=clock.now())
+    result = payment_result(session, outcome)
+    if not outcome.replay and outcome.payment.status == "applied":
+        wakeup = getattr(request.app.state, "worker_wakeup", None)
+        if wakeup is not None:
+            wakeup.set()
+    status_code = 202 if outcome.stored_for_review and not outcome.replay else 200
+    return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
+
+
+# ------------------------------------------------------------------ page, images
+
+
+def _html(content: str, status_code: int) -> HTMLResponse:
+    return HTMLResponse(content, status_code=status_code, headers=PAGE_HEADERS)
+
+
+@router.get("/p/{token}", response_class=HTMLResponse, include_in_schema=False)
+def payment_page(token: str, request: Request, session: SessionDep, clock: ClockDep) -> Response:
+    """The debtor's payment page (200), a plain notice for an expired or replaced code
+    (410, with the creditor's contact) or an unknown link (404, generic)."""
+    code = find_code_by_token(session, token)
+    if code is None:
+        t = page_text(negotiate_language(request.headers.get("Accept-Language")))
+        page = render_notice_page(t, kind="unknown", creditor_name=None, contact_phone=None)
+        return _html(page, 404)
+    debt = session.get(Debt, code.debt_id)
+    creditor = session.get(Creditor, code.creditor_id)
+    debtor = session.get(Debtor, debt.debtor_id) if debt else None
+    assert debt is not None and creditor is not None and debtor is not None
+    t = page_text(debtor.language)
+    today = local_today(debtor, clock.now())
+    payable = code.status == "active" and not is_expired(code, today)
+    if not payable and code.status != "paid":
+        kind = "settled" if debt.balance == 0 or debt.status == "settled" else "expired"
+        page = render_notice_page(
+            t, kind=kind, creditor_name=creditor.name, contact_phone=creditor.contact_phone
+        )
+        return _html(page, 410)
+    plan: Plan | None = None
+    if code.installment_id is not None:
+        installment = session.get(Installment, code.installment_id)
+        plan = session.get(Plan, installment.plan_id) if installment else None
+    else:
+        plan = active_plan(session, debt.id)
+    installments = plan_installments(session, plan.id) if plan is not None else []
+    page = render_code_page(
+        t,
+        code=code,
+        creditor=creditor,
+        debtor=debtor,
+        debt=debt,
+        plan=plan,
+        installments=installments,
+        image_path=f"/p/{code.token}/barcode.svg",
+        symbology=scheme_of(code).symbology,
+        today=today,
+    )
+    return _html(page, 200)
+
+
+def _image(token: str, extension: str, request: Request, session: SessionDep) -> Response:
+    code = find_code_by_token(session, token)
+    if code is None:
+        raise NotFound("payment code not found")
+    symbology = scheme_of(code).symbology
+    tag = hashlib.sha256(
+        f"{IMAGE_RENDER_VERSION}:{symbology}:{extension}:{code.barcode_data}".encode()
+    ).hexdigest()[:32]
+    etag = f'"{tag}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": IMAGE_CACHE_CONTROL,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if_none_match = request.headers.get("If-None-Match", "")
+    candidates = {c.strip().removeprefix("W/") for c in if_none_match.split(",")}
+    if etag in candidates or "*" in candidates:
+        return Response(status_code=304, headers=headers)
+    if symbology == "qr":
+        content = qr_svg(code.barcode_data) if extension == "svg" else qr_png(code.barcode_data)
+    elif extension == "svg":
+        content = barcode_svg(symbology, code.barcode_data)
+    else:
+        content = barcode_png(symbology, code.barcode_data)
+    if extension == "svg":
+        # Our SVGs carry no script; the policy makes sure none would run if opened directly.
+        headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return Response(content, media_type=IMAGE_TYPES[extension], headers=headers)
+
+
+@router.get(
+    "/p/{token}/barcode.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "unknown token"}},
+)
+def payment_code_svg(token: str, request: Request, session: SessionDep) -> Response:
+    """The code's barcode (boleto: ITF; reference: Code 128) or PIX QR code as SVG."""
+    return _image(token, "svg", request, session)
+
+
+@router.get(
+    "/p/{token}/barcode.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 404: {"description": "unknown token"}},
+)
+def payment_code_png(token: str, request: Request, session: SessionDep) -> Response:
+    """The same image as PNG (what MMS carries)."""
+    return _image(token, "png", request, session)
+
+
+# --------------------------------------------------------------------------- API
+
+
+def code_out(settings: Settings, code: PaymentCode) -> PaymentCodeOut:
+    """The API view of a payment code."""
+    return PaymentCodeOut(
+        id=code.id,
+        reference=code.reference,
+        display=code.display,
+        amount=code.amount,
+        currency=code.currency,
+        due_date=code.due_date,
+        expires_on=code.expires_on,
+        kind=code.kind,
+        scheme=code.scheme,
+        status=code.status,
+        url=payment_page_url(settings, code),
+        image_url=code_image_url(settings, code),
+        installment_id=code.installment_id,
+        created_at=code.created_at,
+        paid_at=code.paid_at,
+    )
+
+
+@router.get("/api/v1/debts/{debt_id}/payment-codes")
+def list_payment_codes(
+    debt_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+) -> PaymentCodeList:
+    """The payment codes issued for a debt of the key's creditor, oldest first."""
+    debt = get_debt(session, principal.creditor, debt_id)
+    return PaymentCodeList(items=[code_out(settings, c) for c in debt_codes(session, debt.id)])

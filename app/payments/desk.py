@@ -1,0 +1,48 @@
+"""PAY answers: the payment code for what is due now, with its page link (and the
+barcode as MMS where the creditor enables it and the number can receive it)."""
+
+from __future__ import annotations
+
+from app.conversations.context import ReplyContext
+from app.offers.models import Installment, Plan
+from app.offers.service import pay_terms
+from app.payments.service import code_image_url, issue_code, mms_allowed, payment_page_url
+from app.payments.texts import pay_text
+
+
+class PaymentsDesk:
+    """Answers PAY with the payment code of what is due now."""
+
+    def answer_pay(self, ctx: ReplyContext) -> None:
+        """Issue (or reuse) the code for the focus debt's current terms and reply with
+        it: the typed line / PIX payload / reference, and the payment page link."""
+        debt = ctx.debt
+        terms = pay_terms(ctx.session, debt, ctx.now) if debt is not None else None
+        if debt is None or terms is None:
+            ctx.reply(ctx.text("nothing_due"))
+            return
+        code = issue_code(ctx.session, ctx.creditor, debt, terms, ctx.now)
+        number = count = None
+        if code.installment_id is not None:
+            installment = ctx.session.get(Installment, code.installment_id)
+            plan = ctx.session.get(Plan, installment.plan_id) if installment else None
+            if installment is not None and plan is not None:
+                number, count = installment.number, plan.installment_count
+        body = pay_text(
+            creditor_name=ctx.creditor.name,
+            language=ctx.language,
+            kind=code.kind,
+            scheme=code.scheme,
+            amount=code.amount,
+            currency=code.currency,
+            due=code.due_date,
+            display=code.display,
+            url=payment_page_url(ctx.settings, code),
+            balance=debt.balance,
+            installment_number=number,
+            installment_count=count,
+        )
+        media = (
+            [code_image_url(ctx.settings, code)] if mms_allowed(ctx.creditor, ctx.debtor) else []
+        )
+        ctx.reply(body, kind="payment_code", media_urls=media)
