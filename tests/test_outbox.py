@@ -299,16 +299,8 @@ def test_timeout_then_lookup_never_sends_twice(
     worker.run_once()
     [message] = messages(db)
     assert message.status == "queued" and message.needs_reconcile
-    # The server finishes creating it once its delay ends; wait for that, not a clock.
-    for _ in range(200):
-        if fake_twilio.messages:
-            break
-        fake_twilio.wait_for_request(timeout=0.05) if hasattr(
-            fake_twilio, "wait_for_request"
-        ) else None
-        import time
-
-        time.sleep(0.01)
+    # The server finishes creating it once its delay ends: wait for that event.
+    assert fake_twilio.wait_for_messages(1, timeout=5)
     clock.set(message.send_after or clock.now())
     worker.run_once()
     [message] = messages(db)
