@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(default=50, ge=1, le=1000)
     worker_lease_seconds: int = Field(default=300, ge=10)
     send_timeout_seconds: float = Field(default=10.0, gt=0)
+    send_concurrency: int = Field(default=8, ge=1, le=64)
     max_send_attempts: int = Field(default=6, ge=1, le=20)
     retry_base_seconds: float = Field(default=30.0, gt=0)
     jobs_interval_seconds: float = Field(default=60.0, ge=0)

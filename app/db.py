@@ -89,7 +89,16 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # psycopg prepares a statement after five uses and PostgreSQL may then keep a
+    # generic plan for it; for the IN (...) look-ups of bulk imports that plan degrades
+    # as a table grows (measured in bench/), so statements are never prepared.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"prepare_threshold": None},
+    )
 
 
 class Database:

@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -283,8 +284,17 @@ class OutboxWorker:
             self._jobs_ran_at = now
             self.run_jobs()
         batch = self.claim()
-        for item in batch:
-            self.deliver(item)
+        if len(batch) > 1 and self.settings.send_concurrency > 1:
+            # Provider calls are network-bound: send a batch in parallel; each result
+            # is recorded in its own short transaction.
+            with ThreadPoolExecutor(
+                max_workers=min(self.settings.send_concurrency, len(batch)),
+                thread_name_prefix="parley-send",
+            ) as pool:
+                list(pool.map(self.deliver, batch))
+        else:
+            for item in batch:
+                self.deliver(item)
         return len(batch)
 
     def run_forever(self, stop: threading.Event) -> None:

@@ -1,0 +1,305 @@
+"""Outbox send throughput: Parley's OutboxWorker against the raw capacity of the local
+Twilio-compatible server (tests.fake_twilio.FakeTwilio, 127.0.0.1 only).
+
+* baseline: --messages `client.messages.create` calls with the real twilio `Client`
+  (`fake.make_client()`), in a tight loop from one thread: what one sending thread can
+  get out of this server and this HTTP stack, with no database at all;
+* Parley: --messages statements to as many distinct debtors (debts imported with
+  `import_rows`, queued with `queue_statement` at 2026-11-25 19:00 UTC, inside every
+  debtor's contact window), then an `OutboxWorker` with the real `TwilioGateway`
+  pointed at the fake, `run_once()` until it returns 0. Timed: the drain only.
+* for reference, the same drain with the `SimulatorGateway` (no HTTP): the database
+  share of the worker's cost.
+
+Per backend (a temp SQLite file; PostgreSQL's own `parley_bench` database when the
+server answers at 127.0.0.1:5432) it prints messages/s and the ratio Parley/baseline;
+the baseline is measured again right before each backend's run. Figures are printed,
+never asserted.
+
+    .venv/bin/python bench/send_bench.py [--messages 2000] [--backend sqlite|postgres|all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `app`, `bench`, `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, select
+
+from app.clock import FixedClock
+from app.config import Settings
+from app.creditors.models import Creditor
+from app.creditors.service import create_creditor
+from app.db import Database
+from app.debts.models import Debt
+from app.debts.service import import_rows, queue_statement
+from app.messaging.gateway import SimulatorGateway, SmsGateway, TwilioGateway
+from app.messaging.models import Message
+from app.messaging.worker import OutboxWorker
+from bench.common import (
+    DISTINCT_PHONES,
+    check_phone_plan,
+    drop_postgres,
+    fresh_database,
+    phone_for,
+    print_machine,
+    print_table,
+    rate,
+    selected_backends,
+    timed,
+)
+from tests.fake_twilio import FakeTwilio
+
+ACCOUNT_SID = "AC" + "b" * 32
+AUTH_TOKEN = "bench-auth-token"
+TWILIO_FROM = "+15005550006"
+PUBLIC_URL = "https://parley.example.com"
+# Wednesday 2026-11-25 19:00 UTC: 11:00 in Los Angeles, 12:00 in Phoenix, 13:00 in
+# Chicago, 14:00 in New York: every bench debtor is inside the 08:00-21:00 window.
+SEND_AT = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
+# A statement-sized body for the baseline (Parley's own statements are ~150 chars).
+BASELINE_BODY = (
+    "Bench Creditor: you owe $1,234.56, due Dec 15, 2026. Reply 1 to pay in full, "
+    "2 for a payment plan, 3 if already paid, 4 to dispute. Reply STOP to opt out."
+)
+
+
+def bench_settings(database_url: str, api_base: str) -> Settings:
+    """Test-like settings (as tests.conftest.make_settings builds them), Twilio gateway
+    aimed at the fake; validated directly so the developer's environment is ignored."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "public_url": PUBLIC_URL,
+        "sms_gateway": "twilio",
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+        "twilio_from": TWILIO_FROM,
+        "twilio_api_base": api_base,
+        "log_json": False,
+        "retry_base_seconds": 30.0,
+        "send_timeout_seconds": 5.0,
+    }
+    return Settings.model_validate(values)
+
+
+def run_baseline(fake: FakeTwilio, count: int) -> float:
+    """Seconds for `count` message creations with the real twilio client, one thread."""
+    fake.reset()
+    client = fake.make_client(timeout=5.0)
+    try:
+        with timed() as watch:
+            for i in range(count):
+                client.messages.create(
+                    to=phone_for(i)[0],
+                    from_=TWILIO_FROM,
+                    body=BASELINE_BODY,
+                    status_callback=f"{PUBLIC_URL}/webhooks/twilio/status?mid={i}",
+                )
+    finally:
+        if client.http_client.session is not None:
+            client.http_client.session.close()
+    created = len(fake.messages)
+    fake.reset()
+    if created != count:
+        raise SystemExit(f"baseline: the fake holds {created} messages, expected {count}")
+    return watch.seconds
+
+
+def fill_outbox(database: Database, clock: FixedClock, count: int) -> float:
+    """Import `count` debts of distinct debtors and queue one statement each; returns
+    the seconds the queueing took (for information, not part of the drain)."""
+    now = clock.now()
+    with database.transaction() as session:
+        creditor = create_creditor(session, clock, "Bench Creditor")
+        creditor_id = creditor.id
+        rows = [
+            {
+                "external_id": f"S-{i:07d}",
+                "debtor": {"name": f"Debtor {i}", "phone": phone_for(i)[0]},
+                "amount": 1000 + (i * 7919) % 500_000,
+                "currency": "USD",
+                # a third overdue, the rest due later: all three statement texts
+                "due_date": "2026-11-01" if i % 3 == 0 else "2026-12-15",
+            }
+            for i in range(count)
+        ]
+        outcomes = list(import_rows(session, creditor, rows, now=now, actor="bench"))
+        created = sum(1 for outcome in outcomes if outcome.status == "created")
+        if created != count:
+            raise SystemExit(f"import_rows created {created} debts of {count}")
+    with timed() as watch, database.transaction() as session:
+        owner = session.get(Creditor, creditor_id)
+        assert owner is not None
+        debts = session.scalars(
+            select(Debt).where(Debt.creditor_id == creditor_id).order_by(Debt.external_id)
+        ).all()
+        for debt in debts:
+            message = queue_statement(session, owner, debt, now=now, actor="bench")
+            if message.status != "queued":
+                raise SystemExit(f"statement {message.status}, not queued: {message.error_message}")
+    return watch.seconds
+
+
+def drain(database: Database, gateway: SmsGateway, settings: Settings, count: int) -> float:
+    """Seconds for an OutboxWorker to empty the outbox with run_once()."""
+    clock = FixedClock(SEND_AT)
+    worker = OutboxWorker(database, gateway, clock, settings)
+    max_ticks = count // settings.worker_batch_size + 10
+    with timed() as watch:
+        for _ in range(max_ticks):
+            if worker.run_once() == 0:
+                break
+        else:
+            raise SystemExit(f"the outbox did not drain in {max_ticks} ticks")
+    with database.transaction() as session:
+        pending = session.scalar(
+            select(func.count(Message.id)).where(Message.status.in_(("queued", "scheduled")))
+        )
+        sent = session.scalar(
+            select(func.count(Message.id)).where(Message.status.in_(("submitted", "delivered")))
+        )
+    if pending or sent != count:
+        raise SystemExit(f"after the drain: {sent} sent, {pending} still pending of {count}")
+    return watch.seconds
+
+
+@dataclass
+class Result:
+    backend: str
+    messages: int
+    baseline_seconds: float
+    enqueue_seconds: float
+    parley_seconds: float
+    simulator_seconds: float
+
+    @property
+    def baseline_rate(self) -> float:
+        return rate(self.messages, self.baseline_seconds)
+
+    @property
+    def parley_rate(self) -> float:
+        return rate(self.messages, self.parley_seconds)
+
+    @property
+    def simulator_rate(self) -> float:
+        return rate(self.messages, self.simulator_seconds)
+
+    @property
+    def ratio(self) -> float:
+        return self.parley_rate / self.baseline_rate
+
+
+def bench_backend(backend: str, fake: FakeTwilio, count: int) -> Result:
+    tag = f"[{backend}]"
+    baseline_seconds = run_baseline(fake, count)
+    print(
+        f"{tag} baseline, twilio Client -> fake server, 1 thread: {count:,} messages in "
+        f"{baseline_seconds:.2f} s = {rate(count, baseline_seconds):,.0f} msg/s",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="parley-send-bench-") as tmp:
+        try:
+            url = fresh_database(backend, Path(tmp), "twilio")
+            settings = bench_settings(url, fake.base_url)
+            database = Database(url)
+            try:
+                enqueue_seconds = fill_outbox(database, FixedClock(SEND_AT), count)
+                print(
+                    f"{tag} queue_statement x {count:,}: {enqueue_seconds:.2f} s = "
+                    f"{rate(count, enqueue_seconds):,.0f} msg/s (not part of the ratio)",
+                    flush=True,
+                )
+                parley_seconds = drain(database, TwilioGateway(settings), settings, count)
+            finally:
+                database.dispose()
+            received = len(fake.messages)
+            fake.reset()
+            if received != count:
+                raise SystemExit(f"the fake received {received} messages, expected {count}")
+            print(
+                f"{tag} Parley OutboxWorker + TwilioGateway: {count:,} messages in "
+                f"{parley_seconds:.2f} s = {rate(count, parley_seconds):,.0f} msg/s",
+                flush=True,
+            )
+            url = fresh_database(backend, Path(tmp), "simulator")
+            database = Database(url)
+            try:
+                fill_outbox(database, FixedClock(SEND_AT), count)
+                simulator_seconds = drain(database, SimulatorGateway(), settings, count)
+            finally:
+                database.dispose()
+        finally:
+            if backend == "postgres":
+                drop_postgres()
+    result = Result(
+        backend, count, baseline_seconds, enqueue_seconds, parley_seconds, simulator_seconds
+    )
+    print(
+        f"{tag} (reference) OutboxWorker + SimulatorGateway, no HTTP: "
+        f"{simulator_seconds:.2f} s = {result.simulator_rate:,.0f} msg/s",
+        flush=True,
+    )
+    print(
+        f"{tag} ratio Parley / baseline (msg/s): {result.ratio:.3f} "
+        f"(Parley takes {1 / result.ratio:.1f}x as long)",
+        flush=True,
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--messages", type=int, default=2000, help="messages per run (default 2000)"
+    )
+    parser.add_argument(
+        "--backend", choices=("sqlite", "postgres", "all"), default="all", help="default all"
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.messages <= DISTINCT_PHONES:
+        parser.error(f"--messages must be between 1 and {DISTINCT_PHONES:,}")
+    check_phone_plan()
+    print_machine()
+    backends = selected_backends(args.backend)
+    results: list[Result] = []
+    with FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
+        for backend in backends:
+            results.append(bench_backend(backend, fake, args.messages))
+    print()
+    print_table(
+        [
+            "backend",
+            "messages",
+            "baseline msg/s",
+            "Parley msg/s",
+            "ratio",
+            "simulator msg/s",
+            "enqueue msg/s",
+        ],
+        [
+            [
+                r.backend,
+                f"{r.messages:,}",
+                f"{r.baseline_rate:,.0f}",
+                f"{r.parley_rate:,.0f}",
+                f"{r.ratio:.3f}",
+                f"{r.simulator_rate:,.0f}",
+                f"{rate(r.messages, r.enqueue_seconds):,.0f}",
+            ]
+            for r in results
+        ],
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
