@@ -70,7 +70,10 @@ def make_engine(url: str) -> Engine:
     """An engine tuned per backend (SQLite: WAL, foreign keys, busy timeout)."""
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_pre_ping=True,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -95,6 +98,8 @@ def make_engine(url: str) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
+        # Errors would otherwise log bound values: phone numbers, bodies, tokens.
+        hide_parameters=True,
         pool_size=10,
         max_overflow=20,
         connect_args={"prepare_threshold": None},

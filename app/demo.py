@@ -37,7 +37,7 @@ def seed_demo(session: Session, clock: Clock, settings: Settings) -> str:
         },
         {
             "external_id": "DEMO-1003",
-            "debtor": {"name": "Luis Herrera", "phone": "+5215512345678", "language": "es"},
+            "debtor": {"name": "Luis Herrera", "phone": "+525512345678", "language": "es"},
             "amount": 189900,
             "currency": "MXN",
             "due_date": (today + timedelta(days=3)).isoformat(),

@@ -9,7 +9,12 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
+# E.164 numbers, long bare digit runs, and national formats such as (415) 555-0123;
+# ISO dates and UUIDs are left alone.
+_PHONE = re.compile(
+    r"\+\d{1,3}(?:[ .()-]{1,2}\d{2,5}){2,5}\b|\+\d{7,15}\b"
+    r"|(?<![\w-])\d{10,15}(?![\w-])|\(\d{2,4}\)\s?\d{3,5}[ -]?\d{4}"
+)
 _SECRET = re.compile(r"(?i)\b(pk_[a-z0-9_-]{6,}|bearer\s+\S+|sk_[a-z0-9]{6,})")
 _SENSITIVE_KEYS = {"body", "text", "token", "auth_token", "api_key", "authorization", "secret"}
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

@@ -5,7 +5,7 @@ from app.conversations.models import Conversation, Promise
 from app.creditors.models import ApiKey, Creditor
 from app.db import Base
 from app.debts.models import Debt, Debtor, Event
-from app.messaging.models import Message
+from app.messaging.models import Message, PhoneOptOut
 from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan
 from app.payments.models import Payment, PaymentCode
 
@@ -25,6 +25,7 @@ __all__ = [
     "OfferRuleVersion",
     "Payment",
     "PaymentCode",
+    "PhoneOptOut",
     "Plan",
     "Promise",
 ]

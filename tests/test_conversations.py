@@ -428,9 +428,63 @@ def test_classify_cli_reads_lines_and_prints_json() -> None:
     assert rows[2]["requested_date"] == "2026-11-26" and rows[2]["requested_time"] == "15:00"
 
 
-def test_simulator_endpoint_runs_the_same_engine(client: TestClient, tenant: Tenant) -> None:
+def test_simulator_endpoint_runs_the_same_engine(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    from tests.conftest import make_tenant
+
     setup_debt(client, tenant)
-    response = client.post("/simulator/sms", json={"from": NY, "body": "help"})
+    assert client.post("/simulator/sms", json={"from": NY, "body": "help"}).status_code == 401
+    other = make_tenant(db, clock, "Other Co")
+    stranger = client.post(
+        "/simulator/sms", json={"from": NY, "body": "help"}, headers=other.headers
+    )
+    assert stranger.status_code == 404
+    response = client.post(
+        "/simulator/sms", json={"from": NY, "body": "help"}, headers=tenant.headers
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["intent"] == "HELP" and "Acme Finance" in body["replies"][0]
+
+
+def test_concurrent_first_texts_all_kept(
+    postgres_only: None,
+    client: TestClient,
+    tenant: Tenant,
+    db: Database,
+    clock: FixedClock,
+    settings: object,
+) -> None:
+    setup_debt(client, tenant)
+    engine = build_engine(settings)  # type: ignore[arg-type]
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def deliver(index: int) -> None:
+        try:
+            with db.transaction() as session:
+                barrier.wait()
+                engine.handle_inbound(
+                    session,
+                    provider_sid=f"SM{index:032d}",
+                    from_phone=NY,
+                    to_phone="+15005550006",
+                    body="HELP",
+                    now=clock.now(),
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    with db.transaction() as session:
+        assert (
+            session.scalar(select(func.count(Message.id)).where(Message.direction == "inbound"))
+            == 6
+        )
+        assert session.scalar(select(func.count(Conversation.id))) == 1

@@ -367,19 +367,33 @@ def test_plan_without_matching_rule_goes_to_a_person(
     assert "parcelamento" in outbound_bodies(db, NY)[-1]
 
 
-def test_plan_lifecycle_reminder_late_broken_renegotiate(
+def test_plan_lifecycle_reminder_late_restored_then_broken_and_renegotiated(
     client: TestClient, tenant: Tenant, db: Database, clock: FixedClock, worker: OutboxWorker
 ) -> None:
     debt_id = agree_plan(
-        client, tenant, clock, choice="1", grace_days=5, break_after_days=20, reminder_days_before=3
+        client,
+        tenant,
+        clock,
+        choice="1",
+        grace_days=5,
+        break_after_days=20,
+        reminder_days_before=3,
+        monthly_interest_pct="1",
     )
     worker.run_once()
-    _, installments = plan_state(db)
-    first_due = installments[0].due_date  # 2026-12-25
+    plan, installments = plan_state(db)
+    assert [i.due_date for i in installments] == [
+        date(2026, 12, 25),
+        date(2027, 1, 25),
+        date(2027, 2, 25),
+    ]
+    regular = installments[0].amount
     # Three days before, at 10:00 New York time: the reminder with the code.
     clock.set(datetime(2026, 12, 22, 15, 0, tzinfo=UTC))
     worker.run_once()
-    assert "installment 1 of $41.20 is due Dec 25, 2026" in outbound_bodies(db, NY)[-1]
+    assert (
+        f"installment 1 of ${regular / 100:.2f} is due Dec 25, 2026" in outbound_bodies(db, NY)[-1]
+    )
     # Within grace: nothing new.
     clock.set(datetime(2026, 12, 29, 15, 0, tzinfo=UTC))
     count = len(outbound_bodies(db, NY))
@@ -390,31 +404,43 @@ def test_plan_lifecycle_reminder_late_broken_renegotiate(
     worker.run_once()
     assert "was due Dec 25, 2026 and is still open" in outbound_bodies(db, NY)[-1]
     assert plan_state(db)[1][0].status == "late"
-    # Past the break period: broken, and the debtor is offered to renegotiate.
-    clock.set(datetime(2027, 1, 15, 15, 0, tzinfo=UTC))
-    worker.run_once()
-    plan, _ = plan_state(db)
-    assert plan.status == "broken"
-    assert "Reply PLAN for new options for the $123.60 left" in outbound_bodies(db, NY)[-1]
-    assert client.get(f"/api/v1/debts/{debt_id}", headers=tenant.headers).json()["status"] == "open"
-    assert first_due == date(2026, 12, 25)
-    # A payment covering the late installment restores the plan.
+    # A payment covering the late installment restores the plan: it runs on.
     with db.transaction() as session:
         debt = session.get(Debt, debt_id)
         assert debt is not None
-        debt.balance -= 4120
+        debt.balance -= regular
         left = apply_payment_to_plan(
-            session, debt, 4120, first_installment_id=None, now=clock.now(), actor="test"
+            session, debt, regular, first_installment_id=None, now=clock.now(), actor="test"
         )
     assert left == 0
     plan, installments = plan_state(db)
     assert plan.status == "active" and installments[0].status == "paid"
+    clock.set(datetime(2027, 1, 10, 15, 0, tzinfo=UTC))
+    worker.run_once()
+    assert plan_state(db)[0].status == "active"
+    # The second installment stays unpaid past the break period: broken, and the debtor
+    # is offered to renegotiate the principal still owed (unearned interest removed).
+    clock.set(datetime(2027, 2, 15, 15, 0, tzinfo=UTC))
+    worker.run_once()
+    plan, _ = plan_state(db)
+    assert plan.status == "broken"
+    left_to_pay = 12360 - regular
     assert (
-        client.get(f"/api/v1/debts/{debt_id}", headers=tenant.headers).json()["status"] == "in_plan"
+        f"Reply PLAN for new options for the ${left_to_pay / 100:,.2f} left"
+        in outbound_bodies(db, NY)[-1]
     )
+    debt_view = client.get(f"/api/v1/debts/{debt_id}", headers=tenant.headers).json()
+    assert debt_view["status"] == "open" and debt_view["balance"] == left_to_pay
+    assert client.get(f"/api/v1/debts/{debt_id}/plan", headers=tenant.headers).json()["status"] == (
+        "broken"
+    )
+    # Renegotiation: PLAN offers a new menu on what is left.
+    clock.advance(timedelta(minutes=1))
+    send_sms(client, NY, "PLAN")
+    assert f"for your ${left_to_pay / 100:,.2f} balance" in outbound_bodies(db, NY)[-1]
     with db.transaction() as session:
         kinds = list(session.scalars(select(Event.kind).where(Event.debt_id == debt_id)))
-    assert {"installment.late", "plan.status", "installment.paid"} <= set(kinds)
+    assert {"installment.late", "plan.restored", "plan.status", "installment.paid"} <= set(kinds)
 
 
 def test_paying_every_installment_completes_the_plan(

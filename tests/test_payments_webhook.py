@@ -4,7 +4,7 @@ settling, lump sums, replays, and payments kept for review."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -213,7 +213,9 @@ def test_exact_payment_settles_the_debt_and_stops_everything(
     [statement_row] = outbound(db, US_PHONE, kind="statement")
     assert statement_row.status == "canceled"
     [thanks] = outbound(db, US_PHONE, kind="payment_thanks")
-    assert thanks.status == "queued" and not thanks.initiated
+    # 07:00 in Los Angeles: the thanks waits for the debtor's window (not capped, though).
+    assert thanks.status == "scheduled" and not thanks.initiated
+    assert thanks.send_after == datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
     assert "$123.60" in thanks.body and "paid in full" in thanks.body
     with db.transaction() as session:
         [promise] = session.scalars(select(Promise).where(Promise.debt_id == debt_id))

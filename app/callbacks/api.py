@@ -32,7 +32,7 @@ from app.callbacks.schemas import (
     RescheduleIn,
 )
 from app.debts.models import Debt, Debtor
-from app.errors import NotFound
+from app.errors import NotFound, ValidationFailed
 from app.messaging.models import Message
 from app.money import format_money
 from app.security import ClockDep, Principal, PrincipalDep, SessionDep
@@ -136,6 +136,8 @@ def list_callbacks(
     or debt."""
     creditor_id = principal.creditor.id
     start = end = None
+    if day is not None and not date(1970, 1, 1) <= day <= date(2099, 12, 31):
+        raise ValidationFailed("day must be between 1970-01-01 and 2099-12-31", field="day")
     if day is not None:
         team_timezone = _team_timezone(session, creditor_id)
         start = service.local_day_start(team_timezone, day)

@@ -24,6 +24,7 @@ from app.conversations.schemas import (
 )
 from app.debts.api import message_out
 from app.debts.models import Debt, Debtor
+from app.debts.phones import PhoneError, normalize_phone
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.events import record_event
 from app.messaging.models import CHRONOLOGICAL, Message
@@ -32,8 +33,9 @@ from app.security import ClockDep, PrincipalDep, SessionDep, SettingsDep, Twilio
 
 router = APIRouter(tags=["conversations"])
 
-# An agent answering within this time of the debtor's last text continues that
-# exchange; later, the message is Parley-initiated and passes the window and the cap.
+# An agent answering within this time of the debtor's last text continues that exchange
+# (not capped); later, the message is Parley-initiated. Either way it waits for the
+# debtor's contact window.
 AGENT_REPLY_WINDOW = timedelta(minutes=30)
 
 
@@ -89,15 +91,27 @@ def twilio_inbound_sms(
 def simulator_inbound_sms(
     request: Request,
     body: SimulatedSms,
+    principal: PrincipalDep,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     engine: EngineDep,
 ) -> SimulatedResult:
-    """Development only (PARLEY_SMS_GATEWAY=simulator): a debtor's text, handled exactly
-    as a signed Twilio webhook would be. Returns the answers queued for it."""
-    if settings.sms_gateway != "simulator":
+    """Development only (PARLEY_SMS_GATEWAY=simulator, never in production): a text from
+    one of this key's debtors, handled exactly as a signed Twilio webhook would be.
+    Returns the answers queued for it."""
+    if settings.sms_gateway != "simulator" or settings.environment == "production":
         raise Forbidden("the SMS simulator is only available with PARLEY_SMS_GATEWAY=simulator")
+    principal.require_admin()
+    try:
+        phone = normalize_phone(body.from_, principal.creditor.country)
+    except PhoneError as exc:
+        raise ValidationFailed(str(exc), field="from") from exc
+    known = session.scalars(
+        select(Debtor.id).where(Debtor.creditor_id == principal.creditor.id, Debtor.phone == phone)
+    ).first()
+    if known is None:
+        raise NotFound("none of this creditor's debtors has that number", field="from")
     now = clock.now()
     sid = "SMsim" + datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
     result = engine.handle_inbound(
@@ -242,7 +256,7 @@ def send_agent_message(
         now=now,
         actor=principal.actor,
         initiated=not answering,
-        is_reply=answering,
+        is_reply=False,
     )
     conversation.updated_at = now
     _wake_worker(request)

@@ -25,7 +25,7 @@ from app.debts.service import queue_statement
 from app.events import record_event
 from app.messaging.models import Message
 from app.messaging.segments import count_segments
-from app.messaging.service import set_contact_status
+from app.messaging.service import clear_opt_out, record_opt_out, set_contact_status
 from app.messaging.texts import format_local_date, render
 from app.money import format_money
 
@@ -65,20 +65,26 @@ def find_debtor(session: Session, phone: str) -> Debtor | None:
 
 
 def get_conversation(session: Session, debtor: Debtor, now: datetime) -> Conversation:
-    """The debtor's conversation, created on first contact."""
-    conversation = session.scalars(
-        select(Conversation).where(Conversation.debtor_id == debtor.id)
-    ).first()
-    if conversation is None:
-        conversation = Conversation(
-            creditor_id=debtor.creditor_id,
-            debtor_id=debtor.id,
-            needs_attention=False,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(conversation)
-        session.flush()
+    """The debtor's conversation, created on first contact. Two first texts arriving
+    together both try to create it: the loser's savepoint rolls back and it reads the
+    winner's row, so no text is lost."""
+    query = select(Conversation).where(Conversation.debtor_id == debtor.id)
+    conversation = session.scalars(query).first()
+    if conversation is not None:
+        return conversation
+    conversation = Conversation(
+        creditor_id=debtor.creditor_id,
+        debtor_id=debtor.id,
+        needs_attention=False,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(conversation)
+            session.flush()
+    except IntegrityError:
+        return session.scalars(query).one()
     return conversation
 
 
@@ -144,7 +150,7 @@ class ConversationEngine:
         """Store the inbound message exactly once (a retried webhook with the same
         MessageSid changes nothing) and answer it."""
         try:
-            phone = normalize_phone(from_phone, "US")
+            phone = normalize_phone(from_phone, self.settings.default_region)
         except PhoneError:
             phone = from_phone
         debtor = find_debtor(session, phone)
@@ -253,6 +259,7 @@ class ConversationEngine:
 
     def _stop(self, ctx: ReplyContext) -> None:
         already = ctx.debtor.contact_status == "opted_out"
+        record_opt_out(ctx.session, ctx.debtor.phone, now=ctx.now, source_message_id=ctx.inbound.id)
         for debtor in self._same_number(ctx):
             if debtor.contact_status == "active":
                 set_contact_status(
@@ -270,6 +277,7 @@ class ConversationEngine:
 
     def _start(self, ctx: ReplyContext) -> None:
         was_opted_out = ctx.debtor.contact_status == "opted_out"
+        clear_opt_out(ctx.session, ctx.debtor.phone)
         for debtor in self._same_number(ctx):
             if debtor.contact_status == "opted_out":
                 set_contact_status(
@@ -335,6 +343,18 @@ class ConversationEngine:
         for earlier in ctx.session.scalars(
             select(Promise).where(Promise.debt_id == debt.id, Promise.status == "open")
         ):
+            record_event(
+                ctx.session,
+                creditor_id=ctx.creditor.id,
+                actor="debtor",
+                kind="promise.status",
+                now=ctx.now,
+                debt_id=debt.id,
+                debtor_id=ctx.debtor.id,
+                from_value="open",
+                to_value="canceled",
+                data={"reason": "replaced by a new promise"},
+            )
             earlier.status = "canceled"
             earlier.updated_at = ctx.now
         promise = Promise(
@@ -442,7 +462,12 @@ class ConversationEngine:
         classification: Classification = classify(inbound.body, today=now.date())
         inbound.intent = classification.intent.value
         inbound.language = classification.language
-        if classification.intent in (Intent.STOP, Intent.START):
+        if classification.intent is Intent.STOP:
+            # Kept for the number: a creditor importing it later must not text it.
+            record_opt_out(session, inbound.from_phone or "", now=now, source_message_id=inbound.id)
+            return InboundResult(inbound.id, intent=inbound.intent)
+        if classification.intent is Intent.START:
+            clear_opt_out(session, inbound.from_phone or "")
             return InboundResult(inbound.id, intent=inbound.intent)
         recent = session.scalars(
             select(Message.id).where(

@@ -12,7 +12,7 @@ from app.debts.schemas import MessageOut
 class ParseRequest(BaseModel):
     """`POST /api/v1/replies/parse`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     text: str = Field(max_length=1600)
     today: date | None = Field(

@@ -44,6 +44,8 @@ def promise_followups(session: Session, now: datetime, settings: Settings) -> No
         if debt.status in ("disputed", "closed"):
             _close(session, promise, "canceled", now)
             continue
+        if debt.status == "paused":
+            continue  # the debtor says it is paid: a person checks before anything more
         if today > promise.promised_date:
             _close(session, promise, "broken", now)
             promise.followed_up_at = now

@@ -101,6 +101,15 @@ class CreditorPatch(BaseModel):
     _hhmm_end = field_validator("contact_window_end")(_check_hhmm)
     _country = field_validator("country")(_check_country)
 
+    @field_validator("default_language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        # "pt", "pt_BR", "es-MX", "EN" mean the same templates as for debtors.
+        if isinstance(value, str):
+            primary = value.replace("_", "-").split("-", 1)[0].lower()
+            return {"en": "en", "es": "es", "pt": "pt-BR"}.get(primary, value)
+        return value
+
     @field_validator("holiday_country")
     @classmethod
     def _holiday_country(cls, value: str | None) -> str | None:

@@ -102,6 +102,11 @@ def update_creditor(
             errors.append(("holiday_subdivision", "needs holiday_country"))
         elif subdivision not in holidays.country_holidays(holiday_country).subdivisions:
             errors.append(("holiday_subdivision", f"unknown subdivision of {holiday_country}"))
+    new_name = changes.get("name")
+    if new_name is not None and new_name != creditor.name:
+        taken = get_creditor_by_name(session, new_name)
+        if taken is not None:
+            errors.append(("name", "another creditor already has this name"))
     if errors:
         raise ValidationFailed("invalid creditor settings", fields=errors)
     now = clock.now()

@@ -16,6 +16,7 @@ from app.debts.schemas import (
     CsvImportSummary,
     DebtorOut,
     DebtOut,
+    DebtReview,
     ImportRequest,
     ImportResponse,
     ImportResult,
@@ -24,7 +25,7 @@ from app.debts.schemas import (
     RowError,
     StatementQueued,
 )
-from app.debts.service import get_debt, import_csv, import_rows, queue_statement
+from app.debts.service import get_debt, import_csv, import_rows, queue_statement, review_debt
 from app.errors import ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.security import ClockDep, PrincipalDep, SessionDep
@@ -175,6 +176,26 @@ def list_debts(
     if status:
         query = query.where(Debt.status == status)
     return [debt_out(debt, debtor) for debt, debtor in session.execute(query)]
+
+
+@router.patch("/{debt_id}")
+def review(
+    debt_id: str, body: DebtReview, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+) -> DebtOut:
+    """Resume a paused or disputed debt, close a debt, or clear its review flag."""
+    debt = get_debt(session, principal.creditor, debt_id)
+    review_debt(
+        session,
+        debt,
+        status=body.status,
+        needs_review=body.needs_review,
+        note=body.note,
+        now=clock.now(),
+        actor=principal.actor,
+    )
+    debtor = session.get(Debtor, debt.debtor_id)
+    assert debtor is not None
+    return debt_out(debt, debtor)
 
 
 @router.post("/{debt_id}/statements", status_code=202)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from app.money import is_known_currency
+
+EARLIEST_DUE_DATE = date(1970, 1, 1)
+LATEST_DUE_DATE = date(2099, 12, 31)
 
 
 class DebtorIn(BaseModel):
@@ -47,6 +50,15 @@ class DebtIn(BaseModel):
     def _strict_date(cls, value: Any) -> Any:
         if isinstance(value, str) and len(value.strip()) != 10:
             raise ValueError("must be an ISO date YYYY-MM-DD")
+        return value
+
+    @field_validator("due_date")
+    @classmethod
+    def _plausible_date(cls, value: date) -> date:
+        if not EARLIEST_DUE_DATE <= value <= LATEST_DUE_DATE:
+            raise ValueError(
+                f"must be between {EARLIEST_DUE_DATE.isoformat()} and {LATEST_DUE_DATE.isoformat()}"
+            )
         return value
 
 
@@ -128,3 +140,15 @@ class MessageList(BaseModel):
 
 class StatementQueued(BaseModel):
     message: MessageOut
+
+
+class DebtReview(BaseModel):
+    """`PATCH /api/v1/debts/{id}`: a person's decision on a flagged debt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["open", "closed"] | None = Field(
+        default=None, description="open: resume collection (back to its plan if one runs)"
+    )
+    needs_review: bool | None = None
+    note: str | None = Field(default=None, max_length=500)

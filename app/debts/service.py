@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,7 +24,7 @@ from app.debts.schemas import DebtIn
 from app.errors import Conflict, NotFound
 from app.events import record_event
 from app.messaging.models import Message
-from app.messaging.service import enqueue_message
+from app.messaging.service import enqueue_message, opted_out_phones
 from app.messaging.texts import (
     format_local_date,
     normalize_language,
@@ -132,6 +133,8 @@ def _upsert_chunk(
     outcomes: list[RowOutcome] = []
     created: list[Debt] = []
     row_debtors: list[Debtor] = []
+    # Numbers that said STOP before this creditor knew them stay silent.
+    opted_out = opted_out_phones(session, phones - set(debtors))
     for _, row in rows:
         data = row.data
         debtor = debtors.get(row.phone)
@@ -143,7 +146,7 @@ def _upsert_chunk(
                 phone=row.phone,
                 language=row.language,
                 timezone=row.timezone,
-                contact_status="active",
+                contact_status="opted_out" if row.phone in opted_out else "active",
                 created_at=now,
                 updated_at=now,
             )
@@ -186,6 +189,10 @@ def _upsert_chunk(
             created.append(debt)
             outcomes.append(RowOutcome(index, data.external_id, "created", debt.id))
             continue
+        refusal = reimport_refusal(debt, data)
+        if refusal is not None:
+            outcomes.append(RowOutcome(index, data.external_id, "error", debt.id, [refusal]))
+            continue
         _update_debt(session, debt, debtor, data, now, actor)
         outcomes.append(RowOutcome(index, data.external_id, "updated", debt.id))
     session.flush()
@@ -201,6 +208,18 @@ def _upsert_chunk(
             to_value=debt.balance,
         )
     return outcomes
+
+
+def reimport_refusal(debt: Debt, data: DebtIn) -> tuple[str, str] | None:
+    """Why a re-import may not change this debt, if it may not: once a plan is agreed or
+    the debt is settled, its amount and currency belong to that agreement."""
+    if debt.status not in ("in_plan", "settled"):
+        return None
+    if data.currency != debt.currency:
+        return ("currency", f"the debt is {debt.status}; its currency cannot change")
+    if data.amount != debt.amount:
+        return ("amount", f"the debt is {debt.status}; its amount cannot change by import")
+    return None
 
 
 def _update_debt(
@@ -241,6 +260,21 @@ def _update_debt(
         debtor_id=debtor.id,
         data={"changes": diff},
     )
+    if debt.balance == 0 and debt.status in ("open", "paused"):
+        # The new amount is covered by what was already paid.
+        record_event(
+            session,
+            creditor_id=debt.creditor_id,
+            actor=actor,
+            kind="debt.status",
+            now=now,
+            debt_id=debt.id,
+            debtor_id=debtor.id,
+            from_value=debt.status,
+            to_value="settled",
+            data={"reason": "re-imported amount already paid"},
+        )
+        debt.status = "settled"
 
 
 def _store_chunk(
@@ -348,7 +382,9 @@ def csv_rows(stream: IO[str]) -> Iterator[dict[str, Any]]:
             if target:
                 debtor[target] = value
             elif key == "amount" and value is not None:
-                item[key] = int(value) if value.lstrip("-").isdigit() else value
+                # Only plain ASCII digits become integers ("²".isdigit() is True);
+                # anything else stays text so validation names the field.
+                item[key] = int(value) if re.fullmatch(r"-?[0-9]+", value) else value
             else:
                 item[key] = value
         item["debtor"] = debtor
@@ -454,6 +490,8 @@ def queue_statement(
     assert debtor is not None
     if debt.status not in COLLECTIBLE and not is_reply:
         raise Conflict(f"debt is {debt.status}; no statement is sent", field="status")
+    if debt.balance <= 0:
+        raise Conflict("nothing is due on this debt", field="balance")
     if debtor.contact_status != "active":
         raise Conflict(f"the debtor's number is {debtor.contact_status}", field="debtor")
     today = now.astimezone(ZoneInfo(debtor.timezone)).date()
@@ -469,3 +507,74 @@ def queue_statement(
         initiated=not is_reply,
         is_reply=is_reply,
     )
+
+
+def review_debt(
+    session: Session,
+    debt: Debt,
+    *,
+    status: str | None,
+    needs_review: bool | None,
+    note: str | None,
+    now: datetime,
+    actor: str,
+) -> Debt:
+    """A person's decision on a flagged debt: resume collection ("open": back to its plan
+    if one runs), close it, and/or clear the review flag."""
+    from app.offers.service import active_plan
+
+    if status is not None and status != debt.status:
+        allowed = (
+            {"paused", "disputed", "open", "in_plan"}
+            if status == "closed"
+            else {
+                "paused",
+                "disputed",
+                "closed",
+            }
+        )
+        if debt.status not in allowed:
+            raise Conflict(f"a {debt.status} debt cannot become {status}", field="status")
+        target = status
+        if status == "open" and active_plan(session, debt.id) is not None:
+            target = "in_plan"
+        if status == "open" and debt.balance <= 0:
+            raise Conflict("nothing is due on this debt", field="status")
+        record_event(
+            session,
+            creditor_id=debt.creditor_id,
+            actor=actor,
+            kind="debt.status",
+            now=now,
+            debt_id=debt.id,
+            debtor_id=debt.debtor_id,
+            from_value=debt.status,
+            to_value=target,
+            data={"note": note} if note else None,
+        )
+        debt.status = target
+        if target == "closed":
+            for message in session.scalars(
+                select(Message).where(
+                    Message.debt_id == debt.id, Message.status.in_(("queued", "scheduled"))
+                )
+            ):
+                message.status = "canceled"
+                message.error_message = "debt closed"
+                message.updated_at = now
+    if needs_review is not None and needs_review != debt.needs_review:
+        record_event(
+            session,
+            creditor_id=debt.creditor_id,
+            actor=actor,
+            kind="debt.needs_review",
+            now=now,
+            debt_id=debt.id,
+            debtor_id=debt.debtor_id,
+            from_value=debt.needs_review,
+            to_value=needs_review,
+            data={"note": note} if note else None,
+        )
+        debt.needs_review = needs_review
+    debt.updated_at = now
+    return debt

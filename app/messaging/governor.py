@@ -19,6 +19,9 @@ BLOCKED_STATUSES = frozenset({"opted_out", "wrong_number", "invalid"})
 # rules allow, and the apology to a wrong number (which discloses nothing).
 ALWAYS_DELIVERABLE_KINDS = frozenset({"opt_out_confirmation", "wrong_number_ack"})
 SEARCH_DAYS = 400
+# An answer that could not go out within this time of the debtor's text (provider
+# retries, an outage) is no longer "at once": it then waits for the window like the rest.
+REPLY_FRESHNESS = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,8 @@ def decide(
 
     Replies answer a text the debtor has just sent: they are neither capped nor held for
     the window, because an immediate answer in the same medium continues a conversation
-    the consumer chose to start at that hour. Everything Parley initiates waits for the
-    window and the cap.
+    the consumer chose to start at that hour. Other messages wait for the window; those
+    Parley initiates also count against the daily cap.
     """
     if contact_status in BLOCKED_STATUSES and kind not in ALWAYS_DELIVERABLE_KINDS:
         return Decision(None, f"number is {contact_status}")

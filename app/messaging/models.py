@@ -47,6 +47,18 @@ STATUS_RANK = {
 PENDING_STATUSES = ("queued", "scheduled")
 
 
+class PhoneOptOut(Base):
+    """A number that replied STOP: nothing goes to it, for any creditor, until START.
+    Kept apart from debtors so that an opt-out from a number Parley did not know yet
+    still holds when a creditor later imports it."""
+
+    __tablename__ = "phone_opt_outs"
+
+    phone: Mapped[str] = mapped_column(String(40), primary_key=True)
+    opted_out_at: Mapped[datetime]
+    source_message_id: Mapped[str | None] = mapped_column(String(36))
+
+
 class Message(Base):
     """One SMS/MMS, inbound or outbound, with its delivery history fields."""
 
@@ -68,6 +80,9 @@ class Message(Base):
     kind: Mapped[str] = mapped_column(String(32))
     # Initiated messages pass the daily cap; answers to the debtor's own texts do not.
     initiated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An immediate answer to a text the debtor just sent: goes at once, whatever the
+    # hour, but only while it is fresh (see governor.REPLY_FRESHNESS).
+    is_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     body: Mapped[str] = mapped_column(Text)
     to_phone: Mapped[str] = mapped_column(String(20))
     from_phone: Mapped[str | None] = mapped_column(String(40))

@@ -3,7 +3,7 @@ verdict, and applying what the provider reports about them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.messaging.gateway import INVALID_NUMBER_CODES, OPTED_OUT_CODES, UNREACHABLE_CODES
 from app.messaging.governor import ContactPolicy, decide, local_day_bounds
-from app.messaging.models import STATUS_RANK, Message
+from app.messaging.models import STATUS_RANK, Message, PhoneOptOut
 from app.messaging.segments import count_segments
 
 MAX_BODY_CHARS = 1600
@@ -77,8 +77,11 @@ def enqueue_message(
 
     The contact governor decides its first send time: `queued` when it may go now,
     `scheduled` when it waits for the window or the daily cap, `canceled` (stored, never
-    sent) when the number may not be texted at all.
+    sent) when the number may not be texted at all. `initiated` messages count against
+    the daily cap; `is_reply` ones answer the debtor's own text and go at once.
     """
+    if is_reply and initiated:
+        raise ValueError("a message cannot both answer the debtor and be initiated")
     if not body.strip():
         raise ValueError("an outbound message needs a body")
     if len(body) > MAX_BODY_CHARS:
@@ -105,6 +108,7 @@ def enqueue_message(
         direction="outbound",
         kind=kind,
         initiated=initiated,
+        is_reply=is_reply,
         body=body,
         to_phone=debtor.phone,
         media_urls=list(media_urls) or None,
@@ -220,3 +224,27 @@ def apply_provider_status(
                 reason=f"provider error {error_code}",
             )
     return True
+
+
+def record_opt_out(
+    session: Session, phone: str, *, now: datetime, source_message_id: str | None
+) -> None:
+    """Remember that this number said STOP (whoever it belongs to)."""
+    if session.get(PhoneOptOut, phone) is None:
+        session.add(PhoneOptOut(phone=phone, opted_out_at=now, source_message_id=source_message_id))
+        session.flush()
+
+
+def clear_opt_out(session: Session, phone: str) -> None:
+    """The number said START."""
+    row = session.get(PhoneOptOut, phone)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+
+
+def opted_out_phones(session: Session, phones: Collection[str]) -> set[str]:
+    """Which of `phones` said STOP and have not said START since."""
+    if not phones:
+        return set()
+    return set(session.scalars(select(PhoneOptOut.phone).where(PhoneOptOut.phone.in_(phones))))

@@ -26,7 +26,7 @@ from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debtor
 from app.messaging.gateway import GatewayError, OutboundSMS, SendResult, SmsGateway
-from app.messaging.governor import ContactPolicy, decide
+from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, decide
 from app.messaging.models import PENDING_STATUSES, Message
 from app.messaging.service import apply_provider_status, initiated_counter
 
@@ -115,11 +115,14 @@ class OutboxWorker:
             if not messages:
                 return []
             debtor_ids = sorted({m.debtor_id for m in messages if m.debtor_id})
-            # Lock the debtors (in id order, so workers never deadlock) so that two
-            # workers cannot both spend the same debtor's daily cap.
+            # Lock the debtors so two workers cannot both spend one debtor's daily cap.
+            # SKIP LOCKED: a debtor busy elsewhere (a STOP being recorded) keeps its
+            # messages queued for the next tick instead of waiting, so a worker holding
+            # message locks never waits on a debtor lock (no deadlock with webhooks).
+            # NO KEY UPDATE does not conflict with the key-share locks of inserts.
             debtor_query = select(Debtor).where(Debtor.id.in_(debtor_ids)).order_by(Debtor.id)
             if self.db.is_postgres:
-                debtor_query = debtor_query.with_for_update()
+                debtor_query = debtor_query.with_for_update(skip_locked=True, key_share=True)
             debtors = {d.id: d for d in session.scalars(debtor_query)}
             creditor_ids = {m.creditor_id for m in messages if m.creditor_id}
             creditors = {
@@ -129,6 +132,8 @@ class OutboxWorker:
             for message in messages:
                 debtor = debtors.get(message.debtor_id or "")
                 creditor = creditors.get(message.creditor_id or "")
+                if message.debtor_id and debtor is None and self.db.is_postgres:
+                    continue  # its debtor is locked by another transaction: next tick
                 if debtor is None or creditor is None:
                     message.status = "canceled"
                     message.error_message = "no debtor for this message"
@@ -140,7 +145,7 @@ class OutboxWorker:
                     policy=ContactPolicy.for_creditor(creditor),
                     kind=message.kind,
                     initiated=message.initiated,
-                    is_reply=not message.initiated,
+                    is_reply=message.is_reply and now - message.created_at <= REPLY_FRESHNESS,
                     initiated_count_on=initiated_counter(
                         session, debtor, include_pending=False, exclude_id=message.id
                     ),

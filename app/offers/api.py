@@ -21,12 +21,12 @@ from app.offers.schemas import (
     pct_text,
 )
 from app.offers.service import (
-    active_plan,
     compute_offers,
     create_rule,
     creditor_rules,
     days_past_due,
     debtor_today,
+    latest_plan,
     plan_installments,
     update_rule,
 )
@@ -177,11 +177,12 @@ def debt_offers(
 def debt_plan(
     debt_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
 ) -> PlanOut:
-    """The debt's running plan and its installments (404 when there is none)."""
+    """The debt's plan and its installments: the running one, else the last one that
+    broke or completed (its `status` says which); 404 when there is none."""
     debt = get_debt(session, principal.creditor, debt_id)
-    plan = active_plan(session, debt.id)
+    plan = latest_plan(session, debt.id)
     if plan is None:
-        raise NotFound("this debt has no active plan", field="plan")
+        raise NotFound("this debt has no plan", field="plan")
     installments = plan_installments(session, plan.id)
     codes = {
         c.installment_id: c

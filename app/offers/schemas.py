@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from app.money import is_known_currency
 
 MAX_INSTALLMENTS = 60
+# The largest amount the debts table takes (amounts are capped at 10^15 on import).
+MAX_MONEY = 10**15
 
 
 def pct_text(value: Decimal) -> str:
@@ -42,8 +44,8 @@ class OfferRuleFields(BaseModel):
 
     name: str = Field(min_length=1, max_length=120)
     priority: int = Field(ge=0, le=10_000, description="higher wins when several rules match")
-    min_balance: int | None = Field(default=None, ge=0, description="minor units")
-    max_balance: int | None = Field(default=None, ge=0, description="minor units")
+    min_balance: int | None = Field(default=None, ge=0, le=MAX_MONEY, description="minor units")
+    max_balance: int | None = Field(default=None, ge=0, le=MAX_MONEY, description="minor units")
     min_days_past_due: int | None = Field(default=None, ge=0, le=36_500)
     max_days_past_due: int | None = Field(default=None, ge=0, le=36_500)
     tags: list[str] | None = Field(default=None, max_length=20)
@@ -52,7 +54,7 @@ class OfferRuleFields(BaseModel):
     lump_sum_valid_days: int = Field(ge=0, le=365)
     installment_counts: list[int] = Field(max_length=MAX_INSTALLMENTS)
     monthly_interest_pct: Decimal = Field(description='decimal string, 0-100, e.g. "1.99"')
-    min_installment: int = Field(ge=1, description="minor units")
+    min_installment: int = Field(ge=1, le=MAX_MONEY, description="minor units")
     first_installment_in_days: int = Field(ge=0, le=120)
     grace_days: int = Field(default=5, ge=0, le=60)
     break_after_days: int = Field(default=30, ge=1, le=365)

@@ -186,10 +186,19 @@ def compute_offers(session: Session, debt: Debt, today: date) -> Offers:
 
 
 def active_plan(session: Session, debt_id: str) -> Plan | None:
-    """The debt's plan that is still running (active or broken but not replaced)."""
+    """The debt's running plan, if any. A broken plan is over: the debtor renegotiates."""
     return session.scalars(
         select(Plan)
-        .where(Plan.debt_id == debt_id, Plan.status.in_(("active", "broken")))
+        .where(Plan.debt_id == debt_id, Plan.status == "active")
+        .order_by(Plan.created_at.desc())
+    ).first()
+
+
+def latest_plan(session: Session, debt_id: str) -> Plan | None:
+    """The debt's most recent plan that was not replaced (active, broken or completed)."""
+    return session.scalars(
+        select(Plan)
+        .where(Plan.debt_id == debt_id, Plan.status != "canceled")
         .order_by(Plan.created_at.desc())
     ).first()
 
@@ -269,9 +278,8 @@ def create_plan(
     today = debtor_today(session, debt, now)
     previous = active_plan(session, debt.id)
     if previous is not None:
-        previous.status = "canceled"
+        set_plan_status(session, previous, "canceled", now=now, actor=actor)
         previous.ended_at = now
-        previous.updated_at = now
         for old in plan_installments(session, previous.id):
             if old.status in ("pending", "late"):
                 old.status = "canceled"
@@ -397,8 +405,7 @@ def apply_payment_to_plan(
                 debtor_id=debt.debtor_id,
                 to_value=installment.number,
             )
-    today = debtor_today(session, debt, now)
-    update_plan_state(session, plan, installments, today=today, now=now, actor=actor)
+    update_plan_state(session, plan, installments, now=now, actor=actor)
     return remaining
 
 
@@ -407,39 +414,30 @@ def update_plan_state(
     plan: Plan,
     installments: list[Installment],
     *,
-    today: date,
     now: datetime,
     actor: str,
 ) -> None:
-    """Derive the plan's status from its installments: completed when all are paid;
-    late installments back to pending once paid; broken ones restored when nothing is
-    overdue past grace any more."""
+    """Derive the plan's status from its installments: completed when all are paid. A
+    late installment that gets paid simply leaves the plan running (restored); the
+    lifecycle job only breaks plans whose installments stay unpaid."""
     live = [i for i in installments if i.status != "canceled"]
     if live and all(i.status == "paid" for i in live):
         set_plan_status(session, plan, "completed", now=now, actor=actor)
         plan.ended_at = now
         return
-    overdue = [
-        i
-        for i in live
-        if i.status != "paid" and i.due_date + timedelta(days=plan.grace_days) < today
-    ]
-    if plan.status == "broken" and not overdue:
-        set_plan_status(session, plan, "active", now=now, actor=actor)
-        debt = session.get(Debt, plan.debt_id)
-        if debt is not None and debt.status not in ("settled", "disputed"):
+    restored = [i for i in live if i.status == "paid" and i.late_notice_at is not None]
+    for installment in restored:
+        if installment.paid_at == now:
             record_event(
                 session,
                 creditor_id=plan.creditor_id,
                 actor=actor,
-                kind="debt.status",
+                kind="plan.restored",
                 now=now,
-                debt_id=debt.id,
-                debtor_id=debt.debtor_id,
-                from_value=debt.status,
-                to_value="in_plan",
+                debt_id=plan.debt_id,
+                debtor_id=plan.debtor_id,
+                to_value=installment.number,
             )
-            debt.status = "in_plan"
 
 
 def set_plan_status(

@@ -19,7 +19,7 @@ from app.messaging.texts import format_local_date, render, short_creditor_name
 from app.messaging.worker import PeriodicJob
 from app.money import format_money
 from app.offers.models import Installment, Plan
-from app.offers.service import PayTerms, set_plan_status
+from app.offers.service import PayTerms, plan_installments, set_plan_status
 
 
 def _code_and_url(
@@ -50,7 +50,12 @@ def plan_lifecycle(session: Session, now: datetime, settings: Settings) -> None:
         .join(Debt, Debt.id == Plan.debt_id)
         .join(Debtor, Debtor.id == Debt.debtor_id)
         .join(Creditor, Creditor.id == Plan.creditor_id)
-        .where(Plan.status == "active", Installment.status.in_(("pending", "late")))
+        # Only plans of debts being collected: a disputed or paused debt waits for a person.
+        .where(
+            Plan.status == "active",
+            Debt.status == "in_plan",
+            Installment.status.in_(("pending", "late")),
+        )
         .order_by(Plan.id, Installment.number)
     )
     broken_plans: set[str] = set()
@@ -123,6 +128,24 @@ def _break_plan(
     now: datetime,
 ) -> None:
     set_plan_status(session, plan, "broken", now=now, actor="worker")
+    # Interest of installments not yet due was never earned: the debtor owes the
+    # principal less what they paid.
+    paid = sum(i.paid_amount for i in plan_installments(session, plan.id))
+    remaining = max(plan.principal - paid, 0)
+    if remaining != debt.balance:
+        record_event(
+            session,
+            creditor_id=creditor.id,
+            actor="worker",
+            kind="debt.balance",
+            now=now,
+            debt_id=debt.id,
+            debtor_id=debtor.id,
+            from_value=debt.balance,
+            to_value=remaining,
+            data={"reason": "plan broken: unearned interest removed"},
+        )
+        debt.balance = remaining
     if debt.status == "in_plan":
         record_event(
             session,

@@ -36,8 +36,13 @@ class PaymentIn(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         # A processor that omits the offset means UTC (ISO 8601 has no better default).
         if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+            value = value.replace(tzinfo=UTC)
+        if not 1970 <= value.year <= 2099:
+            raise ValueError("must be a date between 1970 and 2099")
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("is out of range") from exc
 
 
 class DebtState(BaseModel):

@@ -938,7 +938,8 @@ def _thank(
         balance=debt.balance,
         next_installment=_next_installment(session, debt) if debt.balance > 0 else None,
     )
-    # An answer to the debtor's own action: not capped, not held for the window.
+    # Caused by the debtor's own payment, so not capped; but a payment can be reported at
+    # any hour, so the thanks waits for the debtor's contact window.
     return enqueue_message(
         session,
         creditor=creditor,
@@ -949,5 +950,5 @@ def _thank(
         now=now,
         actor=ACTOR,
         initiated=False,
-        is_reply=True,
+        is_reply=False,
     )

@@ -1,0 +1,205 @@
+"""Debt review by a person, re-import rules, number-level opt-outs, input bounds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.clock import FixedClock
+from app.db import Database
+from app.debts.models import Debtor, Event
+from app.messaging.models import Message
+from tests.conftest import Tenant, make_tenant
+from tests.helpers import debt_row, import_debt, outbound_bodies, send_sms
+
+NY = "+12125550123"
+
+
+def patch(
+    client: TestClient, tenant: Tenant, debt_id: str, body: dict[str, object]
+) -> dict[str, object]:
+    response = client.patch(f"/api/v1/debts/{debt_id}", json=body, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    result: dict[str, object] = response.json()
+    return result
+
+
+def test_a_person_resumes_a_disputed_debt_or_closes_it(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    debt_id = import_debt(client, tenant, debtor_phone=NY)
+    send_sms(client, NY, "this is not my debt")
+    resumed = patch(
+        client,
+        tenant,
+        debt_id,
+        {"status": "open", "needs_review": False, "note": "checked the contract"},
+    )
+    assert resumed["status"] == "open" and resumed["needs_review"] is False
+    assert (
+        client.post(f"/api/v1/debts/{debt_id}/statements", headers=tenant.headers).status_code
+        == 202
+    )
+    closed = patch(client, tenant, debt_id, {"status": "closed"})
+    assert closed["status"] == "closed"
+    with db.transaction() as session:
+        statement = session.scalars(select(Message).where(Message.kind == "statement")).one()
+        kinds = list(session.scalars(select(Event.kind).where(Event.debt_id == debt_id)))
+    assert statement.status == "canceled"
+    assert kinds.count("debt.status") == 3 and "debt.needs_review" in kinds
+    again = client.patch(
+        f"/api/v1/debts/{debt_id}", json={"status": "closed"}, headers=tenant.headers
+    )
+    assert again.status_code == 200
+    bad = client.patch(
+        f"/api/v1/debts/{debt_id}", json={"status": "settled"}, headers=tenant.headers
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "status"
+
+
+def test_reimport_cannot_change_an_agreed_plan_and_settles_a_covered_debt(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    client.post(
+        "/api/v1/offer-rules",
+        json={
+            "name": "r",
+            "priority": 1,
+            "lump_sum_discount_pct": "0",
+            "lump_sum_valid_days": 0,
+            "installment_counts": [3],
+            "monthly_interest_pct": "0",
+            "min_installment": 100,
+            "first_installment_in_days": 10,
+        },
+        headers=tenant.headers,
+    )
+    debt_id = import_debt(client, tenant, debtor_phone=NY, amount=12360)
+    send_sms(client, NY, "PLAN")
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "1")
+    results = client.post(
+        "/api/v1/debts",
+        json={"items": [debt_row(debtor_phone=NY, amount=99999)]},
+        headers=tenant.headers,
+    ).json()["results"]
+    assert results[0]["status"] == "error" and results[0]["errors"][0]["field"] == "amount"
+    same = client.post(
+        "/api/v1/debts",
+        json={"items": [debt_row(debtor_phone=NY, amount=12360, description="renamed")]},
+        headers=tenant.headers,
+    ).json()["results"][0]
+    assert same["status"] == "updated"
+    # An open debt whose new amount is already covered by payments is settled.
+    other = import_debt(client, tenant, external_id="B", debtor_phone="+12125550124", amount=5000)
+    with db.transaction() as session:
+        from app.debts.models import Debt
+
+        row = session.get(Debt, other)
+        assert row is not None
+        row.balance = 1000  # 4,000 paid
+    import_debt(client, tenant, external_id="B", debtor_phone="+12125550124", amount=4000)
+    view = client.get(f"/api/v1/debts/{other}", headers=tenant.headers).json()
+    assert (view["status"], view["balance"]) == ("settled", 0)
+    refused = client.post(f"/api/v1/debts/{other}/statements", headers=tenant.headers)
+    assert refused.status_code == 409
+    assert (
+        client.get(f"/api/v1/debts/{debt_id}", headers=tenant.headers).json()["status"] == "in_plan"
+    )
+
+
+def test_stop_from_an_unknown_number_holds_when_it_is_imported_later(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    send_sms(client, NY, "STOP")
+    debt_id = import_debt(client, tenant, debtor_phone=NY)
+    with db.transaction() as session:
+        assert session.scalars(select(Debtor.contact_status)).one() == "opted_out"
+    assert (
+        client.post(f"/api/v1/debts/{debt_id}/statements", headers=tenant.headers).status_code
+        == 409
+    )
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "START")
+    assert (
+        client.post(f"/api/v1/debts/{debt_id}/statements", headers=tenant.headers).status_code
+        == 202
+    )
+    # A later creditor importing the number after a new STOP gets it opted out as well.
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "STOP")
+    other = make_tenant(db, clock, "Second Lender")
+    import_debt(client, other, debtor_phone=NY)
+    with db.transaction() as session:
+        assert set(session.scalars(select(Debtor.contact_status))) == {"opted_out"}
+
+
+def test_agent_answer_at_night_waits_for_the_window(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    import_debt(client, tenant, debtor_phone=NY)
+    clock.set(datetime(2026, 11, 26, 3, 0, tzinfo=UTC))  # 22:00 in New York
+    send_sms(client, NY, "hmm")
+    [conversation] = client.get("/api/v1/conversations", headers=tenant.headers).json()["items"]
+    clock.advance(timedelta(minutes=2))
+    sent = client.post(
+        f"/api/v1/conversations/{conversation['id']}/messages",
+        json={"body": "We will text you tomorrow."},
+        headers=tenant.headers,
+    )
+    message = sent.json()["message"]
+    assert message["status"] == "scheduled" and message["send_after"].startswith("2026-11-26T13:00")
+    # The engine's own immediate answer to the text went at once.
+    assert "did not understand" in outbound_bodies(db, NY)[0]
+
+
+def test_out_of_range_inputs_are_422_not_500(client: TestClient, tenant: Tenant) -> None:
+    results = client.post(
+        "/api/v1/debts", json={"items": [debt_row(due_date="0001-01-02")]}, headers=tenant.headers
+    ).json()["results"]
+    assert results[0]["errors"][0]["field"] == "due_date"
+    csv = (
+        "external_id,name,phone,amount,currency,due_date\n"
+        "X,Ann,+14155550123,\u00b2,USD,2026-10-01\n"
+    )
+    summary = client.post(
+        "/api/v1/debts/import.csv",
+        content=csv.encode(),
+        headers={**tenant.headers, "Content-Type": "text/csv"},
+    ).json()
+    assert summary["failed"] == 1 and summary["errors"][0]["errors"][0]["field"] == "amount"
+    rule = client.post(
+        "/api/v1/offer-rules",
+        json={
+            "name": "r",
+            "priority": 1,
+            "lump_sum_discount_pct": "0",
+            "lump_sum_valid_days": 0,
+            "installment_counts": [3],
+            "monthly_interest_pct": "0",
+            "min_installment": 10**20,
+            "first_installment_in_days": 10,
+        },
+        headers=tenant.headers,
+    )
+    assert rule.status_code == 422
+    day = client.get("/api/v1/callbacks?day=9999-12-31", headers=tenant.headers)
+    assert day.status_code == 422
+    parsed = client.post(
+        "/api/v1/replies/parse", json={"text": "PAY", "lang": "en"}, headers=tenant.headers
+    )
+    assert parsed.status_code == 200 and parsed.json()["intent"] == "PAY"
+    language = client.patch(
+        "/api/v1/creditor", json={"default_language": "pt"}, headers=tenant.headers
+    )
+    assert language.json()["default_language"] == "pt-BR"
+
+
+def test_creditor_name_clash_is_422(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    make_tenant(db, clock, "Taken Name")
+    response = client.patch("/api/v1/creditor", json={"name": "Taken Name"}, headers=tenant.headers)
+    assert response.status_code == 422 and response.json()["error"]["fields"][0]["field"] == "name"
