@@ -18,7 +18,7 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/parley migrate
 	$(BIN)/parley demo
-	$(BIN)/parley serve --host 127.0.0.1 --port 8000
+	PARLEY_LOG_JSON=$${PARLEY_LOG_JSON:-false} $(BIN)/parley serve --host 127.0.0.1 --port 8000
 
 lint: install
 	$(BIN)/ruff check app tests bench migrations

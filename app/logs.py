@@ -17,7 +17,11 @@ _PHONE = re.compile(
 )
 _SECRET = re.compile(r"(?i)\b(pk_[a-z0-9_-]{6,}|bearer\s+\S+|sk_[a-z0-9]{6,})")
 _SENSITIVE_KEYS = {"body", "text", "token", "auth_token", "api_key", "authorization", "secret"}
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of msg
+}
 
 
 def mask_phone(value: str) -> str:
