@@ -633,6 +633,9 @@ _CHOICE_ANYWHERE_RE: Final = re.compile(
 )
 
 
+MENU_LETTERS: Final = "abcdefghx"
+
+
 def _choice(tokens: tuple[str, ...]) -> str | None:
     core = [t for t in tokens if t not in kw.FILLERS or len(t) == 1]
     if not core or len(core) > 6:
@@ -647,7 +650,9 @@ def _choice(tokens: tuple[str, ...]) -> str | None:
     affixed = affixed or bool(lead)
     if len(last) == 1 and last in "123456789":
         return last
-    if len(last) == 1 and "a" <= last <= "z":
+    # A bare letter is a choice only among the letters menus use (A-H, and X to
+    # cancel a booked call): "k" alone is an "ok", not option K.
+    if len(last) == 1 and "a" <= last <= "z" and (affixed or last in MENU_LETTERS):
         return last.upper()
     if affixed:
         value = kw.ORDINALS.get(last) or (kw.NUMBER_WORDS.get(last) if len(last) > 2 else None)
