@@ -33,6 +33,7 @@ h1{font-size:1.375rem;margin:.25rem 0 1rem}
 h2{font-size:1.125rem;margin:1.5rem 0 .5rem}
 .creditor{font-weight:600;color:#444;margin:0}
 .summary{display:grid;grid-template-columns:1fr 1fr;gap:.5rem 1rem;margin:1rem 0;padding:0}
+@media (max-width:26rem){.summary{grid-template-columns:1fr}}
 .summary dt{color:#444;font-size:.9375rem}
 .summary dd{margin:0;font-size:1.375rem;font-weight:700}
 .note{background:#eef6ee;border-left:4px solid #2e7d32;padding:.5rem .75rem}
@@ -40,7 +41,7 @@ h2{font-size:1.125rem;margin:1.5rem 0 .5rem}
 figure{margin:1rem 0;text-align:center}
 figure img{width:100%;height:auto;max-width:32rem;background:#fff}
 figure img.qr{max-width:18rem}
-.code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:1rem;word-break:break-all;
+.code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:1rem;overflow-wrap:anywhere;word-break:normal;
 user-select:all;-webkit-user-select:all;background:#f4f5f7;border:1px solid #c4c7cc;
 border-radius:6px;padding:.75rem;margin:.5rem 0}
 button{font:inherit;font-weight:600;min-height:3rem;padding:.5rem 1.25rem;border:0;
