@@ -43,6 +43,8 @@ test: lint test-sqlite test-postgres
 bench: install
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/send_bench.py
+	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/classifier_bench.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,6 +1,6 @@
 """Shared plumbing of the benchmarks: fresh databases (a temp SQLite file, or the
-benchmark's own PostgreSQL database `parley_bench`), test phone numbers, small
-formatting helpers.
+benchmark's own PostgreSQL database, `parley_bench` unless a script names another),
+test phone numbers, small formatting and statistics helpers.
 
 The PostgreSQL database `test` belongs to the test suite and other processes: the
 benchmarks never connect to it.
@@ -8,10 +8,11 @@ benchmarks never connect to it.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,6 @@ def postgres_reachable() -> bool:
 
 
 def _admin(statement: str) -> None:
-    assert BENCH_DATABASE != "test"
     engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
@@ -90,24 +90,40 @@ def _admin(statement: str) -> None:
         engine.dispose()
 
 
-def drop_postgres() -> None:
-    """Drop `parley_bench` (closing whatever is still connected to it)."""
-    _admin(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+def _bench_database_name(database: str) -> str:
+    """`database`, refused unless it is one of the benchmarks' own (`parley_bench*`):
+    never `test`, never `postgres`."""
+    if not database.startswith(BENCH_DATABASE) or not database.replace("_", "").isalnum():
+        raise ValueError(f"not a benchmark database: {database!r}")
+    return database
 
 
-def fresh_database(backend: str, workdir: Path, name: str) -> str:
+def postgres_url(database: str = BENCH_DATABASE) -> str:
+    """The SQLAlchemy URL of the benchmark database `database` on the local server."""
+    return f"{PG_SERVER}/{_bench_database_name(database)}"
+
+
+def drop_postgres(database: str = BENCH_DATABASE) -> None:
+    """Drop `database` (default `parley_bench`), closing whatever is still connected to
+    it."""
+    _admin(f'DROP DATABASE IF EXISTS "{_bench_database_name(database)}" WITH (FORCE)')
+
+
+def fresh_database(
+    backend: str, workdir: Path, name: str, *, pg_database: str = BENCH_DATABASE
+) -> str:
     """The URL of a new, empty, migrated database: `workdir/name.db` for SQLite, the
-    dropped and re-created `parley_bench` for PostgreSQL (callers dispose their engines
-    on the previous one first)."""
+    dropped and re-created `pg_database` (default `parley_bench`) for PostgreSQL
+    (callers dispose their engines on the previous one first)."""
     if backend == "sqlite":
         path = workdir / f"{name}.db"
         for leftover in workdir.glob(f"{name}.db*"):
             leftover.unlink()
         url = f"sqlite:///{path}"
     elif backend == "postgres":
-        drop_postgres()
-        _admin(f'CREATE DATABASE "{BENCH_DATABASE}"')
-        url = PG_BENCH_URL
+        drop_postgres(pg_database)
+        _admin(f'CREATE DATABASE "{_bench_database_name(pg_database)}"')
+        url = postgres_url(pg_database)
     else:
         raise ValueError(f"unknown backend {backend!r}")
     upgrade_to_head(url)
@@ -143,6 +159,15 @@ def timed() -> Iterator[Stopwatch]:
 
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (`fraction` 0.5 is the median) of values already
+    sorted in ascending order."""
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = math.ceil(fraction * len(sorted_values))
+    return sorted_values[min(max(rank, 1), len(sorted_values)) - 1]
 
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
