@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.debts.models import Event
+from app.debts.models import Debt, Event
 
 
 def record_event(
@@ -37,3 +37,32 @@ def record_event(
     )
     session.add(event)
     return event
+
+
+def set_debt_status(
+    session: Session,
+    debt: Debt,
+    status: str,
+    *,
+    now: datetime,
+    actor: str,
+    data: dict[str, Any] | None = None,
+) -> bool:
+    """Move a debt to `status`, with its event; returns whether anything changed."""
+    if debt.status == status:
+        return False
+    record_event(
+        session,
+        creditor_id=debt.creditor_id,
+        actor=actor,
+        kind="debt.status",
+        now=now,
+        debt_id=debt.id,
+        debtor_id=debt.debtor_id,
+        from_value=debt.status,
+        to_value=status,
+        data=data,
+    )
+    debt.status = status
+    debt.updated_at = now
+    return True

@@ -22,7 +22,7 @@ from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.debts.phones import PhoneError, normalize_phone
 from app.debts.service import queue_statement
-from app.events import record_event
+from app.events import record_event, set_debt_status
 from app.messaging.models import Message
 from app.messaging.segments import count_segments
 from app.messaging.service import clear_opt_out, record_opt_out, set_contact_status
@@ -393,20 +393,9 @@ class ConversationEngine:
     def _pause_debt(self, ctx: ReplyContext, status: str, reason: str) -> None:
         assert ctx.debt is not None
         debt = ctx.debt
-        if debt.status != status:
-            record_event(
-                ctx.session,
-                creditor_id=ctx.creditor.id,
-                actor="debtor",
-                kind="debt.status",
-                now=ctx.now,
-                debt_id=debt.id,
-                debtor_id=ctx.debtor.id,
-                from_value=debt.status,
-                to_value=status,
-                data={"reason": reason},
-            )
-            debt.status = status
+        set_debt_status(
+            ctx.session, debt, status, now=ctx.now, actor="debtor", data={"reason": reason}
+        )
         debt.needs_review = True
         debt.updated_at = ctx.now
         pending = ctx.session.scalars(

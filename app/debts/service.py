@@ -22,7 +22,7 @@ from app.debts.models import Debt, Debtor
 from app.debts.phones import PhoneError, check_timezone, infer_timezone, normalize_phone
 from app.debts.schemas import DebtIn
 from app.errors import Conflict, NotFound
-from app.events import record_event
+from app.events import record_event, set_debt_status
 from app.messaging.models import Message
 from app.messaging.service import enqueue_message, opted_out_phones
 from app.messaging.texts import (
@@ -262,19 +262,14 @@ def _update_debt(
     )
     if debt.balance == 0 and debt.status in ("open", "paused"):
         # The new amount is covered by what was already paid.
-        record_event(
+        set_debt_status(
             session,
-            creditor_id=debt.creditor_id,
-            actor=actor,
-            kind="debt.status",
+            debt,
+            "settled",
             now=now,
-            debt_id=debt.id,
-            debtor_id=debtor.id,
-            from_value=debt.status,
-            to_value="settled",
+            actor=actor,
             data={"reason": "re-imported amount already paid"},
         )
-        debt.status = "settled"
 
 
 def _store_chunk(
@@ -540,19 +535,9 @@ def review_debt(
             target = "in_plan"
         if status == "open" and debt.balance <= 0:
             raise Conflict("nothing is due on this debt", field="status")
-        record_event(
-            session,
-            creditor_id=debt.creditor_id,
-            actor=actor,
-            kind="debt.status",
-            now=now,
-            debt_id=debt.id,
-            debtor_id=debt.debtor_id,
-            from_value=debt.status,
-            to_value=target,
-            data={"note": note} if note else None,
+        set_debt_status(
+            session, debt, target, now=now, actor=actor, data={"note": note} if note else None
         )
-        debt.status = target
         if target == "closed":
             for message in session.scalars(
                 select(Message).where(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.errors import ValidationFailed
-from app.events import record_event
+from app.events import record_event, set_debt_status
 from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan
 from app.offers.schedule import PlanOption, lump_sum_amount, monthly_due_dates, plan_options
 from app.offers.schemas import OfferRuleFields, pct_text
@@ -348,19 +348,7 @@ def create_plan(
             data={"reason": "plan interest"},
         )
         debt.balance = option.total
-    record_event(
-        session,
-        creditor_id=creditor.id,
-        actor=actor,
-        kind="debt.status",
-        now=now,
-        debt_id=debt.id,
-        debtor_id=debt.debtor_id,
-        from_value=debt.status,
-        to_value="in_plan",
-    )
-    debt.status = "in_plan"
-    debt.updated_at = now
+    set_debt_status(session, debt, "in_plan", now=now, actor=actor)
     session.flush()
     return plan, installments
 

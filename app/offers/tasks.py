@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
-from app.events import record_event
+from app.events import record_event, set_debt_status
 from app.messaging.service import enqueue_message
 from app.messaging.texts import format_local_date, render, short_creditor_name
 from app.messaging.worker import PeriodicJob
@@ -147,20 +147,14 @@ def _break_plan(
         )
         debt.balance = remaining
     if debt.status == "in_plan":
-        record_event(
+        set_debt_status(
             session,
-            creditor_id=creditor.id,
-            actor="worker",
-            kind="debt.status",
+            debt,
+            "open",
             now=now,
-            debt_id=debt.id,
-            debtor_id=debtor.id,
-            from_value=debt.status,
-            to_value="open",
+            actor="worker",
             data={"reason": f"plan broken at installment {installment.number}"},
         )
-        debt.status = "open"
-        debt.updated_at = now
     if debtor.contact_status == "active":
         enqueue_message(
             session,

@@ -39,7 +39,7 @@ from app.config import Settings
 from app.conversations.models import Promise
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
-from app.events import record_event
+from app.events import record_event, set_debt_status
 from app.messaging.models import PENDING_STATUSES, Message
 from app.messaging.service import enqueue_message
 from app.offers.models import Installment, Plan
@@ -841,21 +841,7 @@ def settle_debt(session: Session, debt: Debt, *, now: datetime) -> None:
     """The balance reached zero: the debt is settled and every reminder stops (pending
     messages about it canceled, open promises canceled, live codes canceled, a plan
     still running closed)."""
-    if debt.status != "settled":
-        record_event(
-            session,
-            creditor_id=debt.creditor_id,
-            actor=ACTOR,
-            kind="debt.status",
-            now=now,
-            debt_id=debt.id,
-            debtor_id=debt.debtor_id,
-            from_value=debt.status,
-            to_value="settled",
-            data={"reason": "paid in full"},
-        )
-        debt.status = "settled"
-        debt.updated_at = now
+    set_debt_status(session, debt, "settled", now=now, actor=ACTOR, data={"reason": "paid in full"})
     pending = session.scalars(
         select(Message).where(
             Message.debt_id == debt.id,
