@@ -88,17 +88,25 @@ def test_statement_waits_for_the_window_then_goes_through_twilio(
     assert listed["items"][0]["body"] == sent["body"]
 
 
+@pytest.mark.parametrize("collector", [False, True])
 def test_statement_text_in_three_languages_fits_two_segments(
-    client: TestClient, db: Database, clock: FixedClock
+    client: TestClient, db: Database, clock: FixedClock, collector: bool
 ) -> None:
     tenant = make_tenant(
-        db, clock, "Companhia de Cobrança e Recuperação de Créditos do Brasil Ltda"
+        db,
+        clock,
+        "Companhia de Cobrança e Recuperação de Créditos do Brasil Ltda",
+        collector_disclosure=collector,
     )
     expectations = {
         "en": ["$1,234,567.89", "days ago", "Reply PAY", "STOP"],
         "es": ["1.234.567,89", "hace", "PAGAR", "BAJA"],
         "pt-BR": ["1.234.567,89", "venceu", "PAGAR", "SAIR"],
     }
+    disclosure = {"en": "debt collector", "es": "agencia de cobranza", "pt-BR": "cobranca"}
+    if collector:
+        for language, needles in expectations.items():
+            needles.append(disclosure[language])
     for i, (language, needles) in enumerate(expectations.items()):
         debt_id = import_debt(
             client,
@@ -113,6 +121,7 @@ def test_statement_text_in_three_languages_fits_two_segments(
         text = body["body"]
         for needle in needles:
             assert needle in text, (language, text)
+        assert (disclosure[language] in text) is collector or language == "pt-BR"
         info = count_segments(text)
         assert info.encoding == "GSM-7" and info.segments <= 2, (language, text, info)
         assert body["segments"] == info.segments and body["encoding"] == "GSM-7"

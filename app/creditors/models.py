@@ -39,6 +39,8 @@ class Creditor(Base):
     holiday_country: Mapped[str | None] = mapped_column(String(2))
     holiday_subdivision: Mapped[str | None] = mapped_column(String(8))
     mms_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Collection agencies must say so in their messages (FDCPA 807(11)).
+    collector_disclosure: Mapped[bool] = mapped_column(Boolean, default=False)
     boleto_bank_code: Mapped[str | None] = mapped_column(String(3))
     boleto_agreement: Mapped[str | None] = mapped_column(String(20))
     pix_key: Mapped[str | None] = mapped_column(String(77))

@@ -46,6 +46,7 @@ class CreditorOut(BaseModel):
     holiday_country: str | None
     holiday_subdivision: str | None
     mms_enabled: bool
+    collector_disclosure: bool
     boleto_bank_code: str | None
     boleto_agreement: str | None
     pix_key: str | None
@@ -76,6 +77,7 @@ class CreditorPatch(BaseModel):
     holiday_country: str | None = None
     holiday_subdivision: str | None = Field(default=None, max_length=8)
     mms_enabled: bool | None = None
+    collector_disclosure: bool | None = None
     boleto_bank_code: str | None = Field(default=None, pattern=r"^\d{3}$")
     boleto_agreement: str | None = Field(default=None, pattern=r"^\d{1,10}$")
     pix_key: str | None = Field(default=None, min_length=1, max_length=77)

@@ -35,6 +35,7 @@ def create_creditor(session: Session, clock: Clock, name: str, **settings: objec
         max_initiated_per_day=1,
         business_days_only=False,
         mms_enabled=False,
+        collector_disclosure=False,
         cadence_enabled=False,
         cadence_offsets=[-3, 0, 7],
         rebill_every_days=30,

@@ -462,10 +462,15 @@ def statement_text(creditor: Creditor, debt: Debt, debtor: Debtor, today: date) 
         "menu": render("reply_menu", language),
     }
     if debt.due_date < today:
-        return render("statement_overdue", language, **params)
-    if debt.due_date == today:
-        return render("statement_due_today", language, **params)
-    return render("statement_due", language, **params)
+        text = render("statement_overdue", language, **params)
+    elif debt.due_date == today:
+        text = render("statement_due_today", language, **params)
+    else:
+        text = render("statement_due", language, **params)
+    if creditor.collector_disclosure:
+        # FDCPA 807(11): a collector's communications say they come from a debt collector.
+        text = f"{render('collector_disclosure', language)} {text}"
+    return text
 
 
 COLLECTIBLE = ("open", "in_plan")

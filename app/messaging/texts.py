@@ -32,6 +32,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "es": "{creditor}: su saldo de {amount} vence hoy. {menu}",
         "pt-BR": "{creditor}: seu saldo de {amount} vence hoje. {menu}",
     },
+    "collector_disclosure": {
+        "en": "This is a debt collector.",
+        "es": "Le escribe una agencia de cobranza.",
+        "pt-BR": "Mensagem de empresa de cobranca.",
+    },
     "reply_menu": {
         "en": "Reply PAY for a payment code, PLAN for installments, CALL to talk to us. "
         "Reply STOP to opt out.",
