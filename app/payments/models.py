@@ -53,6 +53,9 @@ class PaymentCode(Base):
     # What the barcode image encodes (44-digit boleto barcode, reference) or the QR text.
     barcode_data: Mapped[str] = mapped_column(String(512))
     amount: Mapped[int] = mapped_column(BigInteger)
+    # For a lump-sum code: the discount the rule allowed when it was issued; paying the
+    # code in full writes off at most this much.
+    discount: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     due_date: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date)

@@ -372,6 +372,7 @@ def _insert_code(
             display=built.display,
             barcode_data=built.barcode_data,
             amount=terms.amount,
+            discount=terms.discount,
             currency=debt.currency,
             due_date=terms.due_date,
             expires_on=code_expiry(terms),
