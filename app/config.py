@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./parley.db"
 TWILIO_DEFAULT_API_BASE = "https://api.twilio.com"
+# Shorter webhook secrets are treated as missing: an empty key would let anyone sign.
+MIN_SECRET_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -56,8 +58,11 @@ class Settings(BaseSettings):
         if self.environment != "production":
             return self
         missing = []
-        if self.payment_webhook_secret is None:
-            missing.append("PARLEY_PAYMENT_WEBHOOK_SECRET")
+        secret = self.payment_webhook_secret
+        if secret is None or len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+            missing.append(
+                f"PARLEY_PAYMENT_WEBHOOK_SECRET (at least {MIN_SECRET_LENGTH} characters)"
+            )
         if self.sms_gateway == "twilio" and self.twilio_auth_token is None:
             missing.append("TWILIO_AUTH_TOKEN")
         if missing:

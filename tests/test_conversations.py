@@ -133,6 +133,7 @@ def test_concurrent_duplicates_store_one(
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
     assert not errors, errors
     assert sorted(results) == [False, True, True, True]
     with db.transaction() as session:
@@ -481,6 +482,7 @@ def test_concurrent_first_texts_all_kept(
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
     assert not errors, errors
     with db.transaction() as session:
         assert (

@@ -78,9 +78,13 @@ def test_settings_default_to_sqlite_and_simulator(monkeypatch: pytest.MonkeyPatc
     assert settings.sms_gateway == "simulator"
 
 
-def test_production_refuses_missing_secrets() -> None:
+def test_production_refuses_missing_or_weak_secrets() -> None:
     with pytest.raises(ValidationError, match="PARLEY_PAYMENT_WEBHOOK_SECRET"):
         Settings(environment="production", payment_webhook_secret=None)
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(environment="production", payment_webhook_secret="")
+    accepted = Settings(environment="production", payment_webhook_secret="x" * 16)
+    assert accepted.environment == "production"
 
 
 def test_bad_gateway_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -71,6 +71,7 @@ def test_two_workers_send_each_of_1000_messages_once(
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
     assert not errors, errors
     assert sum(processed.values()) == COUNT
     assert all(processed[i] > 0 for i in range(len(workers))), processed

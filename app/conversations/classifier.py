@@ -486,14 +486,22 @@ def _day_of_month(day: int, today: date, next_month: bool) -> date | None:
 
 
 def _explicit_date(day: int, month: int, year: int | None, today: date) -> date | None:
+    # A date that does not exist ("30/02") or lies far outside any plausible promise is
+    # no date at all: better to ask than to guess.
     if not (1 <= month <= 12 and 1 <= day <= 31):
         return None
     if year is not None:
         year = year + 2000 if year < 100 else year
-        return date(year, month, min(day, _last_day(year, month)))
+        if not today.year - 1 <= year <= today.year + 5 or day > _last_day(year, month):
+            return None
+        return date(year, month, day)
+    if day > _last_day(today.year, month) and not (month == 2 and day == 29):
+        return None
     candidate = date(today.year, month, min(day, _last_day(today.year, month)))
     if candidate < today:
-        candidate = date(today.year + 1, month, min(day, _last_day(today.year + 1, month)))
+        if day > _last_day(today.year + 1, month):
+            return None
+        candidate = date(today.year + 1, month, day)
     return candidate
 
 

@@ -363,9 +363,9 @@ def apply_payment_to_plan(
     actor: str,
 ) -> int:
     """Spread a payment over the running plan's installments: the one the code was for
-    first, then the others in order. Returns what no installment took. A payment that
-    leaves no installment overdue past its grace restores a broken plan; the last one
-    completes it."""
+    first, then the others in order. Returns what no installment took. Paying a late
+    installment restores the plan (it runs on); the last payment completes it. A broken
+    plan is over and takes no payments."""
     plan = active_plan(session, debt.id)
     if plan is None:
         return amount
