@@ -1,6 +1,7 @@
 """Concurrency on PostgreSQL: the same payment_id delivered twice at once is applied
 exactly once; two payments of one debt both apply, one after the other (the debt row
-lock), without a deadlock; PAY replies at once share a code and sequences never repeat."""
+lock), without a deadlock; PAY replies at once share a code and sequences never repeat;
+a PAY racing a payment asks for what is left; the periodic job never un-pays a code."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from fastapi.testclient import TestClient
@@ -21,12 +22,20 @@ from app.db import Database
 from app.debts.models import Debt
 from app.offers.service import pay_terms
 from app.payments.models import PaymentCode
-from app.payments.service import PaymentOutcome, PaymentReport, issue_code, receive_payment
+from app.payments.service import (
+    PaymentOutcome,
+    PaymentReport,
+    issue_code,
+    issue_current_code,
+    receive_payment,
+    reconcile_codes,
+)
 from tests.conftest import T0, Tenant
 from tests.helpers import import_debt
 from tests.payments_support import (
     US_PHONE,
     codes,
+    get_code,
     get_debt_row,
     issue_now,
     outbound,
@@ -201,3 +210,56 @@ def test_codes_issued_at_once_for_two_debts_get_distinct_sequences(
         creditor = session.get(Creditor, tenant.creditor_id)
         assert creditor is not None
         assert sequences == [1, 2] and creditor.next_payment_sequence == 3
+
+
+def test_pay_racing_a_payment_asks_for_what_is_left(
+    postgres_only: None, client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    debt_id = import_debt(client, tenant)
+    code = issue_now(db, clock, tenant, debt_id)
+
+    def pay(session: Session) -> int:
+        return receive_payment(
+            session, report(code.reference, 2360, "pay_race"), now=T0
+        ).payment.applied_amount
+
+    def answer_pay(session: Session) -> int:
+        creditor = session.get(Creditor, tenant.creditor_id)
+        debt = session.get(Debt, debt_id)
+        assert creditor is not None and debt is not None
+        # Read while the payment is not yet committed.
+        assert debt.balance == 12360
+        issued = issue_current_code(session, creditor, debt, T0)
+        assert issued is not None
+        return issued.amount
+
+    applied, asked = overlapping(db, pay, answer_pay)
+
+    assert (applied, asked) == (2360, 10000)
+    assert get_debt_row(db, debt_id).balance == 10000
+    assert [(c.amount, c.status) for c in codes(db, debt_id)] == [
+        (12360, "superseded"),
+        (10000, "active"),
+    ]
+
+
+def test_the_periodic_job_does_not_expire_a_code_paid_meanwhile(
+    postgres_only: None, client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    debt_id = import_debt(client, tenant)
+    code = issue_now(db, clock, tenant, debt_id)
+    later = T0 + timedelta(days=10)  # past the code's expiry
+
+    def pay(session: Session) -> int:
+        outcome = receive_payment(session, report(code.reference, 12360, "pay_late"), now=later)
+        session.flush()
+        return outcome.payment.applied_amount
+
+    def reconcile(session: Session) -> int:
+        return reconcile_codes(session, later)
+
+    applied, changed = overlapping(db, pay, reconcile)
+
+    assert (applied, changed) == (12360, 0)
+    assert get_code(db, code.id).status == "paid"
+    assert get_debt_row(db, debt_id).status == "settled"

@@ -203,3 +203,28 @@ def test_creditor_name_clash_is_422(
     make_tenant(db, clock, "Taken Name")
     response = client.patch("/api/v1/creditor", json={"name": "Taken Name"}, headers=tenant.headers)
     assert response.status_code == 422 and response.json()["error"]["fields"][0]["field"] == "name"
+
+
+def test_reimport_with_a_new_amount_retires_the_old_codes(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    debt_id = import_debt(client, tenant, debtor_phone=NY, amount=10000)
+    send_sms(client, NY, "PAY")
+    [code] = client.get(f"/api/v1/debts/{debt_id}/payment-codes", headers=tenant.headers).json()[
+        "items"
+    ]
+    assert code["status"] == "active"
+    import_debt(client, tenant, debtor_phone=NY, amount=50000)
+    [code] = client.get(f"/api/v1/debts/{debt_id}/payment-codes", headers=tenant.headers).json()[
+        "items"
+    ]
+    assert code["status"] == "superseded"
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "PAY")
+    codes = client.get(f"/api/v1/debts/{debt_id}/payment-codes", headers=tenant.headers).json()[
+        "items"
+    ]
+    assert sorted((c["status"], c["amount"]) for c in codes) == [
+        ("active", 50000),
+        ("superseded", 10000),
+    ]

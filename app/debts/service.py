@@ -250,6 +250,11 @@ def _update_debt(
     for key, value in changes.items():
         setattr(debt, key, value)
     debt.updated_at = now
+    if "amount" in diff or "currency" in diff:
+        from app.payments.service import retire_codes
+
+        # Codes ask for the old amount (or currency): never let them be paid any more.
+        retire_codes(session, debt, now=now, reason="debt re-imported")
     record_event(
         session,
         creditor_id=debt.creditor_id,

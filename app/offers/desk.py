@@ -81,10 +81,12 @@ class OffersPlanDesk:
         ctx.reply(f"{intro} {body}" if intro else body)
 
     def choose_plan(self, ctx: ReplyContext, option: dict[str, Any]) -> None:
-        from app.payments.service import issue_code, payment_page_url
+        from app.payments.service import issue_current_code, lock_debt, payment_page_url
 
-        debt = ctx.debt
-        assert debt is not None
+        assert ctx.debt is not None
+        # Locked and re-read: a payment landing at the same moment either comes first
+        # (and the menu is stale) or waits for the plan.
+        debt = ctx.debt = lock_debt(ctx.session, ctx.debt.id)
         if option.get("balance") != debt.balance or debt.status not in ("open", "paused"):
             # The balance moved (a payment, a re-import) since the menu was sent.
             ctx.close_menu()
@@ -116,9 +118,8 @@ class OffersPlanDesk:
             message.status = "canceled"
             message.error_message = "plan agreed"
             message.updated_at = ctx.now
-        terms = pay_terms(ctx.session, debt, ctx.now)
-        assert terms is not None
-        code = issue_code(ctx.session, ctx.creditor, debt, terms, ctx.now)
+        code = issue_current_code(ctx.session, ctx.creditor, debt, ctx.now)
+        assert code is not None
         language = ctx.language
         ctx.reply(
             ctx.text(

@@ -4,7 +4,7 @@ the break period."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from app.messaging.worker import PeriodicJob
 from app.money import format_money
 from app.offers.models import Installment, Plan
 from app.offers.service import PayTerms, plan_installments, set_plan_status
+from app.payments.service import lock_debt
 
 
 def _code_and_url(
@@ -40,6 +41,17 @@ def _code_and_url(
     )
     code = issue_code(session, creditor, debt, terms, now)
     return code.display, payment_page_url(settings, code)
+
+
+def _step_due(installment: Installment, plan: Plan, today: date) -> bool:
+    """Whether the installment has a lifecycle step to take today (cheap, no locks)."""
+    due = installment.due_date
+    if today > due + timedelta(days=plan.break_after_days):
+        return True
+    if today > due + timedelta(days=plan.grace_days):
+        return installment.late_notice_at is None
+    reminder_day = due - timedelta(days=plan.reminder_days_before)
+    return reminder_day <= today <= due and installment.reminded_at is None
 
 
 def plan_lifecycle(session: Session, now: datetime, settings: Settings) -> None:
@@ -63,6 +75,14 @@ def plan_lifecycle(session: Session, now: datetime, settings: Settings) -> None:
         if plan.id in broken_plans:
             continue
         today = now.astimezone(ZoneInfo(debtor.timezone)).date()
+        if not _step_due(installment, plan, today):
+            continue
+        # Re-read under the debt's lock: a payment landing at this moment is neither
+        # asked for again nor counted as missed.
+        debt = lock_debt(session, debt.id)
+        session.refresh(installment)
+        if debt.status != "in_plan" or installment.status not in ("pending", "late"):
+            continue
         language = debtor.language
         params = {
             "creditor": short_creditor_name(creditor.name),

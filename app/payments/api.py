@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.config import Settings
+from app.config import MIN_SECRET_LENGTH, Settings
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor, Event
 from app.debts.service import get_debt
-from app.errors import NotFound, ParleyError, Unauthorized, ValidationFailed
+from app.errors import NotFound, ParleyError, Unauthorized, ValidationFailed, error_body
 from app.offers.models import Installment, Plan
 from app.offers.service import active_plan, plan_installments
 from app.payments.models import Payment, PaymentCode
@@ -53,6 +53,9 @@ router = APIRouter(tags=["payments"])
 
 SIGNATURE_HEADER = "X-Parley-Signature"
 MAX_WEBHOOK_BODY = 64 * 1024
+# A processor's payment is a flat object; anything nested deeper is refused (422) before
+# it can reach the JSON encoder of the database layer.
+MAX_JSON_DEPTH = 32
 # Images are a pure function of the code's data: cache them for good. Bump the version
 # when the rendering changes so cached copies are not reused.
 IMAGE_RENDER_VERSION = "1"
@@ -81,23 +84,57 @@ def payment_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def verified_payment_body(request: Request) -> bytes:
-    """The raw body of a payment webhook whose signature checks out (401 when missing or
-    wrong, and when no secret is configured, since then nothing can be verified)."""
-    settings: Settings = request.app.state.settings
-    body = await request.body()
+def webhook_secret(settings: Settings) -> str | None:
+    """The payment webhook's signing secret, or None (with an error logged) when it is
+    missing or shorter than MIN_SECRET_LENGTH characters: a short secret can be guessed,
+    so it counts as not configured and every webhook is refused."""
     secret = settings.payment_webhook_secret
     if secret is None:
         logger.error("payment webhook refused: PARLEY_PAYMENT_WEBHOOK_SECRET is not set")
+        return None
+    value = secret.get_secret_value()
+    if len(value.strip()) < MIN_SECRET_LENGTH:
+        logger.error(
+            "payment webhook refused: PARLEY_PAYMENT_WEBHOOK_SECRET is shorter than "
+            f"{MIN_SECRET_LENGTH} characters and counts as not set; configure a longer one"
+        )
+        return None
+    return value
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(f"payment webhook bodies are at most {MAX_WEBHOOK_BODY} bytes")
+
+
+async def capped_body(request: Request, limit: int = MAX_WEBHOOK_BODY) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed `limit`: by its
+    Content-Length before anything is read, else while it is streamed in."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large()
+    return bytes(body)
+
+
+async def verified_payment_body(request: Request) -> bytes:
+    """The raw body of a payment webhook whose signature checks out (401 when missing or
+    wrong, and when no usable secret is configured, since then nothing can be verified;
+    413 for a body over MAX_WEBHOOK_BODY, refused before any HMAC is computed)."""
+    settings: Settings = request.app.state.settings
+    secret = webhook_secret(settings)
+    if secret is None:
         raise Unauthorized("payment webhooks are not accepted: no signing secret is configured")
+    body = await capped_body(request)
     given = request.headers.get(SIGNATURE_HEADER, "").strip()
     scheme, _, digest = given.partition("=")
-    expected = payment_signature(secret.get_secret_value(), body)
+    expected = payment_signature(secret, body)
     presented = f"{scheme.lower()}={digest.lower()}".encode()
     if not given or not hmac.compare_digest(expected.encode(), presented):
         raise Unauthorized(f"missing or invalid {SIGNATURE_HEADER}")
-    if len(body) > MAX_WEBHOOK_BODY:
-        raise PayloadTooLarge(f"payment webhook bodies are at most {MAX_WEBHOOK_BODY} bytes")
     return body
 
 
@@ -108,14 +145,38 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    # Iterative, so it cannot itself run out of stack.
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = list(item)
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def parse_payment(body: bytes) -> PaymentReport:
-    """The webhook body as a PaymentReport (422 with the field errors otherwise)."""
+    """The webhook body as a PaymentReport (422 with the field errors otherwise,
+    including for JSON nested too deeply to decode or deeper than MAX_JSON_DEPTH)."""
     try:
         raw = json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValidationFailed("malformed JSON: nested too deeply", field="body") from None
     except ValueError as exc:
         raise ValidationFailed(f"malformed JSON: {exc}", field="body") from None
     if not isinstance(raw, dict):
         raise ValidationFailed("the body must be a JSON object", field="body")
+    if _nested_deeper_than(raw, MAX_JSON_DEPTH):
+        raise ValidationFailed(
+            f"the body is nested deeper than {MAX_JSON_DEPTH} levels", field="body"
+        )
     try:
         data = PaymentIn.model_validate(raw)
     except ValidationError as exc:
@@ -125,6 +186,8 @@ def parse_payment(body: bytes) -> PaymentReport:
         ]
         summary = "; ".join(f"{f}: {m}" for f, m in fields)
         raise ValidationFailed(summary, fields=fields) from None
+    except (RecursionError, ValueError) as exc:
+        raise ValidationFailed(f"invalid body: {exc}", field="body") from None
     return PaymentReport(
         payment_id=data.payment_id,
         reference=data.reference,
@@ -176,7 +239,9 @@ def payment_result(session: Session, outcome: PaymentOutcome) -> PaymentResult:
     response_model=PaymentResult,
     responses={
         202: {"model": PaymentResult, "description": "stored for review, not applied"},
-        401: {"description": "missing or invalid signature"},
+        401: {"description": "missing or invalid signature, or no usable secret configured"},
+        409: {"description": "payment_id already received with another amount/reference/currency"},
+        413: {"description": "body larger than 64 KiB"},
         422: {"description": "malformed JSON or missing fields"},
     },
 )
@@ -185,9 +250,21 @@ def payment_webhook(
 ) -> JSONResponse:
     """A payment from the processor (signed with PARLEY_PAYMENT_WEBHOOK_SECRET). Applied
     once per payment_id: 200 "applied"; 202 when stored for review (unknown reference,
-    other currency); a replay answers 200 with the original outcome."""
+    other currency); a replay answers 200 with the original outcome, or 409 when it differs
+    from the original in amount, reference or currency (nothing of it is stored)."""
     report = parse_payment(body)
     outcome = receive_payment(session, report, now=clock.now())
+    if outcome.conflicts:
+        # Returned, not raised: the payment.replay_mismatch event is committed.
+        fields = [
+            (c.field, f"received {c.received}, already stored as {c.stored}")
+            for c in outcome.conflicts
+        ]
+        message = (
+            f"payment_id {report.payment_id!r} was already received with a different "
+            + ", ".join(c.field for c in outcome.conflicts)
+        )
+        return JSONResponse(error_body("payment_replay_mismatch", message, fields), 409)
     result = payment_result(session, outcome)
     if not outcome.replay and outcome.payment.status == "applied":
         wakeup = getattr(request.app.state, "worker_wakeup", None)

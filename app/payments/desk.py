@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from app.conversations.context import ReplyContext
 from app.offers.models import Installment, Plan
-from app.offers.service import pay_terms
-from app.payments.service import code_image_url, issue_code, mms_allowed, payment_page_url
+from app.payments.service import (
+    code_image_url,
+    issue_current_code,
+    mms_allowed,
+    payment_page_url,
+)
 from app.payments.texts import pay_text
 
 
@@ -17,11 +21,11 @@ class PaymentsDesk:
         """Issue (or reuse) the code for the focus debt's current terms and reply with
         it: the typed line / PIX payload / reference, and the payment page link."""
         debt = ctx.debt
-        terms = pay_terms(ctx.session, debt, ctx.now) if debt is not None else None
-        if debt is None or terms is None:
+        # The terms are worked out under the debt's lock (a payment may be landing now).
+        code = issue_current_code(ctx.session, ctx.creditor, debt, ctx.now) if debt else None
+        if debt is None or code is None:
             ctx.reply(ctx.text("nothing_due"))
             return
-        code = issue_code(ctx.session, ctx.creditor, debt, terms, ctx.now)
         number = count = None
         if code.installment_id is not None:
             installment = ctx.session.get(Installment, code.installment_id)

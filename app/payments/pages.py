@@ -132,8 +132,10 @@ def contact_line(t: PageText, creditor_name: str, phone: str | None) -> Markup:
 
 
 def first_name(full_name: str) -> str:
-    """The only thing the page says about who the debtor is."""
-    parts = full_name.split()
+    """The only thing the page says about who the debtor is: the first given name, also
+    of a name written "Surname, Given" (as many ledgers export them)."""
+    surname, comma, given = full_name.partition(",")
+    parts = (given if comma and given.strip() else surname).split()
     return parts[0] if parts else ""
 
 

@@ -27,13 +27,14 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import or_, select
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.conversations.models import Promise
@@ -43,7 +44,13 @@ from app.events import record_event, set_debt_status
 from app.messaging.models import PENDING_STATUSES, Message
 from app.messaging.service import enqueue_message
 from app.offers.models import Installment, Plan
-from app.offers.service import PayTerms, active_plan, apply_payment_to_plan, plan_installments
+from app.offers.service import (
+    PayTerms,
+    active_plan,
+    apply_payment_to_plan,
+    pay_terms,
+    plan_installments,
+)
 from app.payments import texts
 from app.payments.models import Payment, PaymentCode
 from app.payments.schemes import (
@@ -265,11 +272,18 @@ def is_expired(code: PaymentCode, today: date) -> bool:
     return code.expires_on is not None and today > code.expires_on
 
 
-def set_code_status(session: Session, code: PaymentCode, status: str, *, now: datetime) -> None:
-    """Move a code to `status`, with an event."""
-    if code.status == status:
-        return
+def _record_code_status(
+    session: Session,
+    code: PaymentCode,
+    from_status: str,
+    to_status: str,
+    now: datetime,
+    reason: str | None,
+) -> None:
     debt = session.get(Debt, code.debt_id)
+    data: dict[str, Any] = {"payment_code_id": code.id, "reference": code.reference}
+    if reason is not None:
+        data["reason"] = reason
     record_event(
         session,
         creditor_id=code.creditor_id,
@@ -278,14 +292,53 @@ def set_code_status(session: Session, code: PaymentCode, status: str, *, now: da
         now=now,
         debt_id=code.debt_id,
         debtor_id=debt.debtor_id if debt else None,
-        from_value=code.status,
-        to_value=status,
-        data={"payment_code_id": code.id, "reference": code.reference},
+        from_value=from_status,
+        to_value=to_status,
+        data=data,
     )
+
+
+def set_code_status(
+    session: Session, code: PaymentCode, status: str, *, now: datetime, reason: str | None = None
+) -> None:
+    """Move a code to `status`, with an event. Unconditional: for callers holding the
+    debt's lock (payments, issuing); see set_code_status_if_active for the others."""
+    if code.status == status:
+        return
+    _record_code_status(session, code, code.status, status, now, reason)
     code.status = status
     code.updated_at = now
     if status == "paid" and code.paid_at is None:
         code.paid_at = now
+
+
+def set_code_status_if_active(
+    session: Session, code: PaymentCode, status: str, *, now: datetime, reason: str | None = None
+) -> bool:
+    """Move a code from active to `status` with ``UPDATE ... WHERE status = 'active'``,
+    so a code another transaction paid (or retired) meanwhile keeps its status, whatever
+    the in-memory copy says: on PostgreSQL the update waits for that transaction and
+    then matches nothing. Returns whether the code moved (with an event when it did)."""
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == "paid":
+        values["paid_at"] = now
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(PaymentCode)
+            .where(PaymentCode.id == code.id, PaymentCode.status == "active")
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if result.rowcount != 1:
+        # Someone else changed it: forget the stale copy (re-read on next access).
+        session.expire(code)
+        return False
+    for key, value in values.items():
+        set_committed_value(code, key, value)
+    _record_code_status(session, code, "active", status, now, reason)
+    return True
 
 
 def debt_codes(session: Session, debt_id: str, statuses: Iterable[str] = ()) -> list[PaymentCode]:
@@ -301,10 +354,22 @@ def expire_debt_codes(session: Session, debt: Debt, today: date, now: datetime) 
     """Expire the debt's active codes whose date has passed; returns how many."""
     expired = 0
     for code in debt_codes(session, debt.id, LIVE_CODE_STATUSES):
-        if is_expired(code, today):
-            set_code_status(session, code, "expired", now=now)
+        if is_expired(code, today) and set_code_status_if_active(session, code, "expired", now=now):
             expired += 1
     return expired
+
+
+def retire_codes(session: Session, debt: Debt, *, now: datetime, reason: str) -> int:
+    """Supersede every active code of `debt` (each with a payment_code.status event
+    carrying `reason`), e.g. when a re-import changes its amount or currency: the codes
+    ask for terms that no longer hold, and a lump-sum discount computed on the old
+    balance is no longer honoured if one of them is paid anyway (the payment itself is
+    still applied). A code paid concurrently keeps its status. Returns how many moved."""
+    retired = 0
+    for code in debt_codes(session, debt.id, LIVE_CODE_STATUSES):
+        if set_code_status_if_active(session, code, "superseded", now=now, reason=reason):
+            retired += 1
+    return retired
 
 
 def _take_sequence(session: Session, creditor: Creditor) -> int:
@@ -476,6 +541,19 @@ def issue_code(
     return code
 
 
+def issue_current_code(
+    session: Session, creditor: Creditor, debt: Debt, now: datetime
+) -> PaymentCode | None:
+    """What PAY asks for: the code for the debt's current terms, worked out after taking
+    the debt's lock and re-reading it, so a PAY racing a payment never asks for the
+    pre-payment amount. None when nothing is due. (`debt` is refreshed in place.)"""
+    locked = lock_debt(session, debt.id)
+    terms = pay_terms(session, locked, now)
+    if terms is None:
+        return None
+    return issue_code(session, creditor, locked, terms, now)
+
+
 def _record_fallback(
     session: Session, creditor: Creditor, debt: Debt, reason: str, now: datetime
 ) -> None:
@@ -553,9 +631,12 @@ def reconcile_codes(session: Session, now: datetime, *, limit: int = 500) -> int
         .order_by(PaymentCode.expires_on)
         .limit(limit)
     ).all()
+    # Each change is guarded by status = 'active' (set_code_status_if_active): a code
+    # a payment marked paid after the select above keeps its status.
     for code, debtor in rows:
-        if is_expired(code, local_today(debtor, now)):
-            set_code_status(session, code, "expired", now=now)
+        if is_expired(code, local_today(debtor, now)) and set_code_status_if_active(
+            session, code, "expired", now=now
+        ):
             changed += 1
     stale = session.execute(
         select(PaymentCode, Installment.status)
@@ -564,8 +645,8 @@ def reconcile_codes(session: Session, now: datetime, *, limit: int = 500) -> int
         .limit(limit)
     ).all()
     for code, installment_status in stale:
-        set_code_status(session, code, installment_status, now=now)
-        changed += 1
+        if set_code_status_if_active(session, code, installment_status, now=now):
+            changed += 1
     ended = session.scalars(
         select(PaymentCode)
         .join(Debt, Debt.id == PaymentCode.debt_id)
@@ -573,8 +654,8 @@ def reconcile_codes(session: Session, now: datetime, *, limit: int = 500) -> int
         .limit(limit)
     ).all()
     for code in ended:
-        set_code_status(session, code, "canceled", now=now)
-        changed += 1
+        if set_code_status_if_active(session, code, "canceled", now=now):
+            changed += 1
     return changed
 
 
@@ -594,13 +675,25 @@ class PaymentReport:
 
 
 @dataclass(frozen=True)
+class ReplayConflict:
+    """A field in which a redelivered payment_id differs from the stored payment."""
+
+    field: str
+    stored: str
+    received: str
+
+
+@dataclass(frozen=True)
 class PaymentOutcome:
-    """What happened to a reported payment; `replay` when it had been received before."""
+    """What happened to a reported payment; `replay` when it had been received before.
+    `conflicts` lists what a redelivery changed (amount, reference, currency): such a
+    replay is refused, and nothing of it is stored or applied."""
 
     payment: Payment
     replay: bool
     debt: Debt | None
     written_off: int = 0
+    conflicts: tuple[ReplayConflict, ...] = ()
 
     @property
     def stored_for_review(self) -> bool:
@@ -612,7 +705,10 @@ def find_payment(session: Session, payment_id: str) -> Payment | None:
     return session.scalars(select(Payment).where(Payment.payment_id == payment_id)).first()
 
 
-def _lock_debt(session: Session, debt_id: str) -> Debt:
+def lock_debt(session: Session, debt_id: str) -> Debt:
+    """The debt, locked for the rest of the transaction and re-read under the lock (the
+    session's copy is refreshed too, so nothing computed afterwards sees a stale
+    balance)."""
     # FOR NO KEY UPDATE: serialises payments of one debt without conflicting with the
     # key-share locks that inserting rows referencing the debt takes (no deadlock
     # between two payments that each inserted their row first).
@@ -624,24 +720,28 @@ def _lock_debt(session: Session, debt_id: str) -> Debt:
     ).scalar_one()
 
 
+def _match_status(report: PaymentReport, code: PaymentCode | None, debt: Debt | None) -> str:
+    if code is None:
+        return "unmatched"
+    if report.currency != code.currency or debt is None or report.currency != debt.currency:
+        return "currency_mismatch"
+    return "applied"
+
+
 def receive_payment(session: Session, report: PaymentReport, *, now: datetime) -> PaymentOutcome:
     """Store a reported payment once and apply it.
 
     Idempotent on `payment_id`: the row is inserted first inside a savepoint; a replay
     (or a concurrent delivery losing the unique-constraint race) changes nothing and
-    returns the stored outcome. A reference no code has, or a currency other than the
-    code's, is stored for review and not applied.
+    returns the stored outcome, unless it differs in amount, reference or currency (see
+    PaymentOutcome.conflicts). A reference no code has, or a currency other than the
+    code's or the debt's, is stored for review and not applied.
     """
     existing = find_payment(session, report.payment_id)
     if existing is not None:
-        return _replay(session, existing)
+        return _replay(session, existing, report, now)
     code = find_code_by_reference(session, report.reference)
-    if code is None:
-        status = "unmatched"
-    elif code.currency != report.currency:
-        status = "currency_mismatch"
-    else:
-        status = "applied"
+    status = _match_status(report, code, session.get(Debt, code.debt_id) if code else None)
     payment = Payment(
         payment_id=report.payment_id,
         creditor_id=code.creditor_id if code else None,
@@ -667,7 +767,7 @@ def receive_payment(session: Session, report: PaymentReport, *, now: datetime) -
         if existing is None:
             raise
         logger.info("payment delivered twice at once", extra={"payment_id": report.payment_id})
-        return _replay(session, existing)
+        return _replay(session, existing, report, now)
     if code is None:
         # No event: the event log is per creditor, and no creditor is known.
         logger.warning(
@@ -675,18 +775,59 @@ def receive_payment(session: Session, report: PaymentReport, *, now: datetime) -
             extra={"payment_id": report.payment_id},
         )
         return PaymentOutcome(payment, replay=False, debt=None)
-    debt = _lock_debt(session, code.debt_id)
+    debt = lock_debt(session, code.debt_id)
+    session.refresh(code)
+    # Decided again under the lock: a re-import may have changed the debt's currency.
+    status = _match_status(report, code, debt)
+    if status != payment.status:
+        payment.status = status
+        payment.needs_review = status != "applied"
     if status == "currency_mismatch":
         _flag_currency_mismatch(session, payment, code, debt, now)
         return PaymentOutcome(payment, replay=False, debt=debt)
-    session.refresh(code)
     written_off = _apply(session, payment, code, debt, now)
     return PaymentOutcome(payment, replay=False, debt=debt, written_off=written_off)
 
 
-def _replay(session: Session, payment: Payment) -> PaymentOutcome:
+def _replay_conflicts(payment: Payment, report: PaymentReport) -> tuple[ReplayConflict, ...]:
+    pairs = (
+        ("amount", str(payment.amount), str(report.amount)),
+        ("reference", payment.reference, report.reference),
+        ("currency", payment.currency, report.currency),
+    )
+    return tuple(ReplayConflict(f, old, new) for f, old, new in pairs if old != new)
+
+
+def _replay(
+    session: Session, payment: Payment, report: PaymentReport, now: datetime
+) -> PaymentOutcome:
     debt = session.get(Debt, payment.debt_id) if payment.debt_id else None
-    return PaymentOutcome(payment, replay=True, debt=debt)
+    conflicts = _replay_conflicts(payment, report)
+    if conflicts:
+        logger.warning(
+            "payment redelivered with different details; refused",
+            extra={
+                "payment_id": payment.payment_id,
+                "fields": ",".join(c.field for c in conflicts),
+            },
+        )
+        if debt is not None:
+            record_event(
+                session,
+                creditor_id=debt.creditor_id,
+                actor=ACTOR,
+                kind="payment.replay_mismatch",
+                now=now,
+                debt_id=debt.id,
+                debtor_id=debt.debtor_id,
+                to_value=payment.payment_id,
+                data={
+                    "conflicts": {
+                        c.field: {"stored": c.stored, "received": c.received} for c in conflicts
+                    }
+                },
+            )
+    return PaymentOutcome(payment, replay=True, debt=debt, conflicts=conflicts)
 
 
 def _flag_currency_mismatch(
@@ -705,7 +846,8 @@ def _flag_currency_mismatch(
             "reason": "currency_mismatch",
             "amount": payment.amount,
             "currency": payment.currency,
-            "expected_currency": code.currency,
+            "expected_currency": debt.currency,
+            "code_currency": code.currency,
         },
     )
     debt.needs_review = True
@@ -713,9 +855,13 @@ def _flag_currency_mismatch(
 
 
 def _honours_lump_sum(code: PaymentCode, payment: Payment, debtor: Debtor) -> bool:
-    """A lump-sum code paid in full by its expiry date (the processor's paid_at, in the
-    debtor's zone: a late webhook does not cost the debtor the discount)."""
-    if code.kind != "lump_sum" or code.expires_on is None or code.status == "paid":
+    """A lump-sum code still standing, paid in full by its expiry date (the processor's
+    paid_at, in the debtor's zone: a late webhook does not cost the debtor the discount,
+    even if the code was marked expired meanwhile). A superseded or canceled code (its
+    discount was computed on terms that no longer hold) or one already paid is not."""
+    if code.kind != "lump_sum" or code.expires_on is None or code.discount <= 0:
+        return False
+    if code.status not in ("active", "expired"):
         return False
     return payment.amount >= code.amount and local_today(debtor, payment.paid_at) <= (
         code.expires_on
@@ -758,8 +904,9 @@ def _apply(session: Session, payment: Payment, code: PaymentCode, debt: Debt, no
     )
     written_off = 0
     if honour_lump_sum and debt.balance > 0:
-        written_off = debt.balance
-        debt.balance = 0
+        # At most the discount the code was issued with; anything more stays owed.
+        written_off = min(code.discount, debt.balance)
+        debt.balance -= written_off
         record_event(
             session,
             creditor_id=debt.creditor_id,
