@@ -679,7 +679,7 @@ def paths(errors: list[tuple[str, str]]) -> list[str]:
         ({"slot_minutes": "30"}, "slot_minutes", "whole number"),
         ({"slot_minutes": 30.5}, "slot_minutes", "whole number"),
         ({"slot_minutes": ...}, "slot_minutes", "required"),
-        ({"capacity": 0}, "capacity", "at least 1"),
+        ({"capacity": 0}, "capacity", "from 1 to 1000"),
         ({"capacity": True}, "capacity", "whole number"),
         ({"lead_minutes": -5}, "lead_minutes", "from 0"),
         ({"holiday_country": "XX"}, "holiday_country", "unsupported holiday country"),
@@ -690,6 +690,24 @@ def paths(errors: list[tuple[str, str]]) -> list[str]:
         ({"closed_dates": ["2026-12-24", "24/12/2026"]}, "closed_dates.1", "YYYY-MM-DD"),
         ({"closed_dates": ["2026-02-30"]}, "closed_dates.0", "YYYY-MM-DD"),
         ({"slot_minute": 30}, "slot_minute", "unknown field"),
+        # Values that would not fit their columns (a 500 on PostgreSQL).
+        ({"capacity": 1001}, "capacity", "from 1 to 1000"),
+        ({"capacity": 2**63}, "capacity", "from 1 to 1000"),
+        ({"holiday_country": "USA"}, "holiday_country", "2-letter"),
+        ({"holiday_country": "BRA"}, "holiday_country", "2-letter"),
+        (
+            {"holiday_country": "BR", "holiday_subdivision": "Sao Paulo Capital"},
+            "holiday_subdivision",
+            "code of at most 8 characters",
+        ),
+        (
+            {"holiday_country": "BR", "holiday_subdivision": "são paulo capital"},
+            "holiday_subdivision",
+            "unknown subdivision 'São Paulo Capital' of BR",
+        ),
+        ({"timezone": "Europe/" + "x" * 60}, "timezone", "at most 64"),
+        ({"closed_dates": ["1969-12-31"]}, "closed_dates.0", "from 1970-01-01"),
+        ({"closed_dates": ["2100-01-01"]}, "closed_dates.0", "to 2099-12-31"),
     ],
 )
 def test_payload_errors(changes: dict[str, object], path: str, message_part: str) -> None:
@@ -731,6 +749,26 @@ def test_calendar_errors_on_a_spec_built_in_code() -> None:
         "timezone",
     ]
     assert calendar_errors(calendar()) == []
+
+
+def test_calendar_errors_hold_code_built_specs_to_the_stored_widths() -> None:
+    spec = calendar(
+        capacity=10**9,
+        holiday_country="USA",
+        closed_dates=frozenset({date(1, 1, 1)}),
+        timezone="UTC" + " " * 70,
+    )
+    assert sorted(paths(calendar_errors(spec))) == [
+        "capacity",
+        "closed_dates",
+        "holiday_country",
+        "timezone",
+    ]
+    long_name = calendar(holiday_country="CH", holiday_subdivision="Stadt Zurich")
+    [(path, message)] = calendar_errors(long_name)
+    assert path == "holiday_subdivision" and "ZH" in message
+    assert "Stadt Zurich" not in message.split("one of:")[1]
+    assert calendar_errors(calendar(capacity=1000, holiday_subdivision="NY")) == []
 
 
 # -------------------------------------------------------------------- properties

@@ -228,3 +228,46 @@ def test_reimport_with_a_new_amount_retires_the_old_codes(
         ("active", 50000),
         ("superseded", 10000),
     ]
+
+
+def test_booked_calls_end_with_dispute_stop_wrong_number_settlement_and_closing(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    from tests.callbacks_support import callbacks, put_calendar
+    from tests.payments_support import payment_body, post_payment
+
+    put_calendar(client, tenant)
+    phones = ["+12125550131", "+12125550132", "+12125550133", "+12125550134", "+12125550135"]
+    debt_ids = [
+        import_debt(client, tenant, external_id=f"CB-{i}", debtor_phone=phone)
+        for i, phone in enumerate(phones)
+    ]
+    for phone in phones:
+        clock.advance(timedelta(seconds=1))
+        send_sms(client, phone, "CALL")
+        clock.advance(timedelta(seconds=1))
+        send_sms(client, phone, "A")
+    assert [c.status for c in callbacks(db)] == ["booked"] * 5
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, phones[0], "this is not my debt")
+    send_sms(client, phones[1], "STOP")
+    send_sms(client, phones[2], "wrong number")
+    send_sms(client, phones[3], "PAY")
+    [code] = client.get(
+        f"/api/v1/debts/{debt_ids[3]}/payment-codes", headers=tenant.headers
+    ).json()["items"]
+    post_payment(client, payment_body(code["reference"], code["amount"], payment_id="cb-pay"))
+    patch(client, tenant, debt_ids[4], {"status": "closed"})
+    assert [c.status for c in callbacks(db)] == ["canceled"] * 5
+    with db.transaction() as session:
+        reasons = {
+            e.data["reason"] if e.data else None
+            for e in session.scalars(select(Event).where(Event.kind == "callback.canceled"))
+        }
+    assert reasons >= {
+        "debtor disputes the debt",
+        "debtor opted out",
+        "wrong number",
+        "debt paid in full",
+        "debt closed",
+    }

@@ -283,10 +283,14 @@ def reschedule_callback(
     session: SessionDep,
     clock: ClockDep,
 ) -> CallbackOut:
-    """Move the call to another open slot of the calendar (422 if it is no open slot,
-    409 if it is full or the call is over) and, by default, text the debtor."""
+    """Move the call to another open slot of the calendar (422 if it is no open slot or
+    outside 1970..2099, 409 if it is full or the call is over) and, by default, text
+    the debtor."""
+    # The calendar first, then the call: every booking locks in this order (see
+    # service.lock_calendar), so an agent and a debtor moving the same call cannot
+    # deadlock.
+    calendar = service.lock_calendar(session, principal.creditor.id)
     callback = service.get_callback(session, principal.creditor.id, callback_id, for_update=True)
-    calendar = service.get_calendar(session, principal.creditor.id)
     if calendar is None:
         raise NotFound("no callback calendar is set; PUT /api/v1/callback-calendar")
     now = clock.now()

@@ -38,28 +38,40 @@ class CallbacksDesk:
         self, ctx: ReplyContext, requested_date: date | None, requested_time: time | None
     ) -> None:
         """Book the slot nearest a stated time when one is close enough, else offer the
-        three soonest open slots (from the stated day on, when only a day was said)."""
+        three soonest open slots (from the stated day on, when only a day was said). A
+        day or time in the past or beyond the horizon is never booked: the menu says
+        so."""
         calendar = service.get_calendar(ctx.session, ctx.creditor.id)
         if calendar is None:
             self._handoff.offer_callbacks(ctx, requested_date, requested_time)
             return
         intro = "menu"
         not_before: datetime | None = None
-        if requested_time is not None and (
-            requested_date is None or requested_date >= ctx.local_today
-        ):
+        if requested_date is not None and not service.bookable_day(requested_date, ctx.local_today):
+            # In the past, beyond the horizon, or no real date at all (year 9999): no
+            # date arithmetic on it, just the menu and a word why.
+            intro = "requested_not_bookable"
+        elif requested_time is not None:
             requested = service.requested_instant(
                 ctx.debtor.timezone, requested_date, requested_time, ctx.now
             )
-            slot = service.nearest_slot(
-                ctx.session, calendar, ctx.creditor, ctx.debtor, requested=requested, now=ctx.now
-            )
-            if slot is not None:
-                callback = self._book(ctx, calendar, slot)
-                if callback is not None:
-                    self._confirm(ctx, callback)
-                    return
-            intro = "requested_unavailable"
+            if not service.bookable_instant(requested, ctx.now):
+                intro = "requested_not_bookable"
+            else:
+                slot = service.nearest_slot(
+                    ctx.session,
+                    calendar,
+                    ctx.creditor,
+                    ctx.debtor,
+                    requested=requested,
+                    now=ctx.now,
+                )
+                if slot is not None:
+                    callback = self._book(ctx, calendar, slot)
+                    if callback is not None:
+                        self._confirm(ctx, callback)
+                        return
+                intro = "requested_unavailable"
         elif requested_date is not None and requested_date > ctx.local_today:
             not_before = service.local_day_start(ctx.debtor.timezone, requested_date)
         self._offer_menu(ctx, calendar, intro, not_before=not_before)

@@ -8,13 +8,14 @@ transaction commits.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,9 +29,11 @@ from app.callbacks.slots import (
     calendar_from_payload,
     calendar_to_payload,
     format_slot_local,
+    iter_slots,
     nearest_open_slot,
     open_slots,
     slot_menu_text,
+    supported_date,
 )
 from app.callbacks.texts import CANCEL_KEY, render_callback_text
 from app.conversations.context import MENU_TTL
@@ -55,6 +58,10 @@ REMINDER_MINUTES_MAX = 7 * 24 * 60
 DEFAULT_REMINDER_MINUTES = 60
 # Statuses in which a callback holds its seat and still has to happen.
 ACTIVE_STATUSES = ("booked", "claimed")
+# A reminder goes out only while the call is still about money owed by a reachable
+# debtor: not for a settled, disputed, paused or closed debt, nor a number that opted
+# out or turned out to be wrong.
+REMINDABLE_DEBT_STATUSES = ("open", "in_plan")
 MENU_KIND = "callback"
 
 
@@ -65,6 +72,20 @@ def get_calendar(session: Session, creditor_id: str) -> CallbackCalendar | None:
     """The creditor's callback calendar, or None when the team has not set one."""
     return session.scalars(
         select(CallbackCalendar).where(CallbackCalendar.creditor_id == creditor_id)
+    ).first()
+
+
+def lock_calendar(session: Session, creditor_id: str) -> CallbackCalendar | None:
+    """The creditor's calendar, re-read and locked until the transaction ends
+    (PostgreSQL; SQLite already runs one writer at a time). Every booking takes this
+    lock first, so bookings of one creditor are decided one after the other: two calls
+    at overlapping but different times cannot both see the last seat free, which the
+    unique (creditor, starts_at, seat) index alone could not catch."""
+    return session.scalars(
+        select(CallbackCalendar)
+        .where(CallbackCalendar.creditor_id == creditor_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
 
 
@@ -167,21 +188,64 @@ def debtor_window(creditor: Creditor, debtor: Debtor) -> DebtorWindow:
     )
 
 
-def booked_counts(
-    session: Session, creditor_id: str, start: datetime, end: datetime
-) -> dict[datetime, int]:
-    """How many seats are held per slot start in [start, end)."""
-    rows = session.execute(
-        select(Callback.starts_at, func.count(Callback.id))
-        .where(
-            Callback.creditor_id == creditor_id,
-            Callback.seat.is_not(None),
-            Callback.starts_at >= start,
-            Callback.starts_at < end,
-        )
-        .group_by(Callback.starts_at)
+def _holders_query(
+    creditor_id: str, start: datetime, end: datetime
+) -> Select[datetime, datetime, int | None]:
+    """Callbacks of the creditor that hold a seat during some part of [start, end).
+    A completed call keeps its seat (the slot was used); a canceled one frees it."""
+    return select(Callback.starts_at, Callback.ends_at, Callback.seat).where(
+        Callback.creditor_id == creditor_id,
+        Callback.seat.is_not(None),
+        or_(
+            Callback.starts_at == start,
+            and_(Callback.starts_at < end, Callback.ends_at > start),
+        ),
     )
-    return {starts_at: count for starts_at, count in rows}
+
+
+def booked_counts(
+    session: Session, spec: CalendarSpec, creditor_id: str, start: datetime, end: datetime
+) -> dict[datetime, int]:
+    """How many seats are held during each of the calendar's slots starting in
+    [start, end), keyed by slot start. A seat counts for every slot its call overlaps:
+    after the team changes its slot length or zone, older bookings no longer sit on the
+    new slot grid but still take an agent."""
+    slots = list(iter_slots(spec, start, end))
+    if not slots:
+        return {}
+    rows = session.execute(
+        _holders_query(creditor_id, slots[0].starts_at, slots[-1].ends_at).order_by(
+            Callback.starts_at
+        )
+    ).all()
+    if not rows:
+        return {}
+    starts = [row.starts_at for row in rows]
+    longest = max(row.ends_at - row.starts_at for row in rows)
+    counts: dict[datetime, int] = {}
+    for slot in slots:
+        first = bisect_left(starts, slot.starts_at - longest)
+        last = bisect_left(starts, slot.ends_at)
+        held = sum(1 for row in rows[first:last] if row.ends_at > slot.starts_at)
+        if held:
+            counts[slot.starts_at] = held
+    return counts
+
+
+def horizon_end(now: datetime) -> datetime:
+    """Calls are booked only before this instant (the menus' horizon)."""
+    return now + timedelta(days=HORIZON_DAYS)
+
+
+def bookable_day(day: date, local_today: date) -> bool:
+    """True if a debtor may ask for a call on `day` (their local date): not in the past
+    and not beyond the horizon. Checked before any date arithmetic on `day`."""
+    return supported_date(day) and local_today <= day <= local_today + timedelta(days=HORIZON_DAYS)
+
+
+def bookable_instant(requested: datetime, now: datetime) -> bool:
+    """True if a stated time is neither past nor beyond the horizon."""
+    return now <= requested < horizon_end(now)
 
 
 def offerable_slots(
@@ -203,8 +267,11 @@ def offerable_slots(
         # open_slots adds the lead to its "now": shift it so the first slot may start
         # at not_before, but never earlier than the real now + lead.
         start = max(now, not_before - timedelta(minutes=spec.lead_minutes))
-    booked = booked_counts(session, creditor.id, start, start + timedelta(days=HORIZON_DAYS + 1))
-    return open_slots(
+    end = horizon_end(now)
+    if start >= end:
+        return []
+    booked = booked_counts(session, spec, creditor.id, start, end)
+    slots = open_slots(
         spec,
         now=start,
         debtor=debtor_window(creditor, debtor),
@@ -212,6 +279,8 @@ def offerable_slots(
         count=count,
         horizon_days=HORIZON_DAYS,
     )
+    # From a later day on, the menu still ends at the horizon counted from now.
+    return [slot for slot in slots if slot.starts_at < end]
 
 
 def nearest_slot(
@@ -223,15 +292,17 @@ def nearest_slot(
     requested: datetime,
     now: datetime,
 ) -> Slot | None:
-    """The open slot nearest to a time the debtor stated, if one is close enough."""
+    """The open slot nearest to a time the debtor stated, if one is close enough and
+    before the horizon (see ``bookable_instant`` for the stated time itself)."""
     spec = calendar_spec(calendar)
     booked = booked_counts(
         session,
+        spec,
         creditor.id,
         requested - NEAREST_MAX_DISTANCE,
         requested + NEAREST_MAX_DISTANCE + timedelta(minutes=1),
     )
-    return nearest_open_slot(
+    slot = nearest_open_slot(
         spec,
         requested=requested,
         now=now,
@@ -239,6 +310,9 @@ def nearest_slot(
         booked=booked,
         max_distance=NEAREST_MAX_DISTANCE,
     )
+    if slot is None or slot.starts_at >= horizon_end(now):
+        return None
+    return slot
 
 
 def calendar_slot_at(
@@ -274,9 +348,12 @@ def requested_instant(
     timezone: str, requested_date: date | None, requested_time: time, now: datetime
 ) -> datetime:
     """A time the debtor stated in their own zone, as UTC. Without a date it is the next
-    such time: "call me at 3pm" said at 4pm means tomorrow."""
+    such time: "call me at 3pm" said at 4pm means tomorrow. ValueError for a date
+    outside 1970..2099 (check ``bookable_day`` first)."""
     zone = ZoneInfo(timezone)
     day = requested_date or now.astimezone(zone).date()
+    if not supported_date(day):
+        raise ValueError(f"{day.isoformat()} is outside the dates Parley schedules on")
     instant = local_instant(day, requested_time, zone)
     if requested_date is None and instant <= now:
         instant = local_instant(day + timedelta(days=1), requested_time, zone)
@@ -284,7 +361,9 @@ def requested_instant(
 
 
 def local_day_start(timezone: str, day: date) -> datetime:
-    """The UTC instant where `day` starts in `timezone`."""
+    """The UTC instant where `day` starts in `timezone` (ValueError outside 1970..2099)."""
+    if not supported_date(day):
+        raise ValueError(f"{day.isoformat()} is outside the dates Parley schedules on")
     return local_day_bounds(day, ZoneInfo(timezone))[0]
 
 
@@ -328,33 +407,42 @@ def active_callback(session: Session, debtor_id: str, now: datetime) -> Callback
     ).first()
 
 
-def take_seat(session: Session, callback: Callback, slot: Slot, capacity: int) -> bool:
+def take_seat(session: Session, callback: Callback, slot: Slot) -> bool:
     """Give `callback` a free seat in `slot` (inserting or moving it); False when full.
 
-    The unique (creditor, starts_at, seat) constraint is the arbiter: two transactions
-    that both saw seat 2 free both try it, the database lets one through, and the other
-    gets an IntegrityError inside its savepoint, looks again and finds the slot full
-    (or another seat). Its own transaction stays usable for the fresh menu.
+    Full means the calls holding a seat at some moment of the slot (any start: after a
+    change of slot length or zone older calls overlap the new grid) number at least the
+    calendar's current capacity, which may have been lowered since they were booked.
+    The seat is a number no overlapping call uses.
+
+    Bookings of one creditor are serialised by the calendar row's lock (see
+    ``lock_calendar``), taken before the seats are counted and held to the commit. The
+    unique (creditor, starts_at, seat) index stays the last guard: a writer that got
+    past it anyway gets an IntegrityError inside its savepoint and looks again, and its
+    own transaction stays usable for the fresh menu.
     """
-    for _attempt in range(capacity + 1):
-        taken = set(
-            session.scalars(
-                select(Callback.seat).where(
-                    Callback.creditor_id == callback.creditor_id,
-                    Callback.starts_at == slot.starts_at,
-                    Callback.seat.is_not(None),
-                    Callback.id != callback.id,
-                )
-            )
-        )
-        free = next((seat for seat in range(1, capacity + 1) if seat not in taken), None)
-        if free is None:
-            return False
+    calendar = lock_calendar(session, callback.creditor_id)
+    if calendar is None:
+        return False
+    capacity = calendar.capacity
+    for _attempt in range(3):
         try:
             with session.begin_nested():
+                held = [
+                    row.seat
+                    for row in session.execute(
+                        _holders_query(callback.creditor_id, slot.starts_at, slot.ends_at).where(
+                            Callback.id != callback.id
+                        )
+                    )
+                ]
+                if len(held) >= capacity:
+                    return False
+                taken = set(held)
+                seat = next(number for number in range(1, capacity + 1) if number not in taken)
                 callback.starts_at = slot.starts_at
                 callback.ends_at = slot.ends_at
-                callback.seat = free
+                callback.seat = seat
                 session.add(callback)
                 session.flush()
         except IntegrityError:
@@ -387,7 +475,7 @@ def book_callback(
     current = active_callback(session, debtor.id, now)
     if current is not None:
         old = slot_of(current)
-        if not take_seat(session, current, slot, calendar.capacity):
+        if not take_seat(session, current, slot):
             return None
         current.debt_id = debt.id if debt else current.debt_id
         current.updated_at = now
@@ -416,7 +504,7 @@ def book_callback(
         created_at=now,
         updated_at=now,
     )
-    if not take_seat(session, callback, slot, calendar.capacity):
+    if not take_seat(session, callback, slot):
         return None
     _mark_reminder(callback, calendar, now)
     record_event(
@@ -476,6 +564,58 @@ def cancel_callback(
     session.flush()
 
 
+def cancel_callbacks_for(
+    session: Session,
+    *,
+    debtor_id: str | None = None,
+    debt_id: str | None = None,
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> int:
+    """Cancel every booked or claimed call of a debtor and/or about a debt (both given:
+    calls matching both), freeing their seats and logging each; returns how many.
+
+    For when a call no longer has a purpose: the debt was settled, disputed or closed,
+    the number is wrong or opted out. The debtor is not texted (an opted-out or wrong
+    number must not be, and a settled debtor needs no "we canceled your call"); a
+    callback menu whose X points at a canceled call is closed.
+    """
+    if debtor_id is None and debt_id is None:
+        raise ValueError("cancel_callbacks_for needs a debtor_id or a debt_id")
+    query = select(Callback).where(Callback.status.in_(ACTIVE_STATUSES))
+    if debtor_id is not None:
+        query = query.where(Callback.debtor_id == debtor_id)
+    if debt_id is not None:
+        query = query.where(Callback.debt_id == debt_id)
+    # Locked in id order and re-read: an agent claiming or completing one of these
+    # calls at the same moment goes first or after, never half-way.
+    callbacks = list(
+        session.scalars(
+            query.order_by(Callback.id).with_for_update().execution_options(populate_existing=True)
+        )
+    )
+    for callback in callbacks:
+        cancel_callback(session, callback, now=now, actor=actor, reason=reason)
+    canceled = {c.id for c in callbacks}
+    debtors = {c.debtor_id for c in callbacks}
+    if canceled:
+        for conversation in session.scalars(
+            select(Conversation).where(
+                Conversation.debtor_id.in_(debtors), Conversation.menu_kind == MENU_KIND
+            )
+        ):
+            options = conversation.menu_options or []
+            if any(option.get("callback_id") in canceled for option in options):
+                conversation.menu_kind = None
+                conversation.menu_options = None
+                conversation.menu_debt_id = None
+                conversation.menu_expires_at = None
+                conversation.updated_at = now
+        session.flush()
+    return len(canceled)
+
+
 def claim_callback(
     session: Session, callback: Callback, *, agent: str, now: datetime, actor: str
 ) -> None:
@@ -532,6 +672,12 @@ def reschedule_callback(
     creditor = session.get(Creditor, callback.creditor_id)
     debtor = session.get(Debtor, callback.debtor_id)
     assert creditor is not None and debtor is not None
+    if starts_at.tzinfo is None or not supported_date(starts_at.date()):
+        # Checked on the wall date, before any offset or slot arithmetic can overflow.
+        raise ValidationFailed(
+            "starts_at must be a time with an offset between 1970-01-01 and 2099-12-31",
+            field="starts_at",
+        )
     starts_at = starts_at.astimezone(UTC)
     if starts_at == callback.starts_at:
         return slot_of(callback)
@@ -543,7 +689,7 @@ def reschedule_callback(
             field="starts_at",
         )
     old = slot_of(callback)
-    if not take_seat(session, callback, slot, calendar.capacity):
+    if not take_seat(session, callback, slot):
         raise Conflict("that slot is full; choose another", field="starts_at")
     callback.updated_at = now
     _mark_reminder(callback, calendar, now)
@@ -764,12 +910,17 @@ def send_due_reminders(session: Session, now: datetime) -> int:
     query = (
         select(Callback, CallbackCalendar)
         .join(CallbackCalendar, CallbackCalendar.creditor_id == Callback.creditor_id)
+        .join(Debtor, Debtor.id == Callback.debtor_id)
+        .outerjoin(Debt, Debt.id == Callback.debt_id)
         .where(
             Callback.status.in_(ACTIVE_STATUSES),
             Callback.reminder_sent_at.is_(None),
             Callback.starts_at > now,
             Callback.starts_at <= now + timedelta(minutes=REMINDER_MINUTES_MAX),
             CallbackCalendar.reminder_minutes_before > 0,
+            # Not for a number that opted out or is wrong, nor a debt no longer owed.
+            Debtor.contact_status == "active",
+            or_(Callback.debt_id.is_(None), Debt.status.in_(REMINDABLE_DEBT_STATUSES)),
         )
         .order_by(Callback.starts_at, Callback.id)
     )

@@ -45,6 +45,7 @@ __all__ = [
     "nearest_open_slot",
     "open_slots",
     "slot_menu_text",
+    "supported_date",
 ]
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -53,6 +54,14 @@ END_OF_DAY = time.max  # "24:00"
 
 SLOT_MINUTES_MIN = 5
 SLOT_MINUTES_MAX = 240
+CAPACITY_MAX = 1000
+# Column widths of the stored calendar: a longer value must be a 422, not a 500.
+TIMEZONE_MAX_LENGTH = 64
+SUBDIVISION_MAX_LENGTH = 8
+# Dates Parley does arithmetic on: anything outside is a typo or a probe, and near
+# date.min/date.max adding a day or an offset raises OverflowError.
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2099, 12, 31)
 # A lead longer than a week would push every slot past the default 21-day horizon in
 # practice; it is almost certainly a unit mistake (hours or seconds typed as minutes).
 LEAD_MINUTES_MAX = 7 * 24 * 60
@@ -102,6 +111,11 @@ class DebtorWindow:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def supported_date(day: date) -> bool:
+    """True if ``day`` is one Parley schedules on (1970-01-01 .. 2099-12-31)."""
+    return EARLIEST_DATE <= day <= LATEST_DATE
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -335,6 +349,23 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_country_code(country: object) -> bool:
+    # The holidays package also knows 3-letter aliases (USA, BRA); the calendar stores
+    # the 2-letter code only.
+    return (
+        isinstance(country, str)
+        and len(country) == 2
+        and country in holidays.list_supported_countries()
+    )
+
+
+def _subdivision_codes(country: str) -> list[str]:
+    """The subdivision codes of ``country`` a calendar may store: the holidays package
+    also lists some names ("Sao Paulo Capital"), which are not codes and do not fit."""
+    known = holidays.list_supported_countries().get(country, [])
+    return [code for code in known if len(code) <= SUBDIVISION_MAX_LENGTH]
+
+
 def calendar_errors(spec: CalendarSpec) -> list[tuple[str, str]]:
     """Everything wrong with ``spec`` as ``(field path, message)`` pairs; empty if valid.
 
@@ -345,6 +376,8 @@ def calendar_errors(spec: CalendarSpec) -> list[tuple[str, str]]:
 
     if not isinstance(spec.timezone, str):
         errors.append(("timezone", "must be an IANA time zone name"))
+    elif len(spec.timezone) > TIMEZONE_MAX_LENGTH:
+        errors.append(("timezone", f"must be at most {TIMEZONE_MAX_LENGTH} characters"))
     else:
         try:
             _zone(spec.timezone)
@@ -410,31 +443,37 @@ def calendar_errors(spec: CalendarSpec) -> list[tuple[str, str]]:
                     )
                 )
 
-    if not _is_int(spec.capacity) or spec.capacity < 1:
-        errors.append(("capacity", "must be a whole number of callbacks per slot, at least 1"))
+    if not _is_int(spec.capacity) or not 1 <= spec.capacity <= CAPACITY_MAX:
+        errors.append(
+            (
+                "capacity",
+                f"must be a whole number of callbacks per slot from 1 to {CAPACITY_MAX}",
+            )
+        )
 
     if not _is_int(spec.lead_minutes) or not 0 <= spec.lead_minutes <= LEAD_MINUTES_MAX:
         errors.append(("lead_minutes", f"must be a whole number from 0 to {LEAD_MINUTES_MAX}"))
 
-    supported = holidays.list_supported_countries()
     country = spec.holiday_country
-    if country is not None and (not isinstance(country, str) or country not in supported):
+    if country is not None and not _is_country_code(country):
         errors.append(
             (
                 "holiday_country",
-                f"unsupported holiday country {country!r}; use an ISO 3166 code such as US or BR",
+                f"unsupported holiday country {country!r}; use a 2-letter ISO 3166 code "
+                "such as US or BR",
             )
         )
     elif spec.holiday_subdivision is not None:
+        subdivision = spec.holiday_subdivision
         if country is None:
             errors.append(("holiday_subdivision", "needs holiday_country"))
-        elif spec.holiday_subdivision not in supported[country]:
-            choices = ", ".join(supported[country]) or "none"
+        elif not isinstance(subdivision, str) or subdivision not in _subdivision_codes(country):
+            choices = ", ".join(_subdivision_codes(country)) or "none"
             errors.append(
                 (
                     "holiday_subdivision",
-                    f"unknown subdivision {spec.holiday_subdivision!r} of {country}; "
-                    f"known: {choices}",
+                    f"unknown subdivision {subdivision!r} of {country}; use a subdivision "
+                    f"code of at most {SUBDIVISION_MAX_LENGTH} characters, one of: {choices}",
                 )
             )
 
@@ -442,6 +481,13 @@ def calendar_errors(spec: CalendarSpec) -> list[tuple[str, str]]:
         isinstance(d, date) and not isinstance(d, datetime) for d in spec.closed_dates
     ):
         errors.append(("closed_dates", "must be a set of dates"))
+    elif not all(supported_date(d) for d in spec.closed_dates):
+        errors.append(
+            (
+                "closed_dates",
+                f"dates must be from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}",
+            )
+        )
 
     return errors
 
@@ -546,9 +592,19 @@ def _parse_closed_dates(raw: object, errors: list[tuple[str, str]]) -> frozenset
         try:
             if not isinstance(item, str) or len(item.strip()) != 10:
                 raise ValueError(item)
-            dates.add(date.fromisoformat(item.strip()))
+            day = date.fromisoformat(item.strip())
         except ValueError:
             errors.append((f"closed_dates.{index}", "must be an ISO date YYYY-MM-DD"))
+            continue
+        if not supported_date(day):
+            errors.append(
+                (
+                    f"closed_dates.{index}",
+                    f"must be from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}",
+                )
+            )
+            continue
+        dates.add(day)
     return frozenset(dates)
 
 

@@ -44,6 +44,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "es": "{creditor}: disculpe, no podemos llamarle a esa hora. {menu}",
         "pt-BR": "{creditor}: desculpe, nao podemos ligar nesse horario. {menu}",
     },
+    # A stated day or time in the past or beyond the booking horizon.
+    "requested_not_bookable": {
+        "en": "{creditor}: sorry, that time cannot be booked. {menu}",
+        "es": "{creditor}: disculpe, ese horario no se puede agendar. {menu}",
+        "pt-BR": "{creditor}: desculpe, esse horario nao pode ser marcado. {menu}",
+    },
     # Added to a menu when the debtor already has a call booked.
     "cancel_hint": {
         "en": "Reply X to cancel the call.",

@@ -116,6 +116,23 @@ def focus_debt(session: Session, debtor: Debtor, conversation: Conversation) -> 
     return by_id.get(last or "", debts[0])
 
 
+def _cancel_callbacks(
+    session: Session,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str,
+    debtor_id: str | None = None,
+    debt_id: str | None = None,
+) -> None:
+    # Imported here: the callbacks domain itself builds on this engine's conversations.
+    from app.callbacks.service import cancel_callbacks_for
+
+    cancel_callbacks_for(
+        session, debtor_id=debtor_id, debt_id=debt_id, now=now, actor=actor, reason=reason
+    )
+
+
 class ConversationEngine:
     """Answers every intent; PAY, PLAN and CALL through the desks."""
 
@@ -270,6 +287,14 @@ class ConversationEngine:
                     actor="debtor",
                     reason=f"replied {ctx.inbound.body.strip()[:20]!r}",
                 )
+            # Someone who asked to be left alone is not called back either.
+            _cancel_callbacks(
+                ctx.session,
+                debtor_id=debtor.id,
+                now=ctx.now,
+                actor="debtor",
+                reason="debtor opted out",
+            )
         ctx.close_menu()
         if not already and ctx.debtor.contact_status == "opted_out":
             # The one confirmation the rules allow.
@@ -418,10 +443,25 @@ class ConversationEngine:
 
     def _dispute(self, ctx: ReplyContext) -> None:
         self._pause_debt(ctx, "disputed", "debtor disputes the debt")
+        assert ctx.debt is not None
+        _cancel_callbacks(
+            ctx.session,
+            debt_id=ctx.debt.id,
+            now=ctx.now,
+            actor="debtor",
+            reason="debtor disputes the debt",
+        )
         ctx.reply(ctx.text("dispute_ack"))
 
     def _wrong_number(self, ctx: ReplyContext) -> None:
-        # Apologise without naming anyone or anything, then never text it again.
+        # Apologise without naming anyone or anything, then never text (or call) it again.
+        _cancel_callbacks(
+            ctx.session,
+            debtor_id=ctx.debtor.id,
+            now=ctx.now,
+            actor="debtor",
+            reason="wrong number",
+        )
         ctx.reply(render("wrong_number_ack", ctx.language), kind="wrong_number_ack", debt=None)
         set_contact_status(
             ctx.session,

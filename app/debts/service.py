@@ -549,6 +549,11 @@ def review_debt(
             session, debt, target, now=now, actor=actor, data={"note": note} if note else None
         )
         if target == "closed":
+            from app.callbacks.service import cancel_callbacks_for
+
+            cancel_callbacks_for(
+                session, debt_id=debt.id, now=now, actor=actor, reason="debt closed"
+            )
             for message in session.scalars(
                 select(Message).where(
                     Message.debt_id == debt.id, Message.status.in_(("queued", "scheduled"))

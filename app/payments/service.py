@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.callbacks.service import cancel_callbacks_for
 from app.config import Settings
 from app.conversations.models import Promise
 from app.creditors.models import Creditor
@@ -990,6 +991,7 @@ def settle_debt(session: Session, debt: Debt, *, now: datetime) -> None:
     messages about it canceled, open promises canceled, live codes canceled, a plan
     still running closed)."""
     set_debt_status(session, debt, "settled", now=now, actor=ACTOR, data={"reason": "paid in full"})
+    cancel_callbacks_for(session, debt_id=debt.id, now=now, actor=ACTOR, reason="debt paid in full")
     pending = session.scalars(
         select(Message).where(
             Message.debt_id == debt.id,
