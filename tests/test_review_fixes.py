@@ -271,3 +271,27 @@ def test_booked_calls_end_with_dispute_stop_wrong_number_settlement_and_closing(
         "debt paid in full",
         "debt closed",
     }
+
+
+def test_payment_page_shows_the_creditors_legal_identity(
+    client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    response = client.patch(
+        "/api/v1/creditor",
+        json={
+            "legal_name": "Acme Finance Ltda",
+            "tax_id": "12.345.678/0001-90",
+            "address": "Av. Paulista 1000, Sao Paulo",
+        },
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200 and response.json()["tax_id"] == "12.345.678/0001-90"
+    bad = client.patch("/api/v1/creditor", json={"tax_id": "<script>"}, headers=tenant.headers)
+    assert bad.status_code == 422
+    debt_id = import_debt(client, tenant, debtor_phone=NY)
+    send_sms(client, NY, "PAY")
+    [code] = client.get(f"/api/v1/debts/{debt_id}/payment-codes", headers=tenant.headers).json()[
+        "items"
+    ]
+    page = client.get(code["url"].removeprefix("https://parley.example.com")).text
+    assert "Acme Finance Ltda, 12.345.678/0001-90, Av. Paulista 1000, Sao Paulo" in page

@@ -39,6 +39,11 @@ class Creditor(Base):
     holiday_country: Mapped[str | None] = mapped_column(String(2))
     holiday_subdivision: Mapped[str | None] = mapped_column(String(8))
     mms_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Shown on payment pages: Brazil's CDC art. 42-A wants the creditor's legal name,
+    # address and CNPJ/CPF on collection documents.
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    tax_id: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(300))
     # Collection agencies must say so in their messages (FDCPA 807(11)).
     collector_disclosure: Mapped[bool] = mapped_column(Boolean, default=False)
     boleto_bank_code: Mapped[str | None] = mapped_column(String(3))

@@ -47,6 +47,9 @@ class CreditorOut(BaseModel):
     holiday_subdivision: str | None
     mms_enabled: bool
     collector_disclosure: bool
+    legal_name: str | None
+    tax_id: str | None
+    address: str | None
     boleto_bank_code: str | None
     boleto_agreement: str | None
     pix_key: str | None
@@ -78,6 +81,11 @@ class CreditorPatch(BaseModel):
     holiday_subdivision: str | None = Field(default=None, max_length=8)
     mms_enabled: bool | None = None
     collector_disclosure: bool | None = None
+    legal_name: str | None = Field(default=None, min_length=1, max_length=200)
+    tax_id: str | None = Field(
+        default=None, pattern=r"^[0-9A-Za-z./ -]{3,32}$", description="CNPJ/CPF, EIN, ..."
+    )
+    address: str | None = Field(default=None, min_length=3, max_length=300)
     boleto_bank_code: str | None = Field(default=None, pattern=r"^\d{3}$")
     boleto_agreement: str | None = Field(default=None, pattern=r"^\d{1,10}$")
     pix_key: str | None = Field(default=None, min_length=1, max_length=77)

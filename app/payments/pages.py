@@ -196,6 +196,9 @@ def render_code_page(
         script=Markup(COPY_SCRIPT),  # noqa: S704 (our own constant, not user input)
         creditor_name=creditor.name,
         contact=contact_line(t, creditor.name, creditor.contact_phone),
+        creditor_identity=", ".join(
+            part for part in (creditor.legal_name, creditor.tax_id, creditor.address) if part
+        ),
         name=first_name(debtor.name),
         amount=amount,
         due=t.date(code.due_date),
