@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     jobs_interval_seconds: float = Field(default=60.0, ge=0)
 
     @model_validator(mode="after")
+    def _lease_outlasts_a_batch(self) -> Settings:
+        """A claim's lease must outlast the slowest batch of sends, or a message still in
+        flight could be claimed and sent again by another worker."""
+        rounds = -(-self.worker_batch_size // self.send_concurrency)
+        needed = 2 * self.send_timeout_seconds * rounds
+        if self.worker_lease_seconds < needed:
+            raise ValueError(
+                f"PARLEY_WORKER_LEASE_SECONDS must be at least {needed:.0f} "
+                "(2 x send timeout x batches of sends per claim)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _enforce_production_secrets(self) -> Settings:
         """Refuse to run production without the secrets that guard webhooks."""
         if self.environment != "production":

@@ -170,8 +170,8 @@ def tenant(db: Database, clock: FixedClock) -> Tenant:
 
 
 @pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
-    with FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
+def fake_twilio(clock: FixedClock) -> Iterator[FakeTwilio]:
+    with FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, now=clock.now) as fake:
         yield fake
 
 

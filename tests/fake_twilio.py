@@ -43,7 +43,7 @@ import json
 import math
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -103,9 +103,9 @@ def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
-def rfc2822_now() -> str:
-    """Current time the way Twilio formats dates: ``Thu, 24 Aug 2023 05:01:45 +0000``."""
-    return format_datetime(datetime.now(UTC).replace(microsecond=0))
+def rfc2822_now(now: datetime | None = None) -> str:
+    """A time the way Twilio formats dates: ``Thu, 24 Aug 2023 05:01:45 +0000``."""
+    return format_datetime((now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0))
 
 
 @dataclass(frozen=True)
@@ -218,10 +218,15 @@ class FakeTwilio:
     """
 
     def __init__(
-        self, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = DEFAULT_AUTH_TOKEN
+        self,
+        account_sid: str = DEFAULT_ACCOUNT_SID,
+        auth_token: str = DEFAULT_AUTH_TOKEN,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        # The clock that stamps date_created (a test's FixedClock keeps both sides agreed).
+        self.now = now or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         # Shares the lock, so waiting for a message and recording one never race.
         self._created = threading.Condition(self._lock)
@@ -479,7 +484,7 @@ class FakeTwilio:
         else:  # Messaging Service picks the sender later; Twilio answers "accepted".
             status = "accepted"
         sid = new_sid("MM" if media else "SM")
-        now = rfc2822_now()
+        now = rfc2822_now(self.now())
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
         resource: dict[str, object] = {
             "account_sid": self.account_sid,
@@ -509,7 +514,7 @@ class FakeTwilio:
         with self._created:
             self._state.messages[sid] = {
                 **resource,
-                "_created_iso": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "_created_iso": self.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
             self._created.notify_all()
         return 201, dict(resource)

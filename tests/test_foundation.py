@@ -286,3 +286,9 @@ def _clean_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "TWILIO_"))}
+
+
+def test_lease_must_outlast_a_batch_of_sends() -> None:
+    with pytest.raises(ValidationError, match="PARLEY_WORKER_LEASE_SECONDS"):
+        Settings(worker_lease_seconds=30, send_timeout_seconds=10, worker_batch_size=50)
+    assert Settings(worker_lease_seconds=300).worker_lease_seconds == 300

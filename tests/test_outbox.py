@@ -21,7 +21,7 @@ from app.messaging.segments import count_segments
 from app.messaging.worker import OutboxWorker
 from tests.conftest import PUBLIC_URL, Tenant, make_tenant
 from tests.fake_twilio import FakeTwilio
-from tests.helpers import import_debt
+from tests.helpers import import_debt, send_sms
 
 # T0 is 07:00 in Los Angeles: before the window.
 LA_OPENS = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
@@ -356,3 +356,51 @@ def test_worker_killed_after_sending_sends_nothing_twice(
     [message] = messages(db)
     assert message.status == "submitted"
     assert message.provider_sid == fake_twilio.messages[0]["sid"]
+
+
+def test_a_late_result_of_an_expired_claim_changes_nothing(
+    tw_client: TestClient,
+    tenant: Tenant,
+    clock: FixedClock,
+    fake_twilio: FakeTwilio,
+    db: Database,
+    twilio_settings: Settings,
+) -> None:
+    first = OutboxWorker(db, TwilioGateway(twilio_settings), clock, twilio_settings)
+    second = OutboxWorker(db, TwilioGateway(twilio_settings), clock, twilio_settings)
+    queue(tw_client, tenant, import_debt(tw_client, tenant))
+    clock.set(LA_OPENS)
+    [stale] = first.claim()
+    clock.advance(timedelta(minutes=6))  # the first worker's lease runs out
+    assert second.run_once() == 1
+    fake_twilio.fail_next(1, status=500)
+    first.deliver(stale)  # its send finally happens, and fails
+    [message] = messages(db)
+    assert message.status == "submitted" and message.attempts == 2
+    assert message.provider_sid == fake_twilio.messages[0]["sid"]
+
+
+def test_lookup_never_takes_another_messages_sid(
+    tw_client: TestClient,
+    tenant: Tenant,
+    tw_worker: OutboxWorker,
+    clock: FixedClock,
+    fake_twilio: FakeTwilio,
+    db: Database,
+) -> None:
+    phone = "+14155550123"
+    import_debt(tw_client, tenant, debtor_phone=phone)
+    clock.set(LA_OPENS)
+    send_sms(tw_client, phone, "hmm")
+    tw_worker.run_once()
+    clock.advance(timedelta(minutes=1))
+    send_sms(tw_client, phone, "hmm?")
+    with db.transaction() as session:
+        second = session.scalars(
+            select(Message).where(Message.direction == "outbound", Message.provider_sid.is_(None))
+        ).one()
+        second.needs_reconcile = True  # as after a timeout: the lookup finds the first
+    tw_worker.run_once()
+    sids = [m.provider_sid for m in messages(db) if m.direction == "outbound"]
+    assert len(set(sids)) == 2 and None not in sids
+    assert len(fake_twilio.messages) == 2

@@ -23,12 +23,18 @@ def twilio_status_callback(
 ) -> Response:
     """Record a delivery status; out-of-order callbacks never move a message backwards."""
     sid = form.get("MessageSid") or form.get("SmsSid")
+    # Locked on PostgreSQL so two callbacks (or a callback and the worker's result) for
+    # one message are applied one after the other, never moving it backwards.
+    postgres = session.get_bind().dialect.name == "postgresql"
     message = None
     if sid:
-        message = session.scalars(select(Message).where(Message.provider_sid == sid)).first()
+        query = select(Message).where(Message.provider_sid == sid)
+        if postgres:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        message = session.scalars(query).first()
     if message is None and mid:
         # The worker may have died before recording the provider's sid.
-        message = session.get(Message, mid)
+        message = session.get(Message, mid, with_for_update=postgres, populate_existing=True)
         if message is not None and message.provider_sid is None and sid:
             message.provider_sid = sid
             message.needs_reconcile = False

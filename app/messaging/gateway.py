@@ -8,7 +8,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import requests
@@ -100,7 +100,11 @@ def classify_twilio_error(exc: TwilioRestException) -> GatewayError:
     retryable = status is not None and (status == 429 or status >= 500)
     if code in RETRYABLE_CODES:
         retryable = True
-    return GatewayError(str(exc.msg), code=code, http_status=status, retryable=retryable)
+    # A 5xx may come after Twilio accepted the message: look before sending again.
+    maybe_sent = status is not None and status >= 500
+    return GatewayError(
+        str(exc.msg), code=code, http_status=status, retryable=retryable, maybe_sent=maybe_sent
+    )
 
 
 class TwilioGateway:
@@ -164,12 +168,16 @@ class TwilioGateway:
         return SendResult(str(created.sid), provider_status(created.status), segments)
 
     def find_sent(self, sms: OutboundSMS, since: datetime) -> SendResult | None:
+        # Not filtered on DateSent: Twilio leaves it empty while a message is still queued.
         try:
-            found = self.client.messages.list(to=sms.to, date_sent_after=since, limit=50)
+            found = self.client.messages.list(to=sms.to, limit=50)
         except (TwilioRestException, requests.exceptions.RequestException) as exc:
             raise GatewayError("could not look up earlier attempts", retryable=True) from exc
         for message in found:
-            if message.body == sms.body:
+            created = message.date_created
+            if created is not None and created < since - timedelta(minutes=5):
+                continue
+            if message.body == sms.body and message.direction != "inbound":
                 return SendResult(str(message.sid), provider_status(message.status))
         return None
 

@@ -42,11 +42,20 @@ class Claimed:
 
     sms: OutboundSMS
     reconcile_since: datetime | None
+    # The attempt number this claim made; a result is recorded only while it still
+    # matches, so a send that outlived its lease cannot overwrite a newer claim.
+    attempt: int = 0
 
 
 # Periodic jobs other domains register (reminders, plan checks...): each gets a session,
 # the current time and the settings, and runs in its own transaction on every tick.
 PeriodicJob = Callable[[Session, datetime, Settings], None]
+
+
+def _sid_taken(session: Session, sid: str, message_id: str) -> bool:
+    """Whether another message already holds this provider id."""
+    owner = session.scalars(select(Message.id).where(Message.provider_sid == sid)).first()
+    return owner is not None and owner != message_id
 
 
 class OutboxWorker:
@@ -177,6 +186,7 @@ class OutboxWorker:
                             status_callback=self.status_callback_url(message.id),
                         ),
                         message.created_at if message.needs_reconcile else None,
+                        message.attempts,
                     )
                 )
         return claimed
@@ -188,22 +198,40 @@ class OutboxWorker:
             result: SendResult | None = None
             if item.reconcile_since is not None:
                 result = self.gateway.find_sent(item.sms, item.reconcile_since)
+                if result is not None:
+                    with self.db.transaction() as session:
+                        if _sid_taken(session, result.provider_sid, item.sms.message_id):
+                            # Another message with the same words, not this one's attempt.
+                            result = None
             if result is None:
                 result = self.gateway.send(item.sms)
         except GatewayError as error:
-            self._record_failure(item.sms.message_id, error)
+            self._record_failure(item, error)
             return
-        self._record_success(item.sms.message_id, result)
+        self._record_success(item, result)
 
-    def _record_success(self, message_id: str, result: SendResult) -> None:
+    def _locked(self, session: Session, message_id: str) -> Message | None:
+        # Row lock on PostgreSQL: status callbacks and results never interleave.
+        return session.get(
+            Message, message_id, with_for_update=self.db.is_postgres, populate_existing=True
+        )
+
+    def _record_success(self, item: Claimed, result: SendResult) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
-            message = session.get(Message, message_id)
+            message = self._locked(session, item.sms.message_id)
             if message is None:
                 return
-            if message.provider_sid is None:
+            if message.provider_sid is None and not _sid_taken(
+                session, result.provider_sid, message.id
+            ):
                 message.provider_sid = result.provider_sid
             if message.status == "sending":
+                if message.attempts != item.attempt:
+                    logger.error(
+                        "a send outlived its lease and was claimed again",
+                        extra={"message_id": message.id, "attempt": item.attempt},
+                    )
                 message.status = "submitted"
             message.lease_expires_at = None
             message.needs_reconcile = False
@@ -212,11 +240,11 @@ class OutboxWorker:
             message.updated_at = now
             apply_provider_status(session, message, result.status, now=now, actor="worker")
 
-    def _record_failure(self, message_id: str, error: GatewayError) -> None:
+    def _record_failure(self, item: Claimed, error: GatewayError) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
-            message = session.get(Message, message_id)
-            if message is None or message.status != "sending":
+            message = self._locked(session, item.sms.message_id)
+            if message is None or message.status != "sending" or message.attempts != item.attempt:
                 return
             message.lease_expires_at = None
             message.updated_at = now
