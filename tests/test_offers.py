@@ -353,7 +353,7 @@ def test_stale_menu_is_offered_again(
     clock.advance(timedelta(seconds=1))
     import_debt(client, tenant, debtor_phone=NY, amount=9000)  # re-import changes the balance
     send_sms(client, NY, "1")
-    assert "balance changed" in outbound_bodies(db, NY)[-1]
+    assert "options have changed" in outbound_bodies(db, NY)[-1]
     with db.transaction() as session:
         assert session.scalars(select(Plan)).first() is None
 
@@ -472,3 +472,40 @@ def test_paying_every_installment_completes_the_plan(
     assert left == 640
     plan, installments = plan_state(db)
     assert plan.status == "completed" and all(i.status == "paid" for i in installments)
+
+
+def test_a_menu_from_a_rule_changed_or_withdrawn_since_is_offered_again(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    created = post_rule(client, tenant)
+    import_debt(client, tenant, debtor_phone=NY, amount=12360)
+    send_sms(client, NY, "PLAN")
+    client.patch(
+        f"/api/v1/offer-rules/{created['id']}",
+        json={"installment_counts": [3]},
+        headers=tenant.headers,
+    )
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "3")  # 12 installments: no longer allowed
+    assert "options have changed" in outbound_bodies(db, NY)[-1]
+    with db.transaction() as session:
+        assert session.scalars(select(Plan)).first() is None
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "1")
+    assert plan_state(db)[0].installment_count == 3
+
+
+def test_agreeing_a_plan_ends_open_promises(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    from app.conversations.models import Promise
+
+    post_rule(client, tenant)
+    import_debt(client, tenant, debtor_phone=NY, amount=12360)
+    send_sms(client, NY, "I'll pay on friday")
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "PLAN")
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "1")
+    with db.transaction() as session:
+        assert session.scalars(select(Promise.status)).one() == "canceled"

@@ -295,3 +295,36 @@ def test_payment_page_shows_the_creditors_legal_identity(
     ]
     page = client.get(code["url"].removeprefix("https://parley.example.com")).text
     assert "Acme Finance Ltda, 12.345.678/0001-90, Av. Paulista 1000, Sao Paulo" in page
+
+
+def test_a_debt_moved_to_another_number_is_forgotten_by_the_old_one(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    client.post(
+        "/api/v1/offer-rules",
+        json={
+            "name": "r",
+            "priority": 1,
+            "lump_sum_discount_pct": "0",
+            "lump_sum_valid_days": 0,
+            "installment_counts": [3],
+            "monthly_interest_pct": "0",
+            "min_installment": 100,
+            "first_installment_in_days": 10,
+        },
+        headers=tenant.headers,
+    )
+    debt_id = import_debt(client, tenant, debtor_phone=NY)
+    clock.set(datetime(2026, 11, 25, 11, 0, tzinfo=UTC))  # 06:00 in New York: held
+    client.post(f"/api/v1/debts/{debt_id}/statements", headers=tenant.headers)
+    send_sms(client, NY, "PLAN")
+    import_debt(client, tenant, debtor_phone="+12125550199")  # the right person's number
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "1")
+    with db.transaction() as session:
+        statement = session.scalars(select(Message).where(Message.kind == "statement")).one()
+        from app.offers.models import Plan
+
+        assert session.scalars(select(Plan)).first() is None
+    assert statement.status == "canceled"
+    assert "no balance due" in outbound_bodies(db, NY)[-1]

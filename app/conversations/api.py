@@ -117,10 +117,11 @@ def simulator_inbound_sms(
     result = engine.handle_inbound(
         session,
         provider_sid=sid,
-        from_phone=body.from_,
+        from_phone=phone,
         to_phone=body.to,
         body=body.body,
         now=now,
+        creditor_id=principal.creditor.id,
     )
     replies = [result.twiml_reply] if result.twiml_reply else []
     if result.message_id:

@@ -25,7 +25,12 @@ from app.debts.service import queue_statement
 from app.events import record_event, set_debt_status
 from app.messaging.models import Message
 from app.messaging.segments import count_segments
-from app.messaging.service import clear_opt_out, record_opt_out, set_contact_status
+from app.messaging.service import (
+    clear_opt_out,
+    opted_out_phones,
+    record_opt_out,
+    set_contact_status,
+)
 from app.messaging.texts import format_local_date, render
 from app.money import format_money
 
@@ -48,10 +53,13 @@ class InboundResult:
     twiml_reply: str | None = None
 
 
-def find_debtor(session: Session, phone: str) -> Debtor | None:
+def find_debtor(session: Session, phone: str, creditor_id: str | None = None) -> Debtor | None:
     """The debtor this number belongs to; when several creditors know it, the one that
     texted it last (the reply most likely answers that text)."""
-    debtors = list(session.scalars(select(Debtor).where(Debtor.phone == phone)))
+    query = select(Debtor).where(Debtor.phone == phone)
+    if creditor_id is not None:
+        query = query.where(Debtor.creditor_id == creditor_id)
+    debtors = list(session.scalars(query))
     if len(debtors) <= 1:
         return debtors[0] if debtors else None
     latest = session.scalars(
@@ -163,6 +171,7 @@ class ConversationEngine:
         to_phone: str,
         body: str,
         now: datetime,
+        creditor_id: str | None = None,
     ) -> InboundResult:
         """Store the inbound message exactly once (a retried webhook with the same
         MessageSid changes nothing) and answer it."""
@@ -170,7 +179,10 @@ class ConversationEngine:
             phone = normalize_phone(from_phone, self.settings.default_region)
         except PhoneError:
             phone = from_phone
-        debtor = find_debtor(session, phone)
+        debtor = find_debtor(session, phone, creditor_id)
+        if debtor is not None and session.get_bind().dialect.name == "postgresql":
+            # One text of a debtor at a time: two STOPs arriving together confirm once.
+            session.get(Debtor, debtor.id, with_for_update=True, populate_existing=True)
         info = count_segments(body)
         inbound = Message(
             creditor_id=debtor.creditor_id if debtor else None,
@@ -346,8 +358,13 @@ class ConversationEngine:
             return
         if conversation.menu_debt_id:
             menu_debt = ctx.session.get(Debt, conversation.menu_debt_id)
-            if menu_debt is not None:
-                ctx.debt = menu_debt
+            if menu_debt is None or menu_debt.debtor_id != ctx.debtor.id:
+                # The debt moved to another debtor since the menu went out.
+                ctx.close_menu()
+                ctx.inbound.intent = Intent.UNKNOWN.value
+                self._unknown(ctx)
+                return
+            ctx.debt = menu_debt
         option = options[choice]
         if conversation.menu_kind == "plan":
             self.desks.plans.choose_plan(ctx, option)
@@ -497,6 +514,8 @@ class ConversationEngine:
             return InboundResult(inbound.id, intent=inbound.intent)
         if classification.intent is Intent.START:
             clear_opt_out(session, inbound.from_phone or "")
+            return InboundResult(inbound.id, intent=inbound.intent)
+        if opted_out_phones(session, [inbound.from_phone or ""]):
             return InboundResult(inbound.id, intent=inbound.intent)
         recent = session.scalars(
             select(Message.id).where(

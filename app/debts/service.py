@@ -222,6 +222,30 @@ def reimport_refusal(debt: Debt, data: DebtIn) -> tuple[str, str] | None:
     return None
 
 
+def _forget_old_debtor(session: Session, debt: Debt, *, now: datetime, actor: str) -> None:
+    """A re-import moved the debt to another phone: nothing queued for the old number
+    about it may go out, and the old number's promises and calls about it end."""
+    from app.callbacks.service import cancel_callbacks_for
+    from app.conversations.models import Promise
+
+    for message in session.scalars(
+        select(Message).where(
+            Message.debt_id == debt.id, Message.status.in_(("queued", "scheduled"))
+        )
+    ):
+        message.status = "canceled"
+        message.error_message = "debt moved to another debtor"
+        message.updated_at = now
+    for promise in session.scalars(
+        select(Promise).where(Promise.debt_id == debt.id, Promise.status == "open")
+    ):
+        promise.status = "canceled"
+        promise.updated_at = now
+    cancel_callbacks_for(
+        session, debt_id=debt.id, now=now, actor=actor, reason="debt moved to another debtor"
+    )
+
+
 def _update_debt(
     session: Session, debt: Debt, debtor: Debtor, data: DebtIn, now: datetime, actor: str
 ) -> None:
@@ -250,6 +274,8 @@ def _update_debt(
     for key, value in changes.items():
         setattr(debt, key, value)
     debt.updated_at = now
+    if "debtor_id" in diff:
+        _forget_old_debtor(session, debt, now=now, actor=actor)
     if "amount" in diff or "currency" in diff:
         from app.payments.service import retire_codes
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.creditors.models import Creditor
@@ -229,10 +230,18 @@ def apply_provider_status(
 def record_opt_out(
     session: Session, phone: str, *, now: datetime, source_message_id: str | None
 ) -> None:
-    """Remember that this number said STOP (whoever it belongs to)."""
-    if session.get(PhoneOptOut, phone) is None:
-        session.add(PhoneOptOut(phone=phone, opted_out_at=now, source_message_id=source_message_id))
-        session.flush()
+    """Remember that this number said STOP (whoever it belongs to); two STOPs at once
+    store it once."""
+    if session.get(PhoneOptOut, phone) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(
+                PhoneOptOut(phone=phone, opted_out_at=now, source_message_id=source_message_id)
+            )
+            session.flush()
+    except IntegrityError:
+        pass
 
 
 def clear_opt_out(session: Session, phone: str) -> None:

@@ -189,9 +189,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "em {due}. Responda PAGAR para o codigo de pagamento.",
     },
     "plan_menu_stale": {
-        "en": "{creditor}: your balance changed since those options were sent. New options:",
-        "es": "{creditor}: su saldo cambio desde que enviamos esas opciones. Nuevas opciones:",
-        "pt-BR": "{creditor}: seu saldo mudou desde que enviamos essas opcoes. Novas opcoes:",
+        "en": "{creditor}: those options have changed since we sent them. New options:",
+        "es": "{creditor}: esas opciones cambiaron desde que las enviamos. Nuevas opciones:",
+        "pt-BR": "{creditor}: essas opcoes mudaram desde que as enviamos. Novas opcoes:",
     },
     "installment_reminder": {
         "en": "{creditor}: installment {number} of {amount} is due {due}. Pay with code {code} "

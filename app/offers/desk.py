@@ -11,7 +11,7 @@ from app.conversations.ports import HandoffPlanDesk
 from app.messaging.models import Message
 from app.messaging.texts import format_local_date
 from app.money import format_money
-from app.offers.models import OfferRuleVersion
+from app.offers.models import OfferRule, OfferRuleVersion
 from app.offers.schedule import PlanOption, plan_menu_text
 from app.offers.service import (
     active_plan,
@@ -93,8 +93,13 @@ class OffersPlanDesk:
             self.offer_plans(ctx, intro=ctx.text("plan_menu_stale"))
             return
         version = ctx.session.get(OfferRuleVersion, str(option["rule_version_id"]))
+        rule = ctx.session.get(OfferRule, version.rule_id) if version else None
+        if version is None or rule is None or not rule.active or rule.version != version.version:
+            # The finance team changed or withdrew the rule since the menu was sent.
+            ctx.close_menu()
+            self.offer_plans(ctx, intro=ctx.text("plan_menu_stale"))
+            return
         amounts = tuple(int(a) for a in option["amounts"])
-        assert version is not None
         chosen = PlanOption(
             number=int(option["key"]),
             count=len(amounts),

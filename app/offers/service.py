@@ -349,6 +349,26 @@ def create_plan(
         )
         debt.balance = option.total
     set_debt_status(session, debt, "in_plan", now=now, actor=actor)
+    from app.conversations.models import Promise
+
+    for promise in session.scalars(
+        select(Promise).where(Promise.debt_id == debt.id, Promise.status == "open")
+    ):
+        # The plan's schedule replaces the promised date.
+        record_event(
+            session,
+            creditor_id=creditor.id,
+            actor=actor,
+            kind="promise.status",
+            now=now,
+            debt_id=debt.id,
+            debtor_id=debt.debtor_id,
+            from_value="open",
+            to_value="canceled",
+            data={"reason": "plan agreed"},
+        )
+        promise.status = "canceled"
+        promise.updated_at = now
     session.flush()
     return plan, installments
 
