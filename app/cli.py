@@ -102,6 +102,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from app.creditors.service import get_creditor_by_name
     from app.db import Database
     from app.debts.service import ImportSummary, import_csv
+    from app.errors import ValidationFailed
 
     path = Path(args.file)
     if not path.is_file():
@@ -141,8 +142,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
                     actor="cli",
                     progress=progress,
                 )
-            except UnicodeDecodeError:
-                print("\nerror: the file is not UTF-8 text", file=sys.stderr)
+            except (UnicodeDecodeError, ValidationFailed) as exc:
+                # All or nothing: what earlier chunks stored is rolled back.
+                session.rollback()
+                reason = (
+                    "the file is not UTF-8 text"
+                    if isinstance(exc, UnicodeDecodeError)
+                    else exc.message
+                )
+                print(f"\nerror: {reason}; nothing was imported", file=sys.stderr)
                 return 2
     print(file=sys.stderr)
     elapsed = time.monotonic() - started

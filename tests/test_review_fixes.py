@@ -328,3 +328,48 @@ def test_a_debt_moved_to_another_number_is_forgotten_by_the_old_one(
         assert session.scalars(select(Plan)).first() is None
     assert statement.status == "canceled"
     assert "no balance due" in outbound_bodies(db, NY)[-1]
+
+
+def test_malformed_csv_and_control_characters_are_refused_whole(
+    client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    from app.debts.models import Debt
+
+    good = "".join(f"G-{i},Ann,+1415555{i:04d},en,,100,USD,2026-10-01,\n" for i in range(1, 700))
+    broken = (
+        "external_id,name,phone,language,timezone,amount,currency,due_date,description\n"
+        + good
+        + 'BAD,"Unclosed,+14155550123,en,,100,USD,2026-10-01,\n'
+        + ("x" * 200_000)
+        + "\n"
+    )
+    response = client.post(
+        "/api/v1/debts/import.csv",
+        content=broken.encode(),
+        headers={**tenant.headers, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 422 and response.json()["error"]["fields"][0]["field"] == "file"
+    with db.transaction() as session:
+        assert session.scalars(select(Debt)).first() is None
+    rows = client.post(
+        "/api/v1/debts",
+        json={"items": [debt_row("N-1", debtor_name="Ann\x00"), debt_row("N-2", amount=10**30)]},
+        headers=tenant.headers,
+    ).json()["results"]
+    assert [r["errors"][0]["field"] for r in rows] == ["debtor.name", "amount"]
+
+
+def test_agent_text_to_a_blocked_number_is_409(
+    client: TestClient, tenant: Tenant, clock: FixedClock
+) -> None:
+    import_debt(client, tenant, debtor_phone=NY)
+    send_sms(client, NY, "hmm")
+    clock.advance(timedelta(seconds=1))
+    send_sms(client, NY, "STOP")
+    [conversation] = client.get("/api/v1/conversations", headers=tenant.headers).json()["items"]
+    response = client.post(
+        f"/api/v1/conversations/{conversation['id']}/messages",
+        json={"body": "hello"},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 409

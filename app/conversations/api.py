@@ -25,7 +25,7 @@ from app.conversations.schemas import (
 from app.debts.api import message_out
 from app.debts.models import Debt, Debtor
 from app.debts.phones import PhoneError, normalize_phone
-from app.errors import Forbidden, NotFound, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.events import record_event
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.messaging.service import enqueue_message
@@ -243,6 +243,8 @@ def send_agent_message(
             raise NotFound("debt not found for this debtor", field="debt_id")
     elif conversation.focus_debt_id:
         debt = session.get(Debt, conversation.focus_debt_id)
+    if debtor.contact_status != "active":
+        raise Conflict(f"the debtor's number is {debtor.contact_status}", field="debtor")
     answering = (
         conversation.last_inbound_at is not None
         and now - conversation.last_inbound_at <= AGENT_REPLY_WINDOW

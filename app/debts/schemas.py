@@ -13,6 +13,14 @@ EARLIEST_DUE_DATE = date(1970, 1, 1)
 LATEST_DUE_DATE = date(2099, 12, 31)
 
 
+def _no_control_characters(value: Any) -> Any:
+    # A NUL byte is refused by PostgreSQL; other control characters have no place in
+    # names, ids or descriptions either.
+    if isinstance(value, str) and any(ord(c) < 32 and c not in "\t" for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 class DebtorIn(BaseModel):
     """The person who owes: name and mobile number; language and zone when known."""
 
@@ -22,6 +30,10 @@ class DebtorIn(BaseModel):
     phone: str = Field(min_length=3, max_length=40)
     language: str | None = None
     timezone: str | None = None
+
+    _clean = field_validator("name", "phone", "language", "timezone", mode="before")(
+        _no_control_characters
+    )
 
 
 class DebtIn(BaseModel):
@@ -36,6 +48,10 @@ class DebtIn(BaseModel):
     due_date: date
     description: str | None = Field(default=None, max_length=500)
     tags: list[str] | None = Field(default=None, max_length=20)
+
+    _clean = field_validator("external_id", "currency", "description", mode="before")(
+        _no_control_characters
+    )
 
     @field_validator("currency")
     @classmethod

@@ -21,7 +21,7 @@ from app.db import new_id
 from app.debts.models import Debt, Debtor
 from app.debts.phones import PhoneError, check_timezone, infer_timezone, normalize_phone
 from app.debts.schemas import DebtIn
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import record_event, set_debt_status
 from app.messaging.models import Message
 from app.messaging.service import enqueue_message, opted_out_phones
@@ -394,7 +394,16 @@ def csv_rows(stream: IO[str]) -> Iterator[dict[str, Any]]:
     sits in memory). Header: external_id, name (or debtor.name / debtor_name), phone,
     language, timezone, amount, currency, due_date, description."""
     reader = csv.DictReader(stream)
-    for record in reader:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # Malformed CSV (an unclosed quote, a NUL byte): refuse the file, keep nothing.
+            raise ValidationFailed(
+                f"line {reader.line_num}: not valid CSV ({exc})", field="file"
+            ) from exc
         item: dict[str, Any] = {}
         debtor: dict[str, Any] = {}
         for key, value in record.items():
@@ -410,7 +419,7 @@ def csv_rows(stream: IO[str]) -> Iterator[dict[str, Any]]:
             elif key == "amount" and value is not None:
                 # Only plain ASCII digits become integers ("²".isdigit() is True);
                 # anything else stays text so validation names the field.
-                item[key] = int(value) if re.fullmatch(r"-?[0-9]+", value) else value
+                item[key] = int(value) if re.fullmatch(r"-?[0-9]{1,18}", value) else value
             else:
                 item[key] = value
         item["debtor"] = debtor

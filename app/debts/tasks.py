@@ -79,8 +79,9 @@ def statement_cadence(session: Session, now: datetime, settings: Settings) -> No
             continue
         if silent >= threshold and debt.escalation is None:
             _escalate(session, debt, debtor, "agent", now, silent)
-        queue_statement(session, creditor, debt, now=now, actor="cadence")
         debt.next_statement_on = next_statement_after(creditor, debt, today)
+        if debt.balance > 0:
+            queue_statement(session, creditor, debt, now=now, actor="cadence")
 
 
 def _escalate(

@@ -84,7 +84,7 @@ class Message(Base):
     # hour, but only while it is fresh (see governor.REPLY_FRESHNESS).
     is_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     body: Mapped[str] = mapped_column(Text)
-    to_phone: Mapped[str] = mapped_column(String(20))
+    to_phone: Mapped[str] = mapped_column(String(40))
     from_phone: Mapped[str | None] = mapped_column(String(40))
     media_urls: Mapped[list[Any] | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(16))

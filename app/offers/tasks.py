@@ -166,6 +166,17 @@ def _break_plan(
             data={"reason": "plan broken: unearned interest removed"},
         )
         debt.balance = remaining
+    if debt.balance == 0:
+        # What was paid already covers the principal: nothing is left to renegotiate.
+        set_debt_status(
+            session,
+            debt,
+            "settled",
+            now=now,
+            actor="worker",
+            data={"reason": "plan broken after the principal was paid"},
+        )
+        return
     if debt.status == "in_plan":
         set_debt_status(
             session,
