@@ -146,3 +146,19 @@ def test_result_is_always_inside_the_window_and_never_early(
     assert policy.window_start <= local.time() < policy.window_end
     if policy.window_start <= now.astimezone(ZoneInfo(zone)).time() < policy.window_end:
         assert result == now
+
+
+def test_a_number_of_uncertain_zone_gets_the_window_common_to_all() -> None:
+    from app.messaging.governor import next_allowed_in_all
+
+    zones = [ZoneInfo("Europe/Madrid"), ZoneInfo("Atlantic/Canary")]
+
+    def common(now: datetime) -> datetime:
+        return next_allowed_in_all(
+            now=now, zones=zones, policy=DEFAULT, initiated=True, initiated_count_on=none_sent
+        )
+
+    # Winter: Madrid is UTC+1, the Canaries UTC+0. Open 08:00-20:00 UTC in both.
+    assert common(utc(2026, 11, 25, 7, 30)) == utc(2026, 11, 25, 8, 0)
+    assert common(utc(2026, 11, 25, 12, 0)) == utc(2026, 11, 25, 12, 0)
+    assert common(utc(2026, 11, 25, 20, 0)) == utc(2026, 11, 26, 8, 0)

@@ -203,3 +203,24 @@ def test_cli_import_prints_progress_and_summary(
         text=True,
     )
     assert unknown.returncode == 2 and "no creditor named" in unknown.stderr
+
+
+def test_numbers_with_several_zones(client: TestClient, tenant: Tenant, db: Database) -> None:
+    results = post(
+        client,
+        tenant,
+        [
+            debt_row("Z-1", debtor_phone="+34612345678", currency="EUR"),
+            debt_row("Z-2", debtor_phone="+79161234567", currency="RUB"),
+            debt_row(
+                "Z-3", debtor_phone="+79161234568", currency="RUB", debtor_timezone="Europe/Moscow"
+            ),
+        ],
+    )
+    assert [r["status"] for r in results] == ["created", "error", "created"]
+    assert results[1]["errors"][0]["field"] == "debtor.timezone"  # type: ignore[index]
+    with db.transaction() as session:
+        spanish = session.scalars(select(Debtor).where(Debtor.phone == "+34612345678")).one()
+        russian = session.scalars(select(Debtor).where(Debtor.phone == "+79161234568")).one()
+    assert (spanish.timezone, spanish.other_timezones) == ("Europe/Madrid", ["Atlantic/Canary"])
+    assert (russian.timezone, russian.other_timezones) == ("Europe/Moscow", None)

@@ -760,6 +760,7 @@ def _planned_send_at(
         now=now,
         contact_status=debtor.contact_status,
         timezone=debtor.timezone,
+        other_timezones=debtor.other_timezones or (),
         policy=ContactPolicy.for_creditor(creditor),
         kind=kind,
         initiated=True,

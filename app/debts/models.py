@@ -45,6 +45,9 @@ class Debtor(Base):
     phone: Mapped[str] = mapped_column(String(20), index=True)
     language: Mapped[str] = mapped_column(String(8))
     timezone: Mapped[str] = mapped_column(String(64))
+    # Other zones the number may be in when the zone was inferred (a Spanish mobile may
+    # be in the Canaries): the contact window must hold in all of them.
+    other_timezones: Mapped[list[Any] | None]
     contact_status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo, available_timezones
@@ -45,6 +46,35 @@ def _zone_order() -> dict[str, int]:
             if len(parts) >= 3:
                 order.setdefault(parts[2], len(order))
     return order
+
+
+# Zones further apart than this cannot share a useful contact window: the row must say
+# which one applies (a Russian or Australian mobile, say).
+MAX_ZONE_SPREAD = timedelta(hours=3)
+
+
+class AmbiguousTimezone(ValueError):
+    """The number spans zones too far apart to guess."""
+
+
+def infer_timezones(e164: str, at: datetime) -> list[str]:
+    """The debtor's zones from their number: the principal one first, then the others
+    with a different UTC offset at `at`. Empty when unknown; AmbiguousTimezone when the
+    candidates are more than MAX_ZONE_SPREAD apart."""
+    principal = infer_timezone(e164)
+    if principal is None:
+        return []
+    number = phonenumbers.parse(e164, None)
+    offsets: dict[timedelta, str] = {}
+    principal_offset = at.astimezone(ZoneInfo(principal)).utcoffset() or timedelta(0)
+    offsets[principal_offset] = principal
+    for zone in number_timezones.time_zones_for_number(number):
+        if zone in valid_timezones():
+            offset = at.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+            offsets.setdefault(offset, zone)
+    if max(offsets) - min(offsets) > MAX_ZONE_SPREAD:
+        raise AmbiguousTimezone("the number spans time zones hours apart; send debtor.timezone")
+    return [principal, *(z for o, z in sorted(offsets.items()) if z != principal)]
 
 
 def infer_timezone(e164: str) -> str | None:

@@ -6,7 +6,7 @@ import csv
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session
 from app.creditors.models import Creditor
 from app.db import new_id
 from app.debts.models import Debt, Debtor
-from app.debts.phones import PhoneError, check_timezone, infer_timezone, normalize_phone
+from app.debts.phones import (
+    AmbiguousTimezone,
+    PhoneError,
+    check_timezone,
+    infer_timezones,
+    normalize_phone,
+)
 from app.debts.schemas import DebtIn
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import record_event, set_debt_status
@@ -45,6 +51,8 @@ class ValidRow:
     phone: str
     language: str
     timezone: str
+    # Further zones the inferred number may be in (empty when the row named its zone).
+    other_timezones: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -89,18 +97,28 @@ def validate_row(
         else:
             language = normalize_language(data.debtor.language)
     timezone = ""
+    others: list[str] = []
     if data.debtor.timezone:
         try:
             timezone = check_timezone(data.debtor.timezone)
         except ValueError as exc:
             errors.append(("debtor.timezone", str(exc)))
     elif phone:
-        timezone = infer_timezone(phone) or ""
-        if not timezone:
-            errors.append(("debtor.timezone", "cannot infer a time zone from the number; send one"))
+        try:
+            zones = infer_timezones(phone, datetime.now(UTC))
+        except AmbiguousTimezone as exc:
+            zones = []
+            errors.append(("debtor.timezone", str(exc)))
+        else:
+            if not zones:
+                errors.append(
+                    ("debtor.timezone", "cannot infer a time zone from the number; send one")
+                )
+        if zones:
+            timezone, others = zones[0], zones[1:]
     if errors:
         return None, errors
-    return ValidRow(data, phone, language, timezone), []
+    return ValidRow(data, phone, language, timezone, others), []
 
 
 def first_statement_on(creditor: Creditor, due: date) -> date:
@@ -146,6 +164,7 @@ def _upsert_chunk(
                 phone=row.phone,
                 language=row.language,
                 timezone=row.timezone,
+                other_timezones=row.other_timezones or None,
                 contact_status="opted_out" if row.phone in opted_out else "active",
                 created_at=now,
                 updated_at=now,
@@ -158,6 +177,7 @@ def _upsert_chunk(
                 debtor.language = row.language
             if data.debtor.timezone:
                 debtor.timezone = row.timezone
+                debtor.other_timezones = None
             debtor.updated_at = now
         row_debtors.append(debtor)
     # Debtors first: debts reference them and the models declare no relationship

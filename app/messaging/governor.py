@@ -4,7 +4,7 @@ number's contact status)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -134,6 +134,7 @@ def decide(
     initiated: bool,
     is_reply: bool,
     initiated_count_on: Callable[[date], int],
+    other_timezones: Sequence[str] = (),
 ) -> Decision:
     """Whether and when one message may go to one debtor.
 
@@ -146,11 +147,41 @@ def decide(
         return Decision(None, f"number is {contact_status}")
     if is_reply:
         return Decision(now, "reply to the debtor")
-    when = next_allowed_send_at(
+    when = next_allowed_in_all(
         now=now,
-        zone=ZoneInfo(timezone),
+        zones=[ZoneInfo(timezone), *(ZoneInfo(z) for z in other_timezones)],
         policy=policy,
         initiated=initiated,
         initiated_count_on=initiated_count_on,
     )
     return Decision(when, "allowed now" if when <= now else "held for the contact window")
+
+
+def next_allowed_in_all(
+    *,
+    now: datetime,
+    zones: Sequence[ZoneInfo],
+    policy: ContactPolicy,
+    initiated: bool,
+    initiated_count_on: Callable[[date], int],
+) -> datetime:
+    """The first moment allowed in every zone the debtor may be in (a number whose zone
+    is uncertain, such as a Spanish mobile: Madrid or the Canaries). The daily cap
+    counts days of the first (principal) zone."""
+    moment = now
+    for _ in range(64):
+        candidates = [
+            next_allowed_send_at(
+                now=moment,
+                zone=zone,
+                policy=policy,
+                initiated=initiated and index == 0,
+                initiated_count_on=initiated_count_on,
+            )
+            for index, zone in enumerate(zones)
+        ]
+        latest = max(candidates)
+        if latest == moment:
+            return moment
+        moment = latest
+    raise RuntimeError("the debtor's possible time zones share no contact window")

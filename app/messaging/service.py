@@ -92,6 +92,7 @@ def enqueue_message(
         now=now,
         contact_status=debtor.contact_status,
         timezone=debtor.timezone,
+        other_timezones=debtor.other_timezones or (),
         policy=ContactPolicy.for_creditor(creditor),
         kind=kind,
         initiated=initiated,

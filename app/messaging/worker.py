@@ -151,6 +151,7 @@ class OutboxWorker:
                     now=now,
                     contact_status=debtor.contact_status,
                     timezone=debtor.timezone,
+                    other_timezones=debtor.other_timezones or (),
                     policy=ContactPolicy.for_creditor(creditor),
                     kind=message.kind,
                     initiated=message.initiated,
