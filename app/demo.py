@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from app.callbacks.service import get_calendar, save_calendar
 from app.clock import Clock
 from app.config import Settings
 from app.creditors.service import get_or_create_creditor
 from app.debts.service import import_rows
+from app.offers.service import create_rule, creditor_rules
 from app.security import create_api_key
 
 
@@ -45,5 +47,39 @@ def seed_demo(session: Session, clock: Clock, settings: Settings) -> str:
         },
     ]
     list(import_rows(session, creditor, rows, now=clock.now(), actor="demo"))
+    now = clock.now()
+    # An offer rule and a callback calendar, so PLAN and CALL show their menus.
+    if not creditor_rules(session, creditor.id):
+        create_rule(
+            session,
+            creditor,
+            {
+                "name": "Demo standard",
+                "priority": 10,
+                "lump_sum_discount_pct": "10",
+                "lump_sum_valid_days": 7,
+                "installment_counts": [3, 6, 12],
+                "monthly_interest_pct": "0",
+                "min_installment": 1000,
+                "first_installment_in_days": 30,
+            },
+            now=now,
+            actor="demo",
+        )
+    if get_calendar(session, creditor.id) is None:
+        weekdays = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+        save_calendar(
+            session,
+            creditor,
+            {
+                "timezone": "America/New_York",
+                "hours": weekdays,
+                "slot_minutes": 30,
+                "capacity": 2,
+                "holiday_country": "US",
+            },
+            now=now,
+            actor="demo",
+        )
     _, key = create_api_key(session, creditor, clock, name="demo", role="admin")
     return key

@@ -292,3 +292,22 @@ def test_lease_must_outlast_a_batch_of_sends() -> None:
     with pytest.raises(ValidationError, match="PARLEY_WORKER_LEASE_SECONDS"):
         Settings(worker_lease_seconds=30, send_timeout_seconds=10, worker_batch_size=50)
     assert Settings(worker_lease_seconds=300).worker_lease_seconds == 300
+
+
+def test_demo_seed_is_complete_and_repeatable(
+    db: Database, clock: FixedClock, settings: Settings
+) -> None:
+    from app.callbacks.models import CallbackCalendar
+    from app.debts.models import Debt
+    from app.demo import seed_demo
+    from app.offers.models import OfferRule
+
+    for _ in range(2):
+        with db.transaction() as session:
+            key = seed_demo(session, clock, settings)
+        assert key.startswith("pk_")
+    with db.transaction() as session:
+        assert len(session.scalars(select(Debt)).all()) == 3
+        assert len(session.scalars(select(OfferRule)).all()) == 1
+        assert len(session.scalars(select(CallbackCalendar)).all()) == 1
+        assert len(session.scalars(select(ApiKey)).all()) == 2
