@@ -46,7 +46,13 @@ def seed_demo(session: Session, clock: Clock, settings: Settings) -> str:
             "description": "Factura 1003",
         },
     ]
-    list(import_rows(session, creditor, rows, now=clock.now(), actor="demo"))
+    failed = [
+        outcome
+        for outcome in import_rows(session, creditor, rows, now=clock.now(), actor="demo")
+        if outcome.status == "error"
+    ]
+    if failed:
+        raise RuntimeError(f"demo rows failed to import: {failed}")
     now = clock.now()
     # An offer rule and a callback calendar, so PLAN and CALL show their menus.
     if not creditor_rules(session, creditor.id):
