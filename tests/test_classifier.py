@@ -383,3 +383,18 @@ def test_classify_never_raises(text: str, today: date, default: str) -> None:
     assert 0.0 <= result.confidence <= 1.0
     assert (result.choice is None) or result.intent is Intent.CHOICE
     assert json.dumps(result.to_json())
+
+
+def test_independent_probe_replies_score_at_least_97_percent() -> None:
+    """Replies written apart from the keyword tables (no language column): the intent
+    accuracy must hold on wording the tables were not built from."""
+    lines = (DATA / "replies_probe.tsv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines if line and not line.startswith("# ")]
+    misses = [
+        (text, intent, classify(text, today=date(2026, 11, 25)).intent.value)
+        for text, intent in rows
+        if classify(text, today=date(2026, 11, 25)).intent.value != intent
+    ]
+    accuracy = 1 - len(misses) / len(rows)
+    assert len(rows) >= 300
+    assert accuracy >= 0.97, misses

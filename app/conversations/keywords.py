@@ -673,7 +673,7 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "validat*",
             "how much ~ owe/is_it/is_the_debt/do_i",
             "what ~ do i/we owe",
-            "what is ~ for",
+            "what is ~ charge/bill/amount/debt/invoice/balance/fee ~ for",
             "what is my/the balance/total/amount",
             "total/balance/amount ~ owe/due",
             "never/not ~ got/received/get/receive ~ bill/statement/invoice/letter/notice"
@@ -769,6 +769,7 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "who ~ sent/sending ~ this",
             "who is this",
             "what is this/that",
+            "what is this/that/it for",
             "what this is",
             "who this is",
             "re:(?<= )who this $",
@@ -792,6 +793,7 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "golpe",
             "o que ~ querem/quer/deseja/desejam",
             "que mensagem ~ e/eh ~ essa/esta",
+            "de onde ~ e/eh/vem ~ mensagem/numero/isso",
             "quem sao",
         ),
         "es": (
@@ -860,6 +862,7 @@ PAY_VERBS: Final[dict[str, tuple[str, ...]]] = {
 # alone ("send it to my lawyer") they are no request to pay.
 PROMISE_ONLY_VERBS: Final[tuple[str, ...]] = (
     "send/have/get ~ it/that/this",
+    "payment/money/check ~ coming/comes/will_come/on_its_way",
     "mando/mandar/envio/enviar/deposito/transfiro",
 )
 
