@@ -42,10 +42,3 @@ class FixedClock:
         """Move forward by `delta`."""
         with self._lock:
             self._now += delta
-
-
-def as_utc(value: datetime) -> datetime:
-    """Read a stored datetime as aware UTC (SQLite hands back naive values)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)

@@ -604,15 +604,6 @@ def find_code_by_reference(session: Session, reference: str) -> PaymentCode | No
     ).first()
 
 
-def latest_installment_code(session: Session, installment_id: str) -> PaymentCode | None:
-    """The newest code issued for an installment (for plan views)."""
-    return session.scalars(
-        select(PaymentCode)
-        .where(PaymentCode.installment_id == installment_id)
-        .order_by(PaymentCode.created_at.desc(), PaymentCode.sequence.desc())
-    ).first()
-
-
 def reconcile_codes(session: Session, now: datetime, *, limit: int = 500) -> int:
     """Periodic upkeep: expire active codes past their date (in the debtor's zone),
     mark installment codes paid/canceled with their installment, and cancel the codes
