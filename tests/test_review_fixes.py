@@ -49,6 +49,7 @@ def test_a_person_resumes_a_disputed_debt_or_closes_it(
         kinds = list(session.scalars(select(Event.kind).where(Event.debt_id == debt_id)))
     assert statement.status == "canceled"
     assert kinds.count("debt.status") == 3 and "debt.needs_review" in kinds
+    assert "messages.canceled" in kinds
     again = client.patch(
         f"/api/v1/debts/{debt_id}", json={"status": "closed"}, headers=tenant.headers
     )

@@ -18,6 +18,7 @@ from app.conversations.classifier import Classification, Intent, classify
 from app.conversations.context import ReplyContext
 from app.conversations.models import Conversation, Promise
 from app.conversations.ports import Desks
+from app.conversations.promises import cancel_open_promises
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.debts.phones import PhoneError, normalize_phone
@@ -26,6 +27,7 @@ from app.events import record_event, set_debt_status
 from app.messaging.models import Message
 from app.messaging.segments import count_segments
 from app.messaging.service import (
+    cancel_pending_messages,
     clear_opt_out,
     opted_out_phones,
     record_opt_out,
@@ -382,23 +384,9 @@ class ConversationEngine:
         if when < ctx.local_today:
             ctx.reply(ctx.text("promise_past", amount=amount))
             return
-        for earlier in ctx.session.scalars(
-            select(Promise).where(Promise.debt_id == debt.id, Promise.status == "open")
-        ):
-            record_event(
-                ctx.session,
-                creditor_id=ctx.creditor.id,
-                actor="debtor",
-                kind="promise.status",
-                now=ctx.now,
-                debt_id=debt.id,
-                debtor_id=ctx.debtor.id,
-                from_value="open",
-                to_value="canceled",
-                data={"reason": "replaced by a new promise"},
-            )
-            earlier.status = "canceled"
-            earlier.updated_at = ctx.now
+        cancel_open_promises(
+            ctx.session, debt.id, now=ctx.now, actor="debtor", reason="replaced by a new promise"
+        )
         promise = Promise(
             creditor_id=ctx.creditor.id,
             debtor_id=ctx.debtor.id,
@@ -440,17 +428,14 @@ class ConversationEngine:
         )
         debt.needs_review = True
         debt.updated_at = ctx.now
-        pending = ctx.session.scalars(
-            select(Message).where(
-                Message.debt_id == debt.id,
-                Message.status.in_(("queued", "scheduled")),
-                Message.initiated.is_(True),
-            )
+        cancel_pending_messages(
+            ctx.session,
+            now=ctx.now,
+            actor="debtor",
+            reason=f"debt {status}",
+            debt_id=debt.id,
+            initiated_only=True,
         )
-        for message in pending:
-            message.status = "canceled"
-            message.error_message = f"debt {status}"
-            message.updated_at = ctx.now
         ctx.close_menu()
         ctx.flag(reason)
 

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.conversations.models import Promise
+from app.conversations.promises import set_promise_status
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
-from app.events import record_event
 from app.messaging.service import enqueue_message
 from app.messaging.texts import format_local_date, render, short_creditor_name
 from app.messaging.worker import PeriodicJob
@@ -77,19 +77,7 @@ def promise_followups(session: Session, now: datetime, settings: Settings) -> No
 
 
 def _close(session: Session, promise: Promise, status: str, now: datetime) -> None:
-    record_event(
-        session,
-        creditor_id=promise.creditor_id,
-        actor="worker",
-        kind="promise.status",
-        now=now,
-        debt_id=promise.debt_id,
-        debtor_id=promise.debtor_id,
-        from_value=promise.status,
-        to_value=status,
-    )
-    promise.status = status
-    promise.updated_at = now
+    set_promise_status(session, promise, status, now=now, actor="worker")
 
 
 JOBS: list[PeriodicJob] = [promise_followups]

@@ -30,7 +30,7 @@ from app.debts.schemas import DebtIn
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import record_event, set_debt_status
 from app.messaging.models import Message
-from app.messaging.service import enqueue_message, opted_out_phones
+from app.messaging.service import cancel_pending_messages, enqueue_message, opted_out_phones
 from app.messaging.texts import (
     format_local_date,
     normalize_language,
@@ -246,21 +246,11 @@ def _forget_old_debtor(session: Session, debt: Debt, *, now: datetime, actor: st
     """A re-import moved the debt to another phone: nothing queued for the old number
     about it may go out, and the old number's promises and calls about it end."""
     from app.callbacks.service import cancel_callbacks_for
-    from app.conversations.models import Promise
+    from app.conversations.promises import cancel_open_promises
 
-    for message in session.scalars(
-        select(Message).where(
-            Message.debt_id == debt.id, Message.status.in_(("queued", "scheduled"))
-        )
-    ):
-        message.status = "canceled"
-        message.error_message = "debt moved to another debtor"
-        message.updated_at = now
-    for promise in session.scalars(
-        select(Promise).where(Promise.debt_id == debt.id, Promise.status == "open")
-    ):
-        promise.status = "canceled"
-        promise.updated_at = now
+    reason = "debt moved to another debtor"
+    cancel_pending_messages(session, now=now, actor=actor, reason=reason, debt_id=debt.id)
+    cancel_open_promises(session, debt.id, now=now, actor=actor, reason=reason)
     cancel_callbacks_for(
         session, debt_id=debt.id, now=now, actor=actor, reason="debt moved to another debtor"
     )
@@ -609,14 +599,9 @@ def review_debt(
             cancel_callbacks_for(
                 session, debt_id=debt.id, now=now, actor=actor, reason="debt closed"
             )
-            for message in session.scalars(
-                select(Message).where(
-                    Message.debt_id == debt.id, Message.status.in_(("queued", "scheduled"))
-                )
-            ):
-                message.status = "canceled"
-                message.error_message = "debt closed"
-                message.updated_at = now
+            cancel_pending_messages(
+                session, now=now, actor=actor, reason="debt closed", debt_id=debt.id
+            )
     if needs_review is not None and needs_review != debt.needs_review:
         record_event(
             session,

@@ -16,7 +16,7 @@ from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.messaging.gateway import INVALID_NUMBER_CODES, OPTED_OUT_CODES, UNREACHABLE_CODES
 from app.messaging.governor import ContactPolicy, decide, local_day_bounds
-from app.messaging.models import STATUS_RANK, Message, PhoneOptOut
+from app.messaging.models import PENDING_STATUSES, STATUS_RANK, Message, PhoneOptOut
 from app.messaging.segments import count_segments
 
 MAX_BODY_CHARS = 1600
@@ -164,17 +164,14 @@ def set_contact_status(
     debtor.contact_status = status
     debtor.updated_at = now
     if status != "active":
-        pending = session.scalars(
-            select(Message).where(
-                Message.debtor_id == debtor.id,
-                Message.status.in_(("queued", "scheduled")),
-                Message.kind.not_in(("opt_out_confirmation", "wrong_number_ack")),
-            )
+        cancel_pending_messages(
+            session,
+            now=now,
+            actor=actor,
+            reason=f"number became {status}",
+            debtor_id=debtor.id,
+            except_kinds=("opt_out_confirmation", "wrong_number_ack"),
         )
-        for message in pending:
-            message.status = "canceled"
-            message.error_message = f"number became {status}"
-            message.updated_at = now
 
 
 def contact_status_for_error(code: int | None) -> str | None:
@@ -258,3 +255,51 @@ def opted_out_phones(session: Session, phones: Collection[str]) -> set[str]:
     if not phones:
         return set()
     return set(session.scalars(select(PhoneOptOut.phone).where(PhoneOptOut.phone.in_(phones))))
+
+
+def cancel_pending_messages(
+    session: Session,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str,
+    debt_id: str | None = None,
+    debtor_id: str | None = None,
+    initiated_only: bool = False,
+    kinds: Collection[str] | None = None,
+    except_kinds: Collection[str] = (),
+) -> int:
+    """Cancel outbound messages still waiting in the outbox (about a debt and/or to a
+    debtor), with one event; sent ones are history and stay as they are."""
+    if debt_id is None and debtor_id is None:
+        raise ValueError("cancel_pending_messages needs a debt or a debtor")
+    query = select(Message).where(
+        Message.direction == "outbound", Message.status.in_(PENDING_STATUSES)
+    )
+    if debt_id is not None:
+        query = query.where(Message.debt_id == debt_id)
+    if debtor_id is not None:
+        query = query.where(Message.debtor_id == debtor_id)
+    if initiated_only:
+        query = query.where(Message.initiated.is_(True))
+    if kinds is not None:
+        query = query.where(Message.kind.in_(kinds))
+    if except_kinds:
+        query = query.where(Message.kind.not_in(except_kinds))
+    messages = list(session.scalars(query))
+    for message in messages:
+        message.status = "canceled"
+        message.error_message = reason
+        message.updated_at = now
+    if messages and messages[0].creditor_id:
+        record_event(
+            session,
+            creditor_id=messages[0].creditor_id,
+            actor=actor,
+            kind="messages.canceled",
+            now=now,
+            debt_id=debt_id,
+            debtor_id=debtor_id or messages[0].debtor_id,
+            data={"reason": reason, "message_ids": [m.id for m in messages]},
+        )
+    return len(messages)

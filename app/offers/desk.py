@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from app.conversations.context import ReplyContext
 from app.conversations.ports import HandoffPlanDesk
-from app.messaging.models import Message
+from app.messaging.service import cancel_pending_messages
 from app.messaging.texts import format_local_date
 from app.money import format_money
 from app.offers.models import OfferRule, OfferRuleVersion
@@ -113,16 +111,14 @@ class OffersPlanDesk:
         )
         ctx.close_menu()
         # Statements waiting to go out are moot now that a plan runs.
-        for message in ctx.session.scalars(
-            select(Message).where(
-                Message.debt_id == debt.id,
-                Message.kind == "statement",
-                Message.status.in_(("queued", "scheduled")),
-            )
-        ):
-            message.status = "canceled"
-            message.error_message = "plan agreed"
-            message.updated_at = ctx.now
+        cancel_pending_messages(
+            ctx.session,
+            now=ctx.now,
+            actor="debtor",
+            reason="plan agreed",
+            debt_id=debt.id,
+            kinds=("statement",),
+        )
         code = issue_current_code(ctx.session, ctx.creditor, debt, ctx.now)
         assert code is not None
         language = ctx.language

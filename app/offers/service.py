@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.conversations.promises import cancel_open_promises
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.errors import ValidationFailed
@@ -349,26 +350,8 @@ def create_plan(
         )
         debt.balance = option.total
     set_debt_status(session, debt, "in_plan", now=now, actor=actor)
-    from app.conversations.models import Promise
-
-    for promise in session.scalars(
-        select(Promise).where(Promise.debt_id == debt.id, Promise.status == "open")
-    ):
-        # The plan's schedule replaces the promised date.
-        record_event(
-            session,
-            creditor_id=creditor.id,
-            actor=actor,
-            kind="promise.status",
-            now=now,
-            debt_id=debt.id,
-            debtor_id=debt.debtor_id,
-            from_value="open",
-            to_value="canceled",
-            data={"reason": "plan agreed"},
-        )
-        promise.status = "canceled"
-        promise.updated_at = now
+    # The plan's schedule replaces any promised date.
+    cancel_open_promises(session, debt.id, now=now, actor=actor, reason="plan agreed")
     session.flush()
     return plan, installments
 

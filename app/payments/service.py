@@ -38,12 +38,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.callbacks.service import cancel_callbacks_for
 from app.config import Settings
-from app.conversations.models import Promise
+from app.conversations.promises import cancel_open_promises
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.events import record_event, set_debt_status
-from app.messaging.models import PENDING_STATUSES, Message
-from app.messaging.service import enqueue_message
+from app.messaging.models import Message
+from app.messaging.service import cancel_pending_messages, enqueue_message
 from app.offers.models import Installment, Plan
 from app.offers.service import (
     PayTerms,
@@ -983,35 +983,8 @@ def settle_debt(session: Session, debt: Debt, *, now: datetime) -> None:
     still running closed)."""
     set_debt_status(session, debt, "settled", now=now, actor=ACTOR, data={"reason": "paid in full"})
     cancel_callbacks_for(session, debt_id=debt.id, now=now, actor=ACTOR, reason="debt paid in full")
-    pending = session.scalars(
-        select(Message).where(
-            Message.debt_id == debt.id,
-            Message.direction == "outbound",
-            Message.status.in_(PENDING_STATUSES),
-        )
-    )
-    for message in pending:
-        message.status = "canceled"
-        message.error_message = "debt settled"
-        message.updated_at = now
-    promises = session.scalars(
-        select(Promise).where(Promise.debt_id == debt.id, Promise.status == "open")
-    )
-    for promise in promises:
-        record_event(
-            session,
-            creditor_id=debt.creditor_id,
-            actor=ACTOR,
-            kind="promise.status",
-            now=now,
-            debt_id=debt.id,
-            debtor_id=debt.debtor_id,
-            from_value="open",
-            to_value="canceled",
-            data={"promise_id": promise.id, "reason": "debt settled"},
-        )
-        promise.status = "canceled"
-        promise.updated_at = now
+    cancel_pending_messages(session, now=now, actor=ACTOR, reason="debt settled", debt_id=debt.id)
+    cancel_open_promises(session, debt.id, now=now, actor=ACTOR, reason="debt settled")
     plan = active_plan(session, debt.id)
     if plan is not None:
         _close_plan(session, plan, now)

@@ -1,0 +1,52 @@
+"""Promise status changes, each with its event (shared by the engine, plans, payments,
+re-imports and the follow-up job)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.conversations.models import Promise
+from app.events import record_event
+
+
+def set_promise_status(
+    session: Session,
+    promise: Promise,
+    status: str,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
+) -> None:
+    """Move a promise to `status` and log it."""
+    if promise.status == status:
+        return
+    record_event(
+        session,
+        creditor_id=promise.creditor_id,
+        actor=actor,
+        kind="promise.status",
+        now=now,
+        debt_id=promise.debt_id,
+        debtor_id=promise.debtor_id,
+        from_value=promise.status,
+        to_value=status,
+        data={"promise_id": promise.id, "reason": reason} if reason else {"promise_id": promise.id},
+    )
+    promise.status = status
+    promise.updated_at = now
+
+
+def cancel_open_promises(
+    session: Session, debt_id: str, *, now: datetime, actor: str, reason: str
+) -> int:
+    """End the debt's open promises (a plan, a settlement or a new promise replaces them)."""
+    promises = list(
+        session.scalars(select(Promise).where(Promise.debt_id == debt_id, Promise.status == "open"))
+    )
+    for promise in promises:
+        set_promise_status(session, promise, "canceled", now=now, actor=actor, reason=reason)
+    return len(promises)
