@@ -17,6 +17,21 @@ from tests.helpers import debt_row, import_debt, outbound_bodies, send_sms
 NY = "+12125550123"
 
 
+def simple_rule(**overrides: object) -> dict[str, object]:
+    """An offer rule with three installments and no discount or interest."""
+    return {
+        "name": "r",
+        "priority": 1,
+        "lump_sum_discount_pct": "0",
+        "lump_sum_valid_days": 0,
+        "installment_counts": [3],
+        "monthly_interest_pct": "0",
+        "min_installment": 100,
+        "first_installment_in_days": 10,
+        **overrides,
+    }
+
+
 def patch(
     client: TestClient, tenant: Tenant, debt_id: str, body: dict[str, object]
 ) -> dict[str, object]:
@@ -65,16 +80,7 @@ def test_reimport_cannot_change_an_agreed_plan_and_settles_a_covered_debt(
 ) -> None:
     client.post(
         "/api/v1/offer-rules",
-        json={
-            "name": "r",
-            "priority": 1,
-            "lump_sum_discount_pct": "0",
-            "lump_sum_valid_days": 0,
-            "installment_counts": [3],
-            "monthly_interest_pct": "0",
-            "min_installment": 100,
-            "first_installment_in_days": 10,
-        },
+        json=simple_rule(),
         headers=tenant.headers,
     )
     debt_id = import_debt(client, tenant, debtor_phone=NY, amount=12360)
@@ -173,16 +179,7 @@ def test_out_of_range_inputs_are_422_not_500(client: TestClient, tenant: Tenant)
     assert summary["failed"] == 1 and summary["errors"][0]["errors"][0]["field"] == "amount"
     rule = client.post(
         "/api/v1/offer-rules",
-        json={
-            "name": "r",
-            "priority": 1,
-            "lump_sum_discount_pct": "0",
-            "lump_sum_valid_days": 0,
-            "installment_counts": [3],
-            "monthly_interest_pct": "0",
-            "min_installment": 10**20,
-            "first_installment_in_days": 10,
-        },
+        json=simple_rule(min_installment=10**20),
         headers=tenant.headers,
     )
     assert rule.status_code == 422
@@ -303,16 +300,7 @@ def test_a_debt_moved_to_another_number_is_forgotten_by_the_old_one(
 ) -> None:
     client.post(
         "/api/v1/offer-rules",
-        json={
-            "name": "r",
-            "priority": 1,
-            "lump_sum_discount_pct": "0",
-            "lump_sum_valid_days": 0,
-            "installment_counts": [3],
-            "monthly_interest_pct": "0",
-            "min_installment": 100,
-            "first_installment_in_days": 10,
-        },
+        json=simple_rule(),
         headers=tenant.headers,
     )
     debt_id = import_debt(client, tenant, debtor_phone=NY)

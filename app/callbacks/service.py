@@ -474,24 +474,12 @@ def book_callback(
     pending call per debtor). None when the slot is full."""
     current = active_callback(session, debtor.id, now)
     if current is not None:
-        old = slot_of(current)
-        if not take_seat(session, current, slot):
+        previous_debt = current.debt_id
+        if debt is not None:
+            current.debt_id = debt.id
+        if not _move(session, current, slot, calendar, now=now, actor=actor, kind="callback.moved"):
+            current.debt_id = previous_debt
             return None
-        current.debt_id = debt.id if debt else current.debt_id
-        current.updated_at = now
-        _mark_reminder(current, calendar, now)
-        record_event(
-            session,
-            creditor_id=creditor.id,
-            actor=actor,
-            kind="callback.moved",
-            now=now,
-            debt_id=current.debt_id,
-            debtor_id=debtor.id,
-            from_value=old.starts_at.isoformat(),
-            to_value=slot.starts_at.isoformat(),
-            data={"callback_id": current.id},
-        )
         return current
     callback = Callback(
         # The id is set up front so a retry after a lost seat race re-inserts the same row.
@@ -688,16 +676,34 @@ def reschedule_callback(
             "calendar, inside the debtor's contact window",
             field="starts_at",
         )
+    if not _move(
+        session, callback, slot, calendar, now=now, actor=actor, kind="callback.rescheduled"
+    ):
+        raise Conflict("that slot is full; choose another", field="starts_at")
+    return slot
+
+
+def _move(
+    session: Session,
+    callback: Callback,
+    slot: Slot,
+    calendar: CallbackCalendar,
+    *,
+    now: datetime,
+    actor: str,
+    kind: str,
+) -> bool:
+    """Move a booked call to `slot` (False when the slot is full), with its event."""
     old = slot_of(callback)
     if not take_seat(session, callback, slot):
-        raise Conflict("that slot is full; choose another", field="starts_at")
+        return False
     callback.updated_at = now
     _mark_reminder(callback, calendar, now)
     record_event(
         session,
         creditor_id=callback.creditor_id,
         actor=actor,
-        kind="callback.rescheduled",
+        kind=kind,
         now=now,
         debt_id=callback.debt_id,
         debtor_id=callback.debtor_id,
@@ -705,7 +711,7 @@ def reschedule_callback(
         to_value=slot.starts_at.isoformat(),
         data={"callback_id": callback.id},
     )
-    return slot
+    return True
 
 
 def get_callback(
