@@ -33,14 +33,18 @@ from app.messaging.service import (
     record_opt_out,
     set_contact_status,
 )
-from app.messaging.texts import format_local_date, render
+from app.messaging.texts import (
+    format_local_date,
+    normalize_language,
+    render,
+    supported_language,
+)
 from app.money import format_money
 
 logger = logging.getLogger("parley.conversations")
 
 # Debts a debtor can still act on, and the order in which one becomes the focus.
 ACTIVE_DEBT_STATUSES = ("open", "in_plan", "paused")
-LANGUAGE_OF_CLASSIFIER = {"en": "en", "es": "es", "pt": "pt-BR"}
 NEUTRAL_REPLY_EVERY = timedelta(hours=24)
 
 
@@ -270,7 +274,7 @@ class ConversationEngine:
         c = ctx.classification
         if c.intent in (Intent.CHOICE, Intent.UNKNOWN) or c.confidence < 0.8:
             return
-        language = LANGUAGE_OF_CLASSIFIER.get(c.language)
+        language = supported_language(c.language)
         if language and language != ctx.debtor.language:
             record_event(
                 ctx.session,
@@ -512,7 +516,7 @@ class ConversationEngine:
         if recent is not None:
             # One neutral answer a day: never ping-pong with an auto-responder.
             return InboundResult(inbound.id, intent=inbound.intent)
-        body = render("neutral", LANGUAGE_OF_CLASSIFIER.get(classification.language, "en"))
+        body = render("neutral", normalize_language(classification.language))
         info = count_segments(body)
         session.add(
             Message(

@@ -9,6 +9,8 @@ import holidays
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.messaging.texts import supported_language
+
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 PaymentScheme = Literal["boleto", "pix", "reference"]
@@ -116,8 +118,7 @@ class CreditorPatch(BaseModel):
     def _language(cls, value: object) -> object:
         # "pt", "pt_BR", "es-MX", "EN" mean the same templates as for debtors.
         if isinstance(value, str):
-            primary = value.replace("_", "-").split("-", 1)[0].lower()
-            return {"en": "en", "es": "es", "pt": "pt-BR"}.get(primary, value)
+            return supported_language(value) or value
         return value
 
     @field_validator("holiday_country")

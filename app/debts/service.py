@@ -33,14 +33,13 @@ from app.messaging.models import Message
 from app.messaging.service import cancel_pending_messages, enqueue_message, opted_out_phones
 from app.messaging.texts import (
     format_local_date,
-    normalize_language,
     render,
     short_creditor_name,
+    supported_language,
 )
 from app.money import format_money
 
 CHUNK_SIZE = 500
-SUPPORTED_LANGUAGE_PREFIXES = ("en", "es", "pt")
 
 
 @dataclass
@@ -91,11 +90,11 @@ def validate_row(
         errors.append(("debtor.phone", str(exc)))
     language = creditor.default_language
     if data.debtor.language:
-        primary = data.debtor.language.replace("_", "-").split("-", 1)[0].lower()
-        if primary not in SUPPORTED_LANGUAGE_PREFIXES:
+        supported = supported_language(data.debtor.language)
+        if supported is None:
             errors.append(("debtor.language", "supported languages are en, es and pt-BR"))
         else:
-            language = normalize_language(data.debtor.language)
+            language = supported
     timezone = ""
     others: list[str] = []
     if data.debtor.timezone:

@@ -225,12 +225,18 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
+def supported_language(tag: str | None) -> str | None:
+    """The one of LANGUAGES that "pt", "pt_BR", "es-MX", "EN" ... mean; None when Parley
+    does not speak it."""
+    if not tag:
+        return None
+    primary = tag.replace("_", "-").split("-", 1)[0].lower()
+    return {"en": "en", "es": "es", "pt": "pt-BR"}.get(primary)
+
+
 def normalize_language(language: str | None, default: str = "en") -> str:
-    """Map "pt", "pt_BR", "es-MX", "EN" ... onto one of LANGUAGES."""
-    if not language:
-        return default
-    primary = language.replace("_", "-").split("-", 1)[0].lower()
-    return {"en": "en", "es": "es", "pt": "pt-BR"}.get(primary, default)
+    """Like supported_language, falling back to `default`."""
+    return supported_language(language) or default
 
 
 def format_local_date(day: date, language: str) -> str:
