@@ -83,3 +83,60 @@ def test_two_workers_send_each_of_1000_messages_once(
         attempts = set(session.scalars(select(Message.attempts)))
     assert statuses == {"submitted": COUNT}
     assert attempts == {1}
+
+
+def test_two_workers_never_spend_one_debtors_daily_cap_twice(
+    postgres_only: None,
+    db: Database,
+    tenant: Tenant,
+    clock: FixedClock,
+    settings: Settings,
+) -> None:
+    from app.messaging.gateway import SimulatorGateway
+
+    clock.set(datetime(2026, 11, 25, 17, 0, tzinfo=UTC))
+    with db.transaction() as session:
+        creditor = session.get(Creditor, tenant.creditor_id)
+        assert creditor is not None
+        rows = [
+            {
+                "external_id": f"C-{i}",
+                "debtor": {"name": "P", "phone": "+14155550123"},
+                "amount": 1000,
+                "currency": "USD",
+                "due_date": "2026-11-01",
+            }
+            for i in range(6)
+        ]
+        list(import_rows(session, creditor, rows, now=clock.now(), actor="t"))
+        for debt in session.scalars(select(Debt)):
+            queue_statement(session, creditor, debt, now=clock.now(), actor="t")
+        # All made due now, as if an operator forced them: only one may go today.
+        for message in session.scalars(select(Message)):
+            message.status, message.send_after = "queued", clock.now()
+    small = settings.model_copy(update={"worker_batch_size": 1})
+    workers = [OutboxWorker(db, SimulatorGateway(), clock, small) for _ in range(3)]
+    barrier = threading.Barrier(len(workers))
+    errors: list[BaseException] = []
+
+    def tick(worker: OutboxWorker) -> None:
+        try:
+            barrier.wait()
+            for _ in range(4):
+                worker.run_once()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=tick, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
+    # Messages whose debtor was locked by another worker wait for a later tick.
+    while workers[0].run_once():
+        pass
+    with db.transaction() as session:
+        statuses = Counter(m.status for m in session.scalars(select(Message)))
+    assert statuses == {"delivered": 1, "scheduled": 5}
