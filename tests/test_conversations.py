@@ -490,3 +490,43 @@ def test_concurrent_first_texts_all_kept(
             == 6
         )
         assert session.scalar(select(func.count(Conversation.id))) == 1
+
+
+def test_concurrent_stops_confirm_once(
+    postgres_only: None,
+    client: TestClient,
+    tenant: Tenant,
+    db: Database,
+    clock: FixedClock,
+    settings: object,
+) -> None:
+    setup_debt(client, tenant)
+    engine = build_engine(settings)  # type: ignore[arg-type]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def deliver(index: int) -> None:
+        try:
+            with db.transaction() as session:
+                barrier.wait()
+                engine.handle_inbound(
+                    session,
+                    provider_sid=f"SMstop{index:028d}",
+                    from_phone=NY,
+                    to_phone="+15005550006",
+                    body="STOP",
+                    now=clock.now(),
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not errors, errors
+    with db.transaction() as session:
+        kinds = list(session.scalars(select(Message.kind).where(Message.direction == "outbound")))
+    assert kinds == ["opt_out_confirmation"]

@@ -59,12 +59,17 @@ class InboundResult:
     twiml_reply: str | None = None
 
 
-def find_debtor(session: Session, phone: str, creditor_id: str | None = None) -> Debtor | None:
+def find_debtor(
+    session: Session, phone: str, creditor_id: str | None = None, *, lock: bool = False
+) -> Debtor | None:
     """The debtor this number belongs to; when several creditors know it, the one that
-    texted it last (the reply most likely answers that text)."""
-    query = select(Debtor).where(Debtor.phone == phone)
+    texted it last (the reply most likely answers that text). `lock` holds the number's
+    debtor rows for the transaction, so its texts are answered one at a time."""
+    query = select(Debtor).where(Debtor.phone == phone).order_by(Debtor.id)
     if creditor_id is not None:
         query = query.where(Debtor.creditor_id == creditor_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
     debtors = list(session.scalars(query))
     if len(debtors) <= 1:
         return debtors[0] if debtors else None
@@ -185,10 +190,10 @@ class ConversationEngine:
             phone = normalize_phone(from_phone, self.settings.default_region)
         except PhoneError:
             phone = from_phone
-        debtor = find_debtor(session, phone, creditor_id)
-        if debtor is not None and session.get_bind().dialect.name == "postgresql":
-            # One text of a debtor at a time: two STOPs arriving together confirm once.
-            session.get(Debtor, debtor.id, with_for_update=True, populate_existing=True)
+        # One text of a number at a time on PostgreSQL: two STOPs arriving together
+        # confirm once.
+        postgres = session.get_bind().dialect.name == "postgresql"
+        debtor = find_debtor(session, phone, creditor_id, lock=postgres)
         info = count_segments(body)
         inbound = Message(
             creditor_id=debtor.creditor_id if debtor else None,
