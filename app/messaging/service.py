@@ -16,7 +16,13 @@ from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.messaging.gateway import INVALID_NUMBER_CODES, OPTED_OUT_CODES, UNREACHABLE_CODES
 from app.messaging.governor import ContactPolicy, decide, local_day_bounds
-from app.messaging.models import PENDING_STATUSES, STATUS_RANK, Message, PhoneOptOut
+from app.messaging.models import (
+    PENDING_STATUSES,
+    STATUS_RANK,
+    Message,
+    PhoneOptOut,
+    SendPriority,
+)
 from app.messaging.segments import count_segments
 
 MAX_BODY_CHARS = 1600
@@ -119,6 +125,7 @@ def enqueue_message(
         encoding=info.encoding,
         attempts=0,
         send_after=decision.send_at,
+        priority=int(SendPriority.for_message(is_reply=is_reply, initiated=initiated)),
         needs_reconcile=False,
         error_message=None if decision.send_at else decision.reason,
         created_at=now,
