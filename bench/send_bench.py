@@ -40,7 +40,8 @@ from app.creditors.models import Creditor
 from app.creditors.service import create_creditor
 from app.db import Database
 from app.debts.models import Debt
-from app.debts.service import import_rows, queue_statement
+from app.actions.debts import import_debts as import_rows
+from app.actions.debts import queue_statement
 from app.messaging.gateway import SimulatorGateway, SmsGateway, TwilioGateway
 from app.messaging.models import Message
 from app.worker import OutboxWorker

@@ -22,12 +22,12 @@ from app.db import Database
 from app.debts.models import Debt
 from app.offers.service import pay_terms
 from app.payments.models import PaymentCode
+from app.actions.codes import issue_current_code
+from app.actions.payments import receive_payment
 from app.payments.service import (
     PaymentOutcome,
     PaymentReport,
     issue_code,
-    issue_current_code,
-    receive_payment,
     reconcile_codes,
 )
 from tests.conftest import T0, Tenant
