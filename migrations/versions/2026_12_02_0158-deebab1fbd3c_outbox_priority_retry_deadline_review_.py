@@ -52,9 +52,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
-        "UPDATE messages SET status = 'failed' WHERE status IN ('needs_review', 'expired')"
-    )
+    op.execute("UPDATE messages SET status = 'failed' WHERE status IN ('needs_review', 'expired')")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_claim")
         batch_op.drop_constraint(op.f("ck_messages_priority"), type_="check")

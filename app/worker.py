@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -38,12 +37,14 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.actions.delivery import record_delivery
 from app.clock import Clock
 from app.config import Settings
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debtor
 from app.events import record_event
+from app.jobs import PeriodicJob
 from app.messaging.breaker import CircuitBreaker
 from app.messaging.gateway import (
     GatewayError,
@@ -54,7 +55,7 @@ from app.messaging.gateway import (
 )
 from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, decide
 from app.messaging.models import PENDING_STATUSES, Message
-from app.messaging.service import apply_provider_status, initiated_counter
+from app.messaging.service import initiated_counter
 
 logger = logging.getLogger("parley.worker")
 
@@ -91,11 +92,6 @@ class Verdict(Enum):
     WAIT = "wait"  # cannot tell yet: look again later
     PARKED = "parked"  # cannot tell, and waited long enough: a person decides
     STALE = "stale"  # the claim is no longer ours
-
-
-# Periodic jobs other domains register (reminders, plan checks...): each gets a session,
-# the current time and the settings, and runs in its own transaction on every tick.
-PeriodicJob = Callable[[Session, datetime, Settings], None]
 
 
 def _sid_taken(session: Session, sid: str, message_id: str) -> bool:
@@ -445,7 +441,7 @@ class OutboxWorker:
         message.sent_at = message.sent_at or now
         message.updated_at = now
         session.flush()
-        apply_provider_status(session, message, copy.status, now=now, actor="worker")
+        record_delivery(session, message, copy.status, now=now, actor="worker")
 
     def _wait(self, message: Message, now: datetime, until: datetime, reason: str) -> None:
         message.status = "queued"
@@ -549,7 +545,7 @@ class OutboxWorker:
                 message.segments = result.segments
             message.updated_at = now
             session.flush()
-            apply_provider_status(session, message, result.status, now=now, actor="worker")
+            record_delivery(session, message, result.status, now=now, actor="worker")
 
     def _record_failure(self, item: Claimed, error: GatewayError) -> None:
         now = self.clock.now()
@@ -598,7 +594,7 @@ class OutboxWorker:
                 },
             )
             # The shared path also applies what the error code says about the number.
-            apply_provider_status(
+            record_delivery(
                 session,
                 message,
                 "failed",
