@@ -153,6 +153,9 @@ class Fault:
     hang: bool = False
     keep: bool = False
     message: str = "Service Unavailable (injected by FakeTwilio)"
+    # Answer a create with this SID instead of a fresh one (a provider that gives two
+    # messages one id); both messages are kept.
+    sid: str | None = None
 
     @classmethod
     def kept_timeout(cls, seconds: float) -> Fault:
@@ -533,7 +536,7 @@ class FakeTwilio:
     ) -> tuple[int, dict[str, object]] | object | None:
         kept: tuple[int, dict[str, object]] | None = None
         if fault.keep and create_form is not None:
-            kept = self._create_message(create_form, use_failures=False)
+            kept = self._create_message(create_form, use_failures=False, sid=fault.sid)
         if fault.delay > 0 and self._stopping.wait(fault.delay):
             return None
         if fault.hang:
@@ -553,6 +556,8 @@ class FakeTwilio:
             return fault.status, _error_body(fault.status, code, fault.message)
         if kept is not None:
             return kept
+        if fault.sid is not None and create_form is not None:
+            return self._create_message(create_form, use_failures=False, sid=fault.sid)
         return _PASS  # only slowed down: answer truthfully
 
     def wait_for_messages(self, count: int, timeout: float) -> bool:
@@ -585,7 +590,7 @@ class FakeTwilio:
         }
 
     def _create_message(
-        self, form: Mapping[str, list[str]], *, use_failures: bool = True
+        self, form: Mapping[str, list[str]], *, use_failures: bool = True, sid: str | None = None
     ) -> tuple[int, dict[str, object]]:
         with self._lock:
             failure = self._state.failures.pop(0) if self._state.failures and use_failures else None
@@ -619,7 +624,7 @@ class FakeTwilio:
             status = "queued"
         else:  # Messaging Service picks the sender later; Twilio answers "accepted".
             status = "accepted"
-        sid = new_sid("MM" if media else "SM")
+        sid = sid or new_sid("MM" if media else "SM")
         now = rfc2822_now(self.now())
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
         resource: dict[str, object] = {
@@ -648,7 +653,10 @@ class FakeTwilio:
             "uri": uri,
         }
         with self._created:
-            self._state.messages[sid] = {
+            key = sid
+            while key in self._state.messages:  # a reused SID: keep both messages
+                key += "+"
+            self._state.messages[key] = {
                 **resource,
                 "_created_iso": self.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }

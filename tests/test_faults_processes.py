@@ -282,11 +282,11 @@ def test_answers_queued_behind_a_statement_wave_go_within_one_batch(
     parley.env["PARLEY_WORKER_BATCH_SIZE"] = str(batch)
     parley.env["PARLEY_SEND_CONCURRENCY"] = "4"
     numbers = phones(120)
-    debts = parley.import_debts(numbers)
     # Each create takes a moment, so the wave lasts while the answers are queued.
     fake.set_create_policy(lambda _r, _nth: Fault(delay=0.05))
     parley.start_serve()
     parley.start_worker("w1")
+    debts = parley.import_debts(numbers)
     workers = 2
     for debt_id in debts:
         parley.queue_statement(debt_id)

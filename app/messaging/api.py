@@ -38,6 +38,7 @@ def twilio_status_callback(
         if message is not None and message.provider_sid is None and sid:
             message.provider_sid = sid
             message.needs_reconcile = False
+            message.reconcile_since = None
             if message.status == "sending":
                 message.status = "submitted"
                 message.lease_expires_at = None
