@@ -290,6 +290,7 @@ class OutboxWorker:
                 return
         if item.retry_until is not None and self.clock.now() >= item.retry_until:
             self._expire(item)
+            self.breaker.release_probe()  # the provider was not asked
             return
         with self._held_lock:
             self._started.add(item.sms.message_id)

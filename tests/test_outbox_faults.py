@@ -19,7 +19,7 @@ from app.main import create_app
 from app.messaging.gateway import TwilioGateway
 from app.messaging.models import Message, SendPriority
 from app.worker import OutboxWorker
-from tests.conftest import Tenant
+from tests.conftest import Tenant, make_tenant
 from tests.fake_twilio import FakeTwilio, Fault, RecordedRequest
 from tests.helpers import import_debt, send_sms
 
@@ -124,6 +124,28 @@ def test_a_look_up_that_cannot_decide_parks_both_messages_for_a_person(
     clock.advance(timedelta(hours=2))
     assert tw_worker.run_once() == 0
     assert len(fake_twilio.messages) == 1  # nothing guessed, nothing resent
+
+    # A person checks the Twilio console: the first went, the second did not.
+    first, second = rows
+    url = "/api/v1/messages/{}/review"
+    bad = tw_client.post(url.format(first.id), json={"outcome": "maybe"}, headers=tenant.headers)
+    assert bad.status_code == 422 and "outcome" in bad.text
+    done = tw_client.post(url.format(first.id), json={"outcome": "sent"}, headers=tenant.headers)
+    assert done.status_code == 200 and done.json()["status"] == "submitted"
+    again = tw_client.post(url.format(first.id), json={"outcome": "sent"}, headers=tenant.headers)
+    assert again.status_code == 409
+    resend = tw_client.post(
+        url.format(second.id), json={"outcome": "resend"}, headers=tenant.headers
+    )
+    assert resend.status_code == 200 and resend.json()["status"] == "queued"
+    other = make_tenant(db, clock, "Other Co")
+    hidden = tw_client.post(
+        url.format(second.id), json={"outcome": "cancel"}, headers=other.headers
+    )
+    assert hidden.status_code == 404
+    assert tw_worker.run_once() == 1
+    assert len(fake_twilio.messages) == 2
+    assert {r.status for r in outbound(db)} == {"submitted"}
 
 
 def test_a_status_callback_settles_a_parked_message(

@@ -53,12 +53,13 @@ class CircuitBreaker:
         with self._lock:
             if self._state is BreakerState.CLOSED:
                 return batch
-            if self._state is BreakerState.PROBING:
-                return 0  # the probe's outcome is not in yet
             assert self._open_until is not None
             if self._clock.now() < self._open_until:
-                return 0
+                return 0  # paused, or the probe's outcome is not in yet
+            # Paused long enough, or a probe that never reported (it expired unsent, its
+            # thread died) has had its time: one more message goes as the probe.
             self._state = BreakerState.PROBING
+            self._open_until = self._clock.now() + self._pause
             logger.info("provider probe")
             return 1
 

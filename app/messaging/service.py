@@ -295,3 +295,45 @@ def cancel_pending_messages(
             data={"reason": reason, "message_ids": [m.id for m in messages]},
         )
     return len(messages)
+
+
+REVIEW_OUTCOMES = ("sent", "resend", "cancel")
+
+
+def review_parked_message(
+    session: Session, message: Message, outcome: str, *, now: datetime, actor: str, note: str | None
+) -> None:
+    """Apply a person's verdict to a message parked in `needs_review` (see
+    app/worker.py: the worker never guesses whether an uncertain attempt went)."""
+    if outcome not in REVIEW_OUTCOMES:
+        raise ValueError(f"unknown review outcome {outcome!r}")
+    message.needs_reconcile = False
+    message.reconcile_since = None
+    message.lease_expires_at = None
+    message.updated_at = now
+    if outcome == "sent":
+        message.status = "submitted"
+        message.sent_at = message.sent_at or now
+        message.error_message = "confirmed sent by a person after review"
+    elif outcome == "resend":
+        message.status = "queued"
+        message.send_after = now
+        message.sent_at = None
+        message.retry_until = None
+        message.error_message = None
+    else:
+        message.status = "canceled"
+        message.error_message = "left unsent by a person after review"
+    if message.creditor_id:
+        record_event(
+            session,
+            creditor_id=message.creditor_id,
+            actor=actor,
+            kind="message.reviewed",
+            now=now,
+            debt_id=message.debt_id,
+            debtor_id=message.debtor_id,
+            to_value=message.id,
+            data={"outcome": outcome, "note": note},
+        )
+    session.flush()
