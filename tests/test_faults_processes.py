@@ -310,4 +310,4 @@ def test_answers_queued_behind_a_statement_wave_go_within_one_batch(
         # each worker already had in hand.
         behind = answer_at - marks[number]
         assert behind <= workers * batch, (number, behind)
-    assert_each_sent_exactly_once(db, fake, len(numbers) + len(answered))
+    assert_each_sent_exactly_once(db, fake, total)
