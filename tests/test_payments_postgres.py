@@ -16,14 +16,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from app.actions.codes import issue_current_code
+from app.actions.payments import receive_payment
 from app.clock import FixedClock
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debt
 from app.offers.service import pay_terms
 from app.payments.models import PaymentCode
-from app.actions.codes import issue_current_code
-from app.actions.payments import receive_payment
 from app.payments.service import (
     PaymentOutcome,
     PaymentReport,

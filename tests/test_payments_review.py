@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from app.actions.codes import issue_current_code
 from app.clock import FixedClock
 from app.creditors.models import Creditor
 from app.db import Database
@@ -23,7 +24,6 @@ from app.main import create_app
 from app.payments.api import MAX_JSON_DEPTH, MAX_WEBHOOK_BODY
 from app.payments.models import PaymentCode
 from app.payments.pages import first_name
-from app.actions.codes import issue_current_code
 from app.payments.service import (
     reconcile_codes,
     set_code_status,
