@@ -296,7 +296,12 @@ def test_answers_queued_behind_a_statement_wave_go_within_one_batch(
     for number in answered:
         marks[number] = len(creates(fake.requests))
         assert parley.text_in(number, "PAY").status_code == 200
-    wait_until(lambda: len(creates(fake.requests)) >= len(numbers) + len(answered), 120, "all sent")
+    total = len(numbers) + len(answered)
+    wait_until(
+        lambda: len(outbound(db)) == total and all(r.status in SETTLED for r in outbound(db)),
+        120,
+        "every statement and answer to be sent and recorded",
+    )
     order = creates(fake.requests)
     answers = {r.to_phone: r.body for r in outbound(db) if r.is_reply}
     assert set(answers) == set(answered)
