@@ -5,6 +5,8 @@ client to a local Twilio-compatible server, all reading one file clock the test 
 from __future__ import annotations
 
 import os
+import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,8 +24,14 @@ from app.clock import FileClock
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fake_twilio import FakeTwilio, inbound_sms_params, new_sid, twilio_signature
 
-PORTS = range(18200, 18300)  # this helper's port range
-API_KEY = "fault-test-admin-key-0123456789abcdef"
+
+def _port_range() -> range:
+    """Ports the processes may listen on: PARLEY_TEST_PORTS ("18200-18299" by default)."""
+    low, _, high = os.environ.get("PARLEY_TEST_PORTS", "18200-18299").partition("-")
+    return range(int(low), int(high or low) + 1)
+
+
+PORTS = _port_range()
 CREDITOR = "Fault Test Finance"
 PARLEY_NUMBER = "+15005550006"
 
@@ -40,7 +48,9 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def free_port() -> int:
-    for port in PORTS:
+    ports = list(PORTS)
+    random.shuffle(ports)  # two runs at once rarely race for the same port
+    for port in ports:
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
@@ -78,9 +88,9 @@ class Parley:
         log_dir: Path,
         **settings: Any,
     ) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.public_url = self.base_url
+        # A key of this run only: a server on the port that does not know it is not ours.
+        self.api_key = "fault-test-" + secrets.token_hex(16)
+        self._choose_port()
         self.fake = fake
         self.clock = clock
         self.log_dir = log_dir
@@ -98,7 +108,7 @@ class Parley:
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "PARLEY_TWILIO_FROM": PARLEY_NUMBER,
             "PARLEY_TWILIO_API_BASE": fake.base_url,
-            "PARLEY_BOOTSTRAP_API_KEY": API_KEY,
+            "PARLEY_BOOTSTRAP_API_KEY": self.api_key,
             "PARLEY_BOOTSTRAP_CREDITOR": CREDITOR,
             "PARLEY_CLOCK_FILE": str(clock.path),
             "PARLEY_WORKER_POLL_SECONDS": "0.05",
@@ -115,6 +125,15 @@ class Parley:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.http = httpx.Client(base_url=self.base_url, timeout=10, trust_env=False)
 
+    def _choose_port(self) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.public_url = self.base_url
+        if hasattr(self, "env"):
+            self.env["PARLEY_PUBLIC_URL"] = self.public_url
+            self.http.close()
+            self.http = httpx.Client(base_url=self.base_url, timeout=10, trust_env=False)
+
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("wb")
         process = subprocess.Popen(
@@ -127,20 +146,36 @@ class Parley:
         return process
 
     def start_serve(self, *, worker: bool = True) -> None:
-        args = ["serve", "--port", str(self.port)]
-        if not worker:
-            args.append("--no-worker")
-        process = self._spawn("serve", *args)
+        """Start `parley serve` and wait until it answers as this run's server (another
+        run may have taken the port in between: then try another one)."""
+        for _ in range(5):
+            args = ["serve", "--port", str(self.port)]
+            if not worker:
+                args.append("--no-worker")
+            process = self._spawn("serve", *args)
+            outcome: list[str] = []
 
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"parley serve exited:\n{self.log('serve')[-3000:]}")
-            try:
-                return self.http.get("/readyz").status_code == 200
-            except httpx.HTTPError:
+            def ready(
+                process: subprocess.Popen[bytes] = process, outcome: list[str] = outcome
+            ) -> bool:
+                if process.poll() is not None:
+                    outcome.append("exited")
+                    return True
+                try:
+                    response = self.http.get("/api/v1/creditor", headers=self.headers)
+                except httpx.HTTPError:
+                    return False
+                if response.status_code == 200:
+                    outcome.append("ready")
+                    return True
                 return False
 
-        wait_until(ready, 60, "parley serve to answer /readyz")
+            wait_until(ready, 60, "parley serve to answer")
+            if outcome == ["ready"]:
+                return
+            self.processes.pop("serve")
+            self._choose_port()
+        raise AssertionError(f"parley serve did not start:\n{self.log('serve')[-3000:]}")
 
     def start_worker(self, name: str) -> None:
         self._spawn(name, "worker")
@@ -168,7 +203,7 @@ class Parley:
     # ------------------------------------------------------------------ driving
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {API_KEY}"}
+        return {"Authorization": f"Bearer {self.api_key}"}
 
     def import_debts(self, phones: list[str]) -> list[str]:
         items = [

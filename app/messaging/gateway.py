@@ -225,9 +225,10 @@ class TwilioGateway:
                 provider_down=status is None or status == 429 or status >= 500,
             ) from exc
         except requests.exceptions.RequestException as exc:
-            error = classify_transport_error(exc)
             raise GatewayError(
-                "could not look up earlier attempts", retryable=True, provider_down=True
+                f"could not look up earlier attempts: {classify_transport_error(exc).message}",
+                retryable=True,
+                provider_down=True,
             ) from exc
         copies = []
         for message in found:
