@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.actions.delivery import record_delivery
@@ -331,6 +331,18 @@ class OutboxWorker:
             )
             self._requeue(item, self.clock.now(), "provider id race", reconcile=True)
             return Verdict.WAIT
+        except OperationalError:
+            # A deadlock or lock timeout against another look-up of the same group.
+            logger.warning(
+                "look-up collided with another; looking again",
+                extra={"message_id": item.sms.message_id},
+            )
+            self._requeue(item, self._look_again(self.clock.now()), "look-up collision")
+            return Verdict.WAIT
+
+    def _look_again(self, now: datetime) -> datetime:
+        """When an undecided look-up is tried again (jittered, so rivals drift apart)."""
+        return now + self._reconcile_after * self._rng.uniform(1.0, 1.5)
 
     def _decide_in(self, session: Session, item: Claimed, copies: list[ProviderMessage]) -> Verdict:
         now = self.clock.now()
@@ -377,14 +389,32 @@ class OutboxWorker:
             return Verdict.SETTLED
         if any(m.status == "sending" and not m.needs_reconcile for m in candidates):
             # A rival's first send is in flight: its own answer will name its copy.
-            self._wait(message, now, now + self._reconcile_after, "a same-text send in flight")
+            self._wait(message, now, self._look_again(now), "a same-text send in flight")
             return Verdict.WAIT
-        group_query = select(Message).where(Message.id.in_([m.id for m in candidates]))
+        key = (message.created_at, message.id)
+        if any(m.status == "sending" and (m.created_at, m.id) < key for m in candidates):
+            # An older row of the group is being looked up right now: it decides for all
+            # (one decider, so two look-ups never wait on each other for ever).
+            self._wait(message, now, self._look_again(now), "an older same-text row decides")
+            return Verdict.WAIT
+        group_query = (
+            select(Message)
+            .where(Message.id.in_([m.id for m in candidates]))
+            .order_by(Message.created_at, Message.id)
+        )
         if self.db.is_postgres:
-            group_query = group_query.with_for_update(skip_locked=True)
+            group_query = group_query.with_for_update()
         rivals = list(session.scalars(group_query.execution_options(populate_existing=True)))
-        if len(rivals) != len(candidates) or any(m.provider_sid for m in rivals):
-            self._wait(message, now, now + self._reconcile_after, "a same-text row is busy")
+        rivals = [
+            m
+            for m in rivals
+            if m.provider_sid is None
+            and m.status in _UNSETTLED
+            and (m.status == "sending" or m.needs_reconcile)
+        ]
+        if len(rivals) != len(candidates):
+            # One of them was settled meanwhile: weigh again with what is known now.
+            self._wait(message, now, now, "a same-text row changed meanwhile")
             return Verdict.WAIT
         group = sorted([message, *rivals], key=lambda m: (m.created_at, m.id))
         if len(free) == len(group):
@@ -404,7 +434,7 @@ class OutboxWorker:
             f"provider, which holds {len(free)} unrecorded copies: which went cannot be told"
         )
         if now < started + timedelta(seconds=self.settings.review_after_seconds):
-            self._wait(message, now, now + self._reconcile_after, reason)
+            self._wait(message, now, self._look_again(now), reason)
             return Verdict.WAIT
         message.status = "needs_review"
         message.lease_expires_at = None
