@@ -15,7 +15,7 @@ import calendar
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
@@ -25,6 +25,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from app.conversations import keywords as kw
+from app.conversations.preferences import ContactPreference, parse_contact_preference
+from app.conversations.terms import ProposedTerms, parse_terms
 
 __all__ = ["Classification", "Intent", "classify", "detect_language"]
 
@@ -45,6 +47,8 @@ class Intent(StrEnum):
     STOP = "STOP"
     START = "START"
     HELP = "HELP"
+    # A stated contact preference ("only text me in the evening", "not on weekends").
+    PREFERENCE = "PREFERENCE"
     UNKNOWN = "UNKNOWN"
 
 
@@ -64,10 +68,24 @@ class Classification:
     promise_date: date | None = None
     requested_date: date | None = None
     requested_time: time | None = None
+    # Terms the debtor proposes for a plan (PLAN / HARDSHIP).
+    terms: ProposedTerms | None = None
+    # A bare yes ("yes", "sim", "sí", "ok"): accepts a one-option menu.
+    affirmative: bool = False
+    # Only thanks / goodbye / a thumbs-up: a polite close, nobody needs to look.
+    courtesy: bool = False
+    # The date a payment was made ("yesterday", "paguei ontem", "on the 20th").
+    paid_on: date | None = None
+    preference: ContactPreference | None = None
 
     def to_json(self) -> dict[str, object]:
         """Plain JSON-ready dict, with ISO strings for the date and time fields."""
         return {
+            "terms": self.terms.to_json() if self.terms else None,
+            "affirmative": self.affirmative,
+            "courtesy": self.courtesy,
+            "paid_on": self.paid_on.isoformat() if self.paid_on else None,
+            "contact_preference": self.preference.to_json() if self.preference else None,
             "intent": self.intent.value,
             "language": self.language,
             "confidence": self.confidence,
@@ -414,6 +432,9 @@ _END_OF_MONTH_RE: Final = _compile(kw.END_OF_MONTH_WORDS)
 _NEXT_MONTH_RE: Final = _compile(kw.NEXT_MONTH_WORDS)
 _VAGUE_RE: Final = _compile(kw.VAGUE_TIME_WORDS)
 _PAST_RE: Final = _compile(kw.PAST_TIME_WORDS)
+_YESTERDAY_RE: Final = _compile(kw.YESTERDAY_WORDS)
+_DAY_BEFORE_YESTERDAY_RE: Final = _compile(kw.DAY_BEFORE_YESTERDAY_WORDS)
+_LAST_WEEK_RE: Final = _compile(kw.LAST_WEEK_WORDS)
 _UNTIL_RE: Final = re.compile("(?<= )(?:" + "|".join(sorted(kw.UNTIL_WORDS)) + ") ")
 
 _WEEKDAY_RE: Final = re.compile(
@@ -865,4 +886,81 @@ def classify(
     """
     reply = _prepare(text)
     language = _language_of(reply, default_language)
-    return _decide(reply, today or date.today(), language)
+    today = today or date.today()
+    return _refine(_decide(reply, today, language), text, reply, today)
+
+
+# --- negotiation, courtesies, payment dates, contact preferences --------------------
+
+# Intents a proposal of terms turns into PLAN: "I'll pay 40 a month" is no promise.
+_TERMS_OVERRIDE: Final = frozenset(
+    {Intent.PAY, Intent.PROMISE, Intent.UNKNOWN, Intent.CHOICE, Intent.PLAN}
+)
+# Facts about the debt and the number beat a stated preference.
+_PREFERENCE_YIELDS_TO: Final = frozenset({Intent.WRONG_NUMBER, Intent.DISPUTE, Intent.START})
+
+
+def _only_words(reply: _Reply, vocabulary: frozenset[str], limit: int) -> bool:
+    core = [t for t in reply.tokens if t not in kw.FILLERS or t in vocabulary]
+    return 0 < len(core) <= limit and all(t in vocabulary for t in core)
+
+
+def _days_back(today: date, weekday: int) -> date:
+    return today - timedelta(days=(today.weekday() - weekday) % 7 or 7)
+
+
+def _past_day(padded: str, today: date) -> date | None:
+    """The day a past event happened, as the reply states it."""
+    if _DAY_BEFORE_YESTERDAY_RE.search(padded):
+        return today - timedelta(days=2)
+    if _YESTERDAY_RE.search(padded):
+        return today - timedelta(days=1)
+    if _TODAY_RE.search(padded):
+        return today
+    if _LAST_WEEK_RE.search(padded):
+        return today - timedelta(days=7)
+    for match in _NUMERIC_DATE_RE.finditer(padded):
+        first, second = int(match.group(1)), int(match.group(2))
+        for day, month in ((first, second), (second, first)):
+            if 1 <= month <= 12 and 1 <= day <= _last_day(today.year, month):
+                candidate = date(today.year, month, day)
+                if candidate > today:
+                    candidate = candidate.replace(year=today.year - 1)
+                return candidate
+    for match in _DAY_OF_MONTH_RE.finditer(padded):
+        raw = match.group(1)
+        number = 1 if raw in {"primeiro", "primero", "first"} else int(raw)
+        if 1 <= number <= 31:
+            month_start = today.replace(day=1)
+            if number > today.day:
+                month_start = _add_months(month_start, -1)
+            return month_start.replace(day=min(number, _last_day(month_start.year, month_start.month)))
+    for match in _WEEKDAY_RE.finditer(padded):
+        return _days_back(today, kw.WEEKDAYS[match.group(1)])
+    return None
+
+
+def _refine(result: Classification, text: str, reply: _Reply, today: date) -> Classification:
+    """What the precedence table leaves open: proposed terms, a bare yes, a courtesy, the
+    date of a payment, a stated contact preference."""
+    intent = result.intent
+    preference = parse_contact_preference(text)
+    if preference is not None and intent not in _PREFERENCE_YIELDS_TO:
+        return replace(result, intent=Intent.PREFERENCE, preference=preference, choice=None)
+    changes: dict[str, object] = {}
+    if intent in _TERMS_OVERRIDE or intent is Intent.HARDSHIP or intent is Intent.CALL:
+        terms = parse_terms(text)
+        if terms is not None and intent is not Intent.CALL:
+            changes["terms"] = terms
+            if intent in _TERMS_OVERRIDE:
+                changes.update(intent=Intent.PLAN, choice=None)
+    if intent in (Intent.UNKNOWN, Intent.PLAN, Intent.START, Intent.CHOICE):
+        changes["affirmative"] = _only_words(reply, kw.AFFIRMATIVE_WORDS, 4)
+    if intent is Intent.UNKNOWN:
+        changes["courtesy"] = (
+            _only_words(reply, kw.COURTESY_WORDS, 6)
+            or (not reply.tokens and bool(text.strip()))
+        )
+    if intent in (Intent.PAID, Intent.UNKNOWN):
+        changes["paid_on"] = _past_day(reply.padded, today)
+    return replace(result, **changes) if changes else result  # type: ignore[arg-type]

@@ -1069,6 +1069,39 @@ ORDINALS: Final[dict[str, int]] = {
     "cuarto": 4,
 }
 
+# Past days, for the date of a payment ("paguei ontem", "ayer", "the day before yesterday").
+YESTERDAY_WORDS: Final = ("yesterday/ontem/ayer", "last night", "anoche", "ontem a noite")
+DAY_BEFORE_YESTERDAY_WORDS: Final = (
+    "day before yesterday",
+    "anteontem/anteayer/antier/antes_de_ontem",
+    "antes de ayer",
+)
+LAST_WEEK_WORDS: Final = (
+    "last week",
+    "semana passada",
+    "la semana pasada",
+    "semana pasada",
+)
+
+# A bare yes: accepts a one-option menu (never START, see KEYWORDS).
+AFFIRMATIVE_WORDS: Final = frozenset(
+    """yes yeah yep yup ya yea sure ok okay k kk agreed agree deal accept accepted done
+    confirm confirmed correct right perfect great fine good sounds works that this one
+    please pls sim claro pode ser fechado combinado aceito beleza isso
+    certo perfeito ta bom otimo fechou blz topo si vale dale acepto aceptado de acuerdo
+    perfecto bueno listo esta bien bien correcto ese esa eso por favor""".split()
+)
+# Only thanks, greetings and goodbyes: no request and nothing for a person to do.
+COURTESY_WORDS: Final = frozenset(
+    """thanks thank you thx ty tks tnx much so very a lot many ok okay k kk great cool nice
+    perfect awesome good bye goodbye night day have see later cheers appreciate it
+    appreciated noted got received understood all the for and obrigado obrigada valeu
+    muito muita agradeco brigado vlw tchau ate logo mais bom boa noite dia tarde entendi
+    recebi beleza blz certo ok ta gracias muchas mil muy amable adios hasta luego pronto
+    buenas buenos noches dias tardes entendido recibido vale perfecto bien saludos
+    bendiciones deus abencoe dios le bendiga""".split()
+)
+
 # Relative dates. Each value is a list of phrases in the DSL above.
 TODAY_WORDS: Final = ("today/tonight/hoje/hoy", "this evening", "esta noche", "hoje a noite")
 TOMORROW_WORDS: Final = ("tomorrow/amanha", "re:(?<= )(?<!la )(?<!esta )(?<!de )manana ")

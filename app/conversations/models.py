@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ID, Base, new_id
@@ -32,6 +32,8 @@ class Conversation(Base):
     menu_options: Mapped[list[Any] | None]
     menu_debt_id: Mapped[str | None] = mapped_column(ForeignKey("debts.id"))
     menu_expires_at: Mapped[datetime | None]
+    # The text that offered the menu, shown again when a reply picks no option on it.
+    menu_prompt: Mapped[str | None] = mapped_column(Text)
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     attention_reason: Mapped[str | None] = mapped_column(String(200))
     last_inbound_at: Mapped[datetime | None]

@@ -40,6 +40,12 @@ RULE_TERM_FIELDS = (
     "grace_days",
     "break_after_days",
     "reminder_days_before",
+    "down_payment_allowed",
+    "down_payment_min_pct",
+    "periodicities",
+    "due_day_max_shift_days",
+    "hardship_installment_counts",
+    "hardship_pause_days",
 )
 
 
