@@ -351,6 +351,11 @@ def test_to_json_shape() -> None:
         "promise_date": None,
         "requested_date": "2026-11-26",
         "requested_time": "15:00",
+        "terms": None,
+        "affirmative": False,
+        "courtesy": False,
+        "paid_on": None,
+        "contact_preference": None,
     }
     assert isinstance(payload["confidence"], float)
     promise = classify("pago dia 10", today=TODAY).to_json()
