@@ -163,4 +163,5 @@ def test_plan_then_two_ends_with_an_exact_active_plan(
     assert (
         bodies[0].startswith("Acme Finance: opciones de cuotas") and "Responda 1: 3 x" in bodies[0]
     )
-    assert "plan acordado: 6 x" in bodies[1]
+    # The uneven last installment is said, not hidden behind "6 x".
+    assert "plan acordado: 5 x $157.97 + una ultima de $157.99 mensuales" in bodies[1]

@@ -434,7 +434,6 @@ _VAGUE_RE: Final = _compile(kw.VAGUE_TIME_WORDS)
 _PAST_RE: Final = _compile(kw.PAST_TIME_WORDS)
 _YESTERDAY_RE: Final = _compile(kw.YESTERDAY_WORDS)
 _DAY_BEFORE_YESTERDAY_RE: Final = _compile(kw.DAY_BEFORE_YESTERDAY_WORDS)
-_LAST_WEEK_RE: Final = _compile(kw.LAST_WEEK_WORDS)
 _UNTIL_RE: Final = re.compile("(?<= )(?:" + "|".join(sorted(kw.UNTIL_WORDS)) + ") ")
 
 _WEEKDAY_RE: Final = re.compile(
@@ -917,8 +916,6 @@ def _past_day(padded: str, today: date) -> date | None:
         return today - timedelta(days=1)
     if _TODAY_RE.search(padded):
         return today
-    if _LAST_WEEK_RE.search(padded):
-        return today - timedelta(days=7)
     for match in _NUMERIC_DATE_RE.finditer(padded):
         first, second = int(match.group(1)), int(match.group(2))
         for day, month in ((first, second), (second, first)):
@@ -934,7 +931,9 @@ def _past_day(padded: str, today: date) -> date | None:
             month_start = today.replace(day=1)
             if number > today.day:
                 month_start = _add_months(month_start, -1)
-            return month_start.replace(day=min(number, _last_day(month_start.year, month_start.month)))
+            return month_start.replace(
+                day=min(number, _last_day(month_start.year, month_start.month))
+            )
     for match in _WEEKDAY_RE.finditer(padded):
         return _days_back(today, kw.WEEKDAYS[match.group(1)])
     return None
@@ -957,9 +956,8 @@ def _refine(result: Classification, text: str, reply: _Reply, today: date) -> Cl
     if intent in (Intent.UNKNOWN, Intent.PLAN, Intent.START, Intent.CHOICE):
         changes["affirmative"] = _only_words(reply, kw.AFFIRMATIVE_WORDS, 4)
     if intent is Intent.UNKNOWN:
-        changes["courtesy"] = (
-            _only_words(reply, kw.COURTESY_WORDS, 6)
-            or (not reply.tokens and bool(text.strip()))
+        changes["courtesy"] = _only_words(reply, kw.COURTESY_WORDS, 6) or (
+            not reply.tokens and bool(text.strip())
         )
     if intent in (Intent.PAID, Intent.UNKNOWN):
         changes["paid_on"] = _past_day(reply.padded, today)

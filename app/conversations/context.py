@@ -18,7 +18,7 @@ from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.messaging.models import Message
 from app.messaging.service import enqueue_message
-from app.messaging.texts import render, short_creditor_name
+from app.messaging.texts import locale_tag, render, short_creditor_name
 
 MENU_TTL = timedelta(hours=48)
 
@@ -38,10 +38,15 @@ class ReplyContext:
     now: datetime
     local_today: date
     replies: list[Message] = field(default_factory=list)
+    # What the debtor's previous text was understood as (PAID: the next one may be
+    # the date of the payment).
+    previous_intent: str | None = None
 
     @property
     def language(self) -> str:
-        return self.debtor.language
+        """The debtor's language with the country of their number ("es-MX"): texts
+        follow the language, money and times the locale."""
+        return locale_tag(self.debtor.language, self.debtor.phone)
 
     @property
     def creditor_name(self) -> str:
@@ -81,9 +86,17 @@ class ReplyContext:
         self.replies.append(message)
         return message
 
-    def open_menu(self, kind: str, options: list[dict[str, Any]], debt: Debt | None) -> None:
-        """Remember the menu just offered so a CHOICE can be resolved against it."""
+    def open_menu(
+        self,
+        kind: str,
+        options: list[dict[str, Any]],
+        debt: Debt | None,
+        prompt: str | None = None,
+    ) -> None:
+        """Remember the menu just offered so a CHOICE can be resolved against it, and
+        its text (`prompt`) to show again when a reply picks nothing on it."""
         conversation = self.conversation
+        conversation.menu_prompt = prompt
         conversation.menu_kind = kind
         conversation.menu_options = options
         conversation.menu_debt_id = debt.id if debt else None
@@ -93,9 +106,21 @@ class ReplyContext:
     def close_menu(self) -> None:
         conversation = self.conversation
         conversation.menu_kind = None
+        conversation.menu_prompt = None
         conversation.menu_options = None
         conversation.menu_debt_id = None
         conversation.menu_expires_at = None
+
+    def open_menu_option_keys(self) -> list[str]:
+        """The keys of the menu still open (empty when none is)."""
+        conversation = self.conversation
+        if (
+            conversation.menu_kind is None
+            or conversation.menu_expires_at is None
+            or conversation.menu_expires_at <= self.now
+        ):
+            return []
+        return [str(o.get("key", "")).upper() for o in conversation.menu_options or []]
 
     def flag(self, reason: str) -> None:
         """Put the conversation in the human queue."""

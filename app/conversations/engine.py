@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.conversations import replies
 from app.conversations.classifier import Classification, Intent, classify
 from app.conversations.context import ReplyContext
 from app.conversations.models import Conversation, Promise
@@ -170,6 +171,7 @@ class ConversationEngine:
             Intent.DISPUTE: self._dispute,
             Intent.WRONG_NUMBER: self._wrong_number,
             Intent.HELP: self._help,
+            Intent.PREFERENCE: replies.answer_preference,
             Intent.UNKNOWN: self._unknown,
         }
 
@@ -230,6 +232,7 @@ class ConversationEngine:
         inbound.intent = classification.intent.value
         inbound.language = classification.language
         conversation = get_conversation(session, debtor, now)
+        previous_intent = conversation.last_intent
         conversation.last_inbound_at = now
         conversation.last_intent = classification.intent.value
         conversation.updated_at = now
@@ -248,6 +251,7 @@ class ConversationEngine:
             classification=classification,
             now=now,
             local_today=local_today,
+            previous_intent=previous_intent,
         )
         self._follow_language(ctx)
         self.dispatch(ctx)
@@ -266,7 +270,23 @@ class ConversationEngine:
         if status != "active":
             # Opted out, wrong or invalid: the words are kept, nothing is sent.
             return
-        if ctx.debt is None and intent not in (Intent.HELP, Intent.WRONG_NUMBER, Intent.STOP):
+        if intent is Intent.UNKNOWN and ctx.classification.courtesy:
+            replies.answer_courtesy(ctx)
+            return
+        accepted = replies.as_menu_acceptance(ctx)
+        if accepted is not None:
+            ctx.classification = accepted
+            ctx.inbound.intent = Intent.CHOICE.value
+            intent = Intent.CHOICE
+        if ctx.debt is not None and replies.answers_paid_question(ctx):
+            replies.record_paid_date(ctx, ctx.classification.paid_on)  # type: ignore[arg-type]
+            return
+        if ctx.debt is None and intent not in (
+            Intent.HELP,
+            Intent.WRONG_NUMBER,
+            Intent.STOP,
+            Intent.PREFERENCE,
+        ):
             ctx.reply(ctx.text("nothing_due"))
             if intent in (Intent.DISPUTE, Intent.PAID, Intent.UNKNOWN):
                 ctx.flag(f"{intent.value.lower()} with no open debt")
@@ -278,6 +298,10 @@ class ConversationEngine:
         """A debtor who writes in another of our languages is answered in it."""
         c = ctx.classification
         if c.intent in (Intent.CHOICE, Intent.UNKNOWN) or c.confidence < 0.8:
+            return
+        if c.intent in (Intent.STOP, Intent.START):
+            # STOP and START are the same words everywhere: they say nothing about the
+            # language, and the confirmation goes in the debtor's own.
             return
         language = supported_language(c.language)
         if language and language != ctx.debtor.language:
@@ -344,10 +368,15 @@ class ConversationEngine:
         self.desks.payments.answer_pay(ctx)
 
     def _plan(self, ctx: ReplyContext) -> None:
-        self.desks.plans.offer_plans(ctx)
+        self.desks.plans.offer_plans(ctx, terms=ctx.classification.terms)
 
     def _hardship(self, ctx: ReplyContext) -> None:
-        self.desks.plans.offer_plans(ctx, intro=render("hardship_intro", ctx.language))
+        self.desks.plans.offer_plans(
+            ctx,
+            intro=render("hardship_intro", ctx.language),
+            terms=ctx.classification.terms,
+            hardship=True,
+        )
 
     def _call(self, ctx: ReplyContext) -> None:
         c = ctx.classification
@@ -362,6 +391,8 @@ class ConversationEngine:
             and conversation.menu_expires_at > ctx.now
         )
         options = {str(o.get("key", "")).upper(): o for o in conversation.menu_options or []}
+        if open_menu and choice not in options and replies.show_menu_again(ctx):
+            return
         if not open_menu or choice not in options:
             # A choice with no open menu (or not on it) is not understood.
             ctx.inbound.intent = Intent.UNKNOWN.value
@@ -450,6 +481,10 @@ class ConversationEngine:
 
     def _paid(self, ctx: ReplyContext) -> None:
         self._pause_debt(ctx, "paused", "debtor says it is already paid")
+        paid_on = ctx.classification.paid_on
+        if paid_on is not None and paid_on <= ctx.local_today:
+            replies.record_paid_date(ctx, paid_on)
+            return
         ctx.reply(ctx.text("paid_ack"))
 
     def _dispute(self, ctx: ReplyContext) -> None:

@@ -104,9 +104,7 @@ def parse_contact_preference(text: str) -> ContactPreference | None:
         window = MORNING
     elif _AFTERNOON.search(folded) and (_ONLY.search(folded) or not negated):
         window = AFTERNOON
-    weekdays_only = bool(
-        (_WEEKEND.search(folded) and negated) or _WEEKDAYS_ONLY.search(folded)
-    )
+    weekdays_only = bool((_WEEKEND.search(folded) and negated) or _WEEKDAYS_ONLY.search(folded))
     if window is None and not weekdays_only:
         return None
     start, end = window if window else (None, None)

@@ -33,6 +33,7 @@ from app.messaging.models import Message
 from app.messaging.service import cancel_pending_messages, enqueue_message, opted_out_phones
 from app.messaging.texts import (
     format_local_date,
+    locale_tag,
     render,
     short_creditor_name,
     supported_language,
@@ -502,7 +503,7 @@ def get_debt(session: Session, creditor: Creditor, debt_id: str) -> Debt:
 
 def statement_text(creditor: Creditor, debt: Debt, debtor: Debtor, today: date) -> str:
     """The statement: creditor, amount, due or days overdue, the reply menu, opt-out."""
-    language = debtor.language
+    language = locale_tag(debtor.language, debtor.phone)
     params = {
         "creditor": short_creditor_name(creditor.name),
         "amount": format_money(debt.balance, debt.currency, language),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -277,10 +278,12 @@ def create_plan(
     *,
     now: datetime,
     actor: str,
+    due_dates: Sequence[date] | None = None,
 ) -> tuple[Plan, list[Installment]]:
     """Agree a plan from a menu option: its installments (first after the rule's
-    `first_installment_in_days`, then monthly on the same day, month-end clamped), the
-    debt moved to `in_plan` with its balance set to the plan total."""
+    `first_installment_in_days`, then monthly on the same day, month-end clamped, unless
+    a negotiated plan brings its own `due_dates`), the debt moved to `in_plan` with its
+    balance set to the plan total."""
     terms = version.terms
     today = debtor_today(session, debt, now)
     previous = active_plan(session, debt.id)
@@ -321,7 +324,12 @@ def create_plan(
             status="pending",
         )
         for number, (amount, due) in enumerate(
-            zip(option.amounts, monthly_due_dates(first_due, option.count), strict=True), start=1
+            zip(
+                option.amounts,
+                due_dates or monthly_due_dates(first_due, option.count),
+                strict=True,
+            ),
+            start=1,
         )
     ]
     session.add_all(installments)
@@ -338,6 +346,7 @@ def create_plan(
             "count": option.count,
             "total": option.total,
             "rule_version_id": version.id,
+            "rule_version": version.version,
             "principal": debt.balance,
         },
     )

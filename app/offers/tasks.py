@@ -15,7 +15,7 @@ from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.events import record_event, set_debt_status
 from app.messaging.service import enqueue_message
-from app.messaging.texts import format_local_date, render, short_creditor_name
+from app.messaging.texts import format_local_date, locale_tag, render, short_creditor_name
 from app.messaging.worker import PeriodicJob
 from app.money import format_money
 from app.offers.models import Installment, Plan
@@ -83,7 +83,7 @@ def plan_lifecycle(session: Session, now: datetime, settings: Settings) -> None:
         session.refresh(installment)
         if debt.status != "in_plan" or installment.status not in ("pending", "late"):
             continue
-        language = debtor.language
+        language = locale_tag(debtor.language, debtor.phone)
         params = {
             "creditor": short_creditor_name(creditor.name),
             "number": installment.number,
