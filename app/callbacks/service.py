@@ -767,7 +767,7 @@ def _planned_send_at(
         contact_status=debtor.contact_status,
         timezone=debtor.timezone,
         other_timezones=debtor.other_timezones or (),
-        policy=ContactPolicy.for_creditor(creditor),
+        policy=ContactPolicy.for_debtor(creditor, debtor),
         kind=kind,
         initiated=True,
         is_reply=False,

@@ -12,7 +12,9 @@ from fastapi.params import File
 from sqlalchemy import select
 
 from app.debts.models import Debt, Debtor
+from app.debts.preferences import contact_window
 from app.debts.schemas import (
+    ContactWindowOut,
     CsvImportSummary,
     DebtorOut,
     DebtOut,
@@ -37,7 +39,10 @@ SPOOL_MEMORY_BYTES = 1 << 20
 
 def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
     """The API view of a debt with its debtor."""
+    stated = contact_window(debtor)
+    window = ContactWindowOut.model_validate(stated) if stated else None
     return DebtOut(
+        contact_window=window,
         id=debt.id,
         external_id=debt.external_id,
         status=debt.status,
@@ -56,6 +61,7 @@ def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
             language=debtor.language,
             timezone=debtor.timezone,
             contact_status=debtor.contact_status,
+            contact_window=window,
         ),
     )
 
