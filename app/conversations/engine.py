@@ -270,14 +270,14 @@ class ConversationEngine:
         if status != "active":
             # Opted out, wrong or invalid: the words are kept, nothing is sent.
             return
-        if intent is Intent.UNKNOWN and ctx.classification.courtesy:
-            replies.answer_courtesy(ctx)
-            return
         accepted = replies.as_menu_acceptance(ctx)
         if accepted is not None:
             ctx.classification = accepted
             ctx.inbound.intent = Intent.CHOICE.value
             intent = Intent.CHOICE
+        elif intent is Intent.UNKNOWN and ctx.classification.courtesy:
+            replies.answer_courtesy(ctx)
+            return
         if ctx.debt is not None and replies.answers_paid_question(ctx):
             replies.record_paid_date(ctx, ctx.classification.paid_on)  # type: ignore[arg-type]
             return

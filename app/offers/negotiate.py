@@ -205,8 +205,19 @@ def negotiate(
     installments, a rule without installments)."""
     limits = _Limits.of(terms, hardship)
     minimum = limits.min_installment
-    if balance <= 0 or limits.max_count < 1:
+    if balance < minimum or limits.max_count < 1:
         return None
+    plan = _negotiate(balance, limits, proposal, today)
+    # The limits are hard: a plan that would break one is never offered.
+    if plan is None or plan.count > limits.max_count or min(plan.amounts) < minimum:
+        return None
+    return plan
+
+
+def _negotiate(
+    balance: int, limits: _Limits, proposal: Proposal, today: date
+) -> NegotiatedPlan | None:
+    minimum = limits.min_installment
     adjusted: list[str] = []
     periodicity = proposal.periodicity or MONTHLY
     amount = proposal.amount
