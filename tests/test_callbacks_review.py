@@ -19,6 +19,7 @@ from app.clock import FixedClock
 from app.config import Settings
 from app.conversations.classifier import Classification, Intent
 from app.conversations.context import ReplyContext
+from app.conversations.models import Conversation
 from app.conversations.engine import get_conversation
 from app.creditors.models import Creditor
 from app.db import Database
@@ -41,6 +42,11 @@ from tests.conftest import Tenant
 from tests.helpers import import_debt, outbound_bodies
 
 D1, D2, D3 = "+12125550101", "+12125550102", "+12125550103"
+
+
+def _at(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 # The soonest New York slots at T0 (Wednesday 10:00) + a few seconds, lead 60.
 MENU_FROM_NOW = "Reply A: Wed 11:30-12:00, B: Wed 12:00-12:30, C: Wed 12:30-13:00"
 NOT_BOOKABLE = "Acme Finance: sorry, that time cannot be booked. "
@@ -162,6 +168,17 @@ def test_a_booking_overlapping_an_older_call_counts_it_against_capacity(
     put_calendar(client, tenant, capacity=1, **second)
 
     text(client, clock, D2, asked)
+    # The asked time is full: the debtor is told so and offered the nearest times.
+    assert "is already taken" in outbound_bodies(db, D2)[-1]
+    with db.transaction() as session:
+        debtor_id = session.scalars(select(Debtor.id).where(Debtor.phone == D2)).one()
+        menu = session.scalars(
+            select(Conversation.menu_options).where(Conversation.debtor_id == debtor_id)
+        ).one()
+    [letter] = [
+        o["key"] for o in menu or [] if o.get("starts_at") and _at(o["starts_at"]) == expected
+    ]
+    text(client, clock, D2, letter)
     booked = {c.debtor_id: c for c in callbacks(db)}
     assert len(booked) == 2
     [newer] = [c for c in booked.values() if c.id != older.id]

@@ -283,6 +283,30 @@ def offerable_slots(
     return [slot for slot in slots if slot.starts_at < end]
 
 
+def slots_near(
+    session: Session,
+    calendar: CallbackCalendar,
+    creditor: Creditor,
+    debtor: Debtor,
+    *,
+    requested: datetime,
+    now: datetime,
+    count: int = MENU_SIZE,
+) -> list[Slot]:
+    """The `count` open slots nearest a stated time (before or after it), in order."""
+    candidates = offerable_slots(
+        session,
+        calendar,
+        creditor,
+        debtor,
+        now=now,
+        not_before=requested - NEAREST_MAX_DISTANCE,
+        count=count * 4,
+    )
+    nearest = sorted(candidates, key=lambda s: (abs(s.starts_at - requested), s.starts_at))
+    return sorted(nearest[:count], key=lambda s: s.starts_at)
+
+
 def nearest_slot(
     session: Session,
     calendar: CallbackCalendar,
