@@ -15,6 +15,7 @@ from app.clock import FixedClock
 from app.conversations.models import Conversation
 from app.db import Database
 from app.events import Event
+from tests.callbacks_support import put_calendar
 from tests.conftest import Tenant
 from tests.helpers import import_debt, outbound_bodies, send_sms
 
@@ -442,3 +443,23 @@ def test_the_governor_holds_initiated_texts_for_the_debtors_window(
     statement = messages["items"][-1]
     assert statement["send_after"] is not None
     assert statement["send_after"].startswith("2026-11-25T23:00")  # 18:00 EST
+
+
+# ------------------------------------------------------------------------ callbacks
+
+
+def test_a_taken_call_time_is_said_so_with_the_nearest_times_in_12_hours(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    put_calendar(client, tenant, capacity=1)
+    first, second = "+12125550101", "+12125550102"
+    import_debt(client, tenant, external_id="C-1", debtor_phone=first)
+    import_debt(client, tenant, external_id="C-2", debtor_phone=second)
+    say(client, clock, first, "call me monday at 3pm")
+    assert "Mon 30 Nov 3:00-3:30 PM" in outbound_bodies(db, first)[-1]
+    say(client, clock, second, "call me monday at 3pm")
+    answer = outbound_bodies(db, second)[-1]
+    assert "sorry, 3:00 PM is already taken" in answer, answer
+    assert "2:30-3:00 PM" in answer and "3:30-4:00 PM" in answer
+    say(client, clock, second, "B")
+    assert "we will call you on" in outbound_bodies(db, second)[-1]

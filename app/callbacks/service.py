@@ -47,7 +47,7 @@ from app.events import record_event
 from app.messaging.governor import ContactPolicy, decide, local_day_bounds, local_instant
 from app.messaging.models import Message
 from app.messaging.service import enqueue_message, initiated_counter
-from app.messaging.texts import short_creditor_name
+from app.messaging.texts import locale_tag, short_creditor_name
 
 MENU_SIZE = 3
 HORIZON_DAYS = 21
@@ -411,7 +411,9 @@ def slot_of(callback: Callback) -> Slot:
 
 def local_when(callback: Callback, debtor: Debtor) -> str:
     """The call's time in the debtor's zone and language, as texts show it."""
-    return format_slot_local(slot_of(callback), debtor.timezone, debtor.language)
+    return format_slot_local(
+        slot_of(callback), debtor.timezone, locale_tag(debtor.language, debtor.phone)
+    )
 
 
 # ------------------------------------------------------------------------- booking
@@ -918,7 +920,9 @@ def offer_after_no_answer(
     if slots:
         conversation = get_conversation(session, debtor, now)
         _open_menu(conversation, slot_options(slots), callback.debt_id, opens_at=send_at, now=now)
-        menu = slot_menu_text(slots, debtor.timezone, debtor.language, now=send_at)
+        menu = slot_menu_text(
+            slots, debtor.timezone, locale_tag(debtor.language, debtor.phone), now=send_at
+        )
         body = callback_text("no_answer", creditor, debtor, menu=menu)
     else:
         body = callback_text("no_answer_no_slots", creditor, debtor)
