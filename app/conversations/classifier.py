@@ -756,6 +756,51 @@ def _names_a_stranger(reply: _Reply) -> bool:
     return False
 
 
+# Requests whose phrases say what the debtor wants: negated ("I don't want
+# installments", "nao precisa ligar", "it's not a wrong number") they are not the intent.
+# HARDSHIP, PAID and the like are themselves said with negations ("no money") and stay.
+_NEGATABLE: Final = frozenset(
+    {Intent.PLAN, Intent.CALL, Intent.PAY, Intent.STATEMENT, Intent.WRONG_NUMBER, Intent.DISPUTE}
+)
+_REQUESTS: Final = (Intent.PAY, Intent.PLAN, Intent.STATEMENT)
+
+
+def _affirmed(padded: str, intent: Intent) -> bool:
+    """Whether some phrase of `intent` is said without a negation before or inside it."""
+    # "not my debt", "never got the bill": those phrases carry their own negation.
+    inside = intent in (Intent.PLAN, Intent.CALL, Intent.PAY)
+    return any(
+        not _negated(padded, m.start())
+        and not (inside and set(m.group(0).split()) & kw.NEGATORS)
+        for m in _INTENT_RES[intent].matches(padded)
+    )
+
+
+def _only_negated(padded: str, intent: Intent) -> bool:
+    phrases = list(_INTENT_RES[intent].matches(padded))
+    return bool(phrases) and not _affirmed(padded, intent)
+
+
+def _without_negated(padded: str, matched: list[Intent]) -> list[Intent]:
+    """``matched`` minus the requests whose phrases are all negated, when something else
+    remains (what the debtor does not want must not become the intent)."""
+    kept = [i for i in matched if i not in _NEGATABLE or not _only_negated(padded, i)]
+    return kept if kept else matched
+
+
+def _only_calls_refused(padded: str) -> bool:
+    """A STOP phrase that refuses calls only ("please don't call me") beside a request
+    to pay or to plan: the request is what the reply is about."""
+    for match in _INTENT_RES[Intent.STOP].matches(padded):
+        words = set(match.group(0).split())
+        if not words & kw.CALL_WORDS or words & kw.TEXT_WORDS:
+            return False
+    if set(padded.split()) & kw.TEXT_WORDS:
+        return False
+    verbs = _pay_verbs(padded)
+    return verbs.affirmed or any(_affirmed(padded, i) for i in _REQUESTS)
+
+
 def _decide(reply: _Reply, today: date, language: str) -> Classification:
     padded = reply.padded
     penalty = 0.1 if reply.corrected else 0.0
@@ -793,7 +838,7 @@ def _decide(reply: _Reply, today: date, language: str) -> Classification:
     if keyword is not None:
         return result(keyword, 0.98)
 
-    if _INTENT_RES[Intent.STOP].search(padded):
+    if _INTENT_RES[Intent.STOP].search(padded) and not _only_calls_refused(padded):
         return result(Intent.STOP, 0.95)
     if _INTENT_RES[Intent.START].search(padded):
         return result(Intent.START, 0.9)
@@ -805,6 +850,9 @@ def _decide(reply: _Reply, today: date, language: str) -> Classification:
     when = _When(padded, today, language)
 
     matched = [i for i in _PHRASE_INTENTS if _INTENT_RES[i].search(padded)]
+    if Intent.STOP in matched:
+        # Only here when the STOP phrase refuses calls beside a request (see above).
+        matched.remove(Intent.STOP)
     if _names_a_stranger(reply):
         matched.insert(0, Intent.WRONG_NUMBER)
     anywhere = _CHOICE_ANYWHERE_RE.search(padded) if len(reply.tokens) <= 8 else None
@@ -833,6 +881,7 @@ def _decide(reply: _Reply, today: date, language: str) -> Classification:
         else:
             matched.append(Intent.PROMISE)
 
+    matched = _without_negated(padded, matched)
     for intent in _PRECEDENCE:
         if intent in matched:
             others = len(set(matched)) - 1
@@ -886,7 +935,30 @@ def classify(
     reply = _prepare(text)
     language = _language_of(reply, default_language)
     today = today or date.today()
-    return _refine(_decide(reply, today, language), text, reply, today)
+    result = _decide(reply, today, language)
+    if result.intent in _PREAMBLE_INTENTS:
+        result = _request_after_preamble(result, text, today, language)
+    return _refine(result, text, reply, today)
+
+
+_SENTENCE_RE: Final = re.compile(r"(?<=[.!?])\s+|\n+")
+_PREAMBLE_REQUESTS: Final = frozenset({Intent.PLAN, Intent.PAY, Intent.CALL, Intent.PROMISE})
+# What a preamble may have been taken for; facts (STOP, PAID, DISPUTE ...) always stand.
+_PREAMBLE_INTENTS: Final = frozenset({Intent.HARDSHIP, Intent.PROMISE, Intent.UNKNOWN})
+
+
+def _request_after_preamble(
+    result: Classification, text: str, today: date, language: str
+) -> Classification:
+    """In a text of several sentences ("Things have been hard lately. Can we set up
+    monthly payments?") the request the text ends with wins over the preamble."""
+    sentences = [s for s in _SENTENCE_RE.split(text.strip()) if s.strip()]
+    if len(sentences) < 2:
+        return result
+    last = _decide(_prepare(sentences[-1]), today, language)
+    if last.intent in _PREAMBLE_REQUESTS and last.intent is not result.intent:
+        return replace(last, confidence=min(last.confidence, result.confidence))
+    return result
 
 
 # --- negotiation, courtesies, payment dates, contact preferences --------------------

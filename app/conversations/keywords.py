@@ -221,14 +221,21 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "start/resume/restart ~ texting/texts/messaging/messages/sms ~ again?",
             "start again/back",
             "receive/get ~ texts/messages/sms again",
+            "text/txt/message/msg/sms/contact/write me ~ again",
+            "send/sending me? ~ texts/messages/sms/msgs ~ again",
+            "resume/restart ~ texts/messages/texting/messaging/sms/contact",
         ),
         "pt": (
             "voltar a receber",
+            "voltar/volte/voltem/volta/voltarem a me? mandar/enviar/escrever/contatar",
+            "mand*/envi*/escrev* ~ mensag*/sms ~ de_novo/novamente/outra_vez",
             "re:(?<!nao )quero receber (?:\\S+ ){0,2}(?:mensag\\S* |sms )",
             "reativ* ~ mensag*/sms/cadastro",
         ),
         "es": (
             "volver a recibir",
+            "volver/vuelvan/vuelve/volveran a escribir*/mandar*/enviar*/contactar*",
+            "escrib*/mand*/envi* ~ mensaj*/sms ~ otra_vez/de_nuevo/nuevamente",
             "re:(?<!no )quiero recibir (?:\\S+ ){0,2}(?:mensaj\\S* |sms )",
             "reactiv* ~ mensaj*/sms",
             "de alta",
@@ -236,6 +243,7 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     },
     "WRONG_NUMBER": {
         "en": (
+            "phone/number/cell ~ belongs/belonged/is to? someone/somebody/another ~ else?",
             "wrong number/person/guy/girl/lady/man/name/phone/contact/people/individual",
             "not/no the? right/correct person",
             "not me",
@@ -268,7 +276,7 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "mudei/troquei de numero",
             "nao mora ~ aqui",
             "ninguem com esse nome",
-            "numero nao e/eh ~ dele/dela/mais/de/da/do/meu/dessa/desse/deste/desta",
+            "numero/telefone/celular/fone nao e/eh ~ dele/dela/mais/de/da/do/meu/dessa/desse/deste/desta",
             "nao e/eh aqui",
             "nao e/eh o numero",
         ),
@@ -286,7 +294,7 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "no es aqui",
             "numero nuevo",
             "cambie de numero",
-            "numero ~ no es ~ de/suyo/suya/mio",
+            "numero/telefono/celular ~ no es ~ de/suyo/suya/mio",
             "no es el/mi numero",
             "nadie con ese nombre",
         ),
@@ -873,13 +881,30 @@ PROMISE_WORDS: Final[tuple[str, ...]] = (
 
 # Words that negate a following pay verb, and the auxiliaries allowed in between
 # ("I do not really want to pay").
+# A STOP phrase about calls only ("don't call me") next to a request to pay or plan is
+# a wish about calls, not an opt-out of texts: the request wins.
+CALL_WORDS: Final = _words(
+    """
+    call calls calling called phone llamen llamar llamadas llamada llames llame ligar ligue
+    liguem ligacao ligacoes ligando liga telefonema telefonemas telefonear telefonen
+    """
+)
+TEXT_WORDS: Final = _words(
+    """
+    text texts texting txt message messages msg msgs sms email contact contacting bother
+    harass mensagem mensagens mensaje mensajes escriban escribir escriba mandar manden
+    mandem enviar envien enviem whatsapp
+    """
+)
+
 NEGATORS: Final = frozenset({"not", "never", "nao", "no", "nunca", "unable", "nem", "ni"})
 NEGATION_BRIDGE: Final = _words(
     """
     a able afford alcanzo be can como consegui conseguimos conseguindo conseguir consigo
     could da dar de did do does estou eu even going gonna i la le lo me para podemos podendo
     poder posso pra pude pudimos puedo que quero quiero really ta te tengo tenho to vai vou
-    voy want we will would yo
+    voy want we will would yo need needs preciso precisa precisam necesito necesita any
+    un una um uma the el
     """
 )
 # "Until" turns "can't pay until Friday" back into a promise.

@@ -55,9 +55,9 @@ _WEEKEND: Final = re.compile(
     r"\b(?:weekends?|week ends?|saturdays?|sundays?|fim de semana|fins de semana|final de semana"
     r"|finais de semana|sabado|domingo|sabados|domingos|fin de semana|fines de semana)\b"
 )
-_WEEKDAYS_ONLY: Final = re.compile(
-    r"\b(?:weekdays only|only (?:on )?weekdays|only monday to friday|dias uteis|dias de semana"
-    r"|de segunda a sexta|de lunes a viernes|entre semana|dias habiles)\b"
+_WEEKDAYS: Final = re.compile(
+    r"\b(?:weekdays?|week days?|monday to friday|monday through friday|mon fri|dias uteis"
+    r"|dias de semana|de segunda a sexta|de lunes a viernes|entre semana|dias habiles)\b"
 )
 
 
@@ -104,7 +104,10 @@ def parse_contact_preference(text: str) -> ContactPreference | None:
         window = MORNING
     elif _AFTERNOON.search(folded) and (_ONLY.search(folded) or not negated):
         window = AFTERNOON
-    weekdays_only = bool((_WEEKEND.search(folded) and negated) or _WEEKDAYS_ONLY.search(folded))
+    weekdays_only = bool(
+        (_WEEKEND.search(folded) and negated)
+        or (_WEEKDAYS.search(folded) and _ONLY.search(folded))
+    )
     if window is None and not weekdays_only:
         return None
     start, end = window if window else (None, None)
