@@ -440,7 +440,7 @@ def test_the_governor_holds_initiated_texts_for_the_debtors_window(
     response = client.post(f"/api/v1/debts/{debt_id}/statements", headers=tenant.headers)
     assert response.status_code == 202
     messages = client.get(f"/api/v1/debts/{debt_id}/messages", headers=tenant.headers).json()
-    statement = messages["items"][-1]
+    [statement] = [m for m in messages["items"] if m["kind"] == "statement"]
     assert statement["send_after"] is not None
     assert statement["send_after"].startswith("2026-11-25T23:00")  # 18:00 EST
 

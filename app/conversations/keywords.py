@@ -276,7 +276,8 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "mudei/troquei de numero",
             "nao mora ~ aqui",
             "ninguem com esse nome",
-            "numero/telefone/celular/fone nao e/eh ~ dele/dela/mais/de/da/do/meu/dessa/desse/deste/desta",
+            "numero/telefone/celular/fone nao e/eh ~ "
+            "dele/dela/mais/de/da/do/meu/dessa/desse/deste/desta",
             "nao e/eh aqui",
             "nao e/eh o numero",
         ),
