@@ -770,8 +770,7 @@ def _affirmed(padded: str, intent: Intent) -> bool:
     # "not my debt", "never got the bill": those phrases carry their own negation.
     inside = intent in (Intent.PLAN, Intent.CALL, Intent.PAY)
     return any(
-        not _negated(padded, m.start())
-        and not (inside and set(m.group(0).split()) & kw.NEGATORS)
+        not _negated(padded, m.start()) and not (inside and set(m.group(0).split()) & kw.NEGATORS)
         for m in _INTENT_RES[intent].matches(padded)
     )
 

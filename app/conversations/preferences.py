@@ -105,8 +105,7 @@ def parse_contact_preference(text: str) -> ContactPreference | None:
     elif _AFTERNOON.search(folded) and (_ONLY.search(folded) or not negated):
         window = AFTERNOON
     weekdays_only = bool(
-        (_WEEKEND.search(folded) and negated)
-        or (_WEEKDAYS.search(folded) and _ONLY.search(folded))
+        (_WEEKEND.search(folded) and negated) or (_WEEKDAYS.search(folded) and _ONLY.search(folded))
     )
     if window is None and not weekdays_only:
         return None
