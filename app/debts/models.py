@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -20,16 +20,19 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ID, Base, new_id
+from app.texts import Language
 
 # active: may be contacted; opted_out: replied STOP (or Twilio error 21610) until START;
 # wrong_number: someone else answered, never text it about this debt again;
 # invalid: not a reachable mobile number (Twilio 21211/21614).
-CONTACT_STATUSES = ("active", "opted_out", "wrong_number", "invalid")
+ContactStatus = Literal["active", "opted_out", "wrong_number", "invalid"]
+CONTACT_STATUSES: tuple[ContactStatus, ...] = get_args(ContactStatus)
 
 # open: being collected; paused: the debtor says it is paid, a human checks;
 # disputed: the debtor contests it, collection stops; in_plan: an agreed plan runs;
 # settled: balance reached zero; closed: withdrawn by the creditor.
-DEBT_STATUSES = ("open", "paused", "disputed", "in_plan", "settled", "closed")
+DebtStatus = Literal["open", "paused", "disputed", "in_plan", "settled", "closed"]
+DEBT_STATUSES: tuple[DebtStatus, ...] = get_args(DebtStatus)
 
 
 class Debtor(Base):
@@ -45,12 +48,12 @@ class Debtor(Base):
     creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str] = mapped_column(String(20), index=True)
-    language: Mapped[str] = mapped_column(String(8))
+    language: Mapped[Language] = mapped_column(String(8))
     timezone: Mapped[str] = mapped_column(String(64))
     # Other zones the number may be in when the zone was inferred (a Spanish mobile may
     # be in the Canaries): the contact window must hold in all of them.
     other_timezones: Mapped[list[Any] | None]
-    contact_status: Mapped[str] = mapped_column(String(16), default="active")
+    contact_status: Mapped[ContactStatus] = mapped_column(String(16), default="active")
     # The debtor's own contact preference ("only in the evening", "not on weekends"):
     # local HH:MM bounds, honoured on top of the creditor's window.
     contact_window_start: Mapped[str | None] = mapped_column(String(5))
@@ -82,7 +85,7 @@ class Debt(Base):
     balance: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     due_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[DebtStatus] = mapped_column(String(16), default="open")
     # Free labels the finance team's offer rules can select on.
     tags: Mapped[list[Any] | None]
     # The next automatic statement (debtor's local date), when the cadence is on.

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from app.messaging.texts import format_local_date, render
 from app.money import format_money
+from app.texts import format_local_date, render
 
 
 def _run(
