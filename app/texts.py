@@ -324,6 +324,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "es": "{creditor}: no tiene saldo pendiente con nosotros. Gracias!",
         "pt-BR": "{creditor}: voce nao tem saldo em aberto conosco. Obrigado!",
     },
+    "account_closed": {
+        "en": "{creditor}: this account is closed with us and we will not text you about "
+        "it again. Reply HELP for our contact number.",
+        "es": "{creditor}: esta cuenta esta cerrada con nosotros y no le escribiremos mas "
+        "sobre ella. Responda AYUDA para nuestro telefono.",
+        "pt-BR": "{creditor}: esta conta esta encerrada conosco e nao enviaremos mais "
+        "mensagens sobre ela. Responda AJUDA para nosso telefone.",
+    },
     "under_review": {
         "en": "{creditor}: your dispute is under review. We will not ask for payment until "
         "it is resolved. Reply CALL to talk to us.",
