@@ -24,13 +24,15 @@ _YES_INTENTS = frozenset({Intent.UNKNOWN, Intent.PLAN, Intent.CHOICE})
 
 
 def as_menu_acceptance(ctx: ReplyContext) -> Classification | None:
-    """A bare yes ("yes", "sim", "sí", "ok") to an open one-option menu is choice 1;
-    None when the reply is no such acceptance."""
+    """A bare yes ("yes", "sim", "sí", "ok") to an open one-option plan menu (a proposal
+    or counter-offer) is its choice 1; None when the reply is no such acceptance."""
     c = ctx.classification
     if not c.affirmative or c.intent not in _YES_INTENTS:
         return None
     keys = ctx.open_menu_option_keys()
-    if len(keys) != 1:
+    # Only a plan offered as one option: "ok" after a booked call (whose one option is
+    # "X to cancel") must never cancel it.
+    if len(keys) != 1 or ctx.conversation.menu_kind != "plan":
         return None
     return replace(c, intent=Intent.CHOICE, choice=keys[0])
 

@@ -995,9 +995,12 @@ def _past_day(padded: str, today: date) -> date | None:
                 if candidate > today:
                     candidate = candidate.replace(year=today.year - 1)
                 return candidate
-    for match in _DAY_OF_MONTH_RE.finditer(padded):
-        raw = match.group(1)
-        number = 1 if raw in {"primeiro", "primero", "first"} else int(raw)
+    days = [
+        1 if m.group(1) in {"primeiro", "primero", "first"} else int(m.group(1))
+        for pattern in (_DAY_OF_MONTH_RE, _ORDINAL_DAY_RE)
+        for m in pattern.finditer(padded)
+    ]
+    for number in days:
         if 1 <= number <= 31:
             month_start = today.replace(day=1)
             if number > today.day:

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from app.callbacks.models import Callback
 from app.clock import FixedClock
 from app.conversations.models import Conversation
 from app.db import Database
@@ -463,3 +464,37 @@ def test_a_taken_call_time_is_said_so_with_the_nearest_times_in_12_hours(
     assert "2:30-3:00 PM" in answer and "3:30-4:00 PM" in answer
     say(client, clock, second, "B")
     assert "we will call you on" in outbound_bodies(db, second)[-1]
+
+
+def test_ok_after_a_booked_call_never_cancels_it(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    put_calendar(client, tenant, capacity=1)
+    import_debt(client, tenant, debtor_phone=NY)
+    say(client, clock, NY, "call me monday at 3pm")
+    assert "Reply X to cancel" in outbound_bodies(db, NY)[-1]
+    say(client, clock, NY, "ok")
+    assert "canceled" not in outbound_bodies(db, NY)[-1]
+    with db.transaction() as session:
+        [call] = session.scalars(select(Callback)).all()
+        assert call.status == "booked"
+
+
+def test_parse_endpoint_shows_the_proposed_terms_like_the_cli(
+    client: TestClient, tenant: Tenant
+) -> None:
+    body = client.post(
+        "/api/v1/replies/parse",
+        json={"text": "could I send you 40 dollars every month on the 5th?"},
+        headers=tenant.headers,
+    ).json()
+    assert body["intent"] == "PLAN"
+    assert body["terms"]["amount"] == "40" and body["terms"]["periodicity"] == "monthly"
+    assert body["terms"]["day"] == 5
+    pref = client.post(
+        "/api/v1/replies/parse",
+        json={"text": "so me mande mensagem a noite"},
+        headers=tenant.headers,
+    ).json()
+    assert pref["intent"] == "PREFERENCE"
+    assert pref["contact_preference"] == {"start": "18:00", "end": "21:00", "weekdays_only": False}
