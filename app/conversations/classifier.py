@@ -25,7 +25,11 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from app.conversations import keywords as kw
-from app.conversations.preferences import ContactPreference, parse_contact_preference
+from app.conversations.preferences import (
+    ContactPreference,
+    is_restriction,
+    parse_contact_preference,
+)
 from app.conversations.terms import ProposedTerms, parse_terms
 
 __all__ = ["Classification", "Intent", "classify", "detect_language"]
@@ -1018,6 +1022,9 @@ def _refine(result: Classification, text: str, reply: _Reply, today: date) -> Cl
     date of a payment, a stated contact preference."""
     intent = result.intent
     preference = parse_contact_preference(text)
+    if intent is Intent.STOP and preference is not None and not is_restriction(text):
+        # "Stop texting me at night" asks for silence: an opt-out is never narrowed.
+        preference = None
     if preference is not None and intent not in _PREFERENCE_YIELDS_TO:
         return replace(result, intent=Intent.PREFERENCE, preference=preference, choice=None)
     changes: dict[str, object] = {}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import time
 from typing import Final
 
-__all__ = ["ContactPreference", "parse_contact_preference"]
+__all__ = ["ContactPreference", "is_restriction", "parse_contact_preference"]
 
 EVENING = (time(18, 0), time(21, 0))
 MORNING = (time(8, 0), time(12, 0))
@@ -31,6 +31,9 @@ _NEGATION: Final = re.compile(r"\b(?:not|no|nao|don t|dont|never|nunca|nem|ni|ex
 _ONLY: Final = re.compile(
     r"\b(?:only|just|so|somente|apenas|solo|solamente|unicamente|prefer\w*|better|melhor|mejor"
     r"|please|por favor|pf|pls)\b"
+)
+_ONLY_STRICT: Final = re.compile(
+    r"\b(?:only|just|so|somente|apenas|solo|solamente|unicamente|prefer\w*)\b"
 )
 _EVENING: Final = re.compile(
     r"\b(?:evenings?|nights?|tonight|noite|noites|noche|noches|after work|after hours"
@@ -82,6 +85,19 @@ def _fold(text: str) -> str:
     lowered = unicodedata.normalize("NFKD", text.lower().replace("'", " ").replace("’", " "))
     folded = "".join(ch for ch in lowered if not unicodedata.combining(ch))
     return " ".join(re.sub(r"[^a-z0-9 ]+", " ", folded).split())
+
+
+def is_restriction(text: str) -> bool:
+    """Whether the text limits when to text rather than asking for no texts at all:
+    "only", work hours, weekends or weekdays. "Stop texting me at night" is an opt-out
+    and stays one; "stop texting me during work hours" restricts."""
+    folded = _fold(text)
+    return bool(
+        _ONLY_STRICT.search(folded)
+        or _WORK_HOURS.search(folded)
+        or _WEEKEND.search(folded)
+        or _WEEKDAYS.search(folded)
+    )
 
 
 def parse_contact_preference(text: str) -> ContactPreference | None:
