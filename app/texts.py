@@ -276,6 +276,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "es": "Esa no es una de las opciones.",
         "pt-BR": "Essa nao e uma das opcoes.",
     },
+    "menu_which": {
+        "en": "Which option would you like?",
+        "es": "Que opcion prefiere?",
+        "pt-BR": "Qual opcao voce prefere?",
+    },
     "courtesy_close": {
         "en": "{creditor}: you're welcome. Reply PAY, PLAN or CALL any time.",
         "es": "{creditor}: con gusto. Responda PAGAR, CUOTAS o LLAMAR cuando quiera.",

@@ -181,6 +181,13 @@ class InboundHandler:
             ctx.classification = accepted
             ctx.inbound.intent = Intent.CHOICE.value
             intent = Intent.CHOICE
+        elif (
+            intent is Intent.UNKNOWN
+            and ctx.classification.affirmative
+            and replies.show_menu_again(ctx, lead="menu_which")
+        ):
+            # "yes" to a menu of several options: which one? The menu again.
+            return
         elif intent is Intent.UNKNOWN and ctx.classification.courtesy:
             replies.answer_courtesy(ctx)
             return

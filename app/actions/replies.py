@@ -50,13 +50,14 @@ def answer_courtesy(ctx: ReplyContext) -> None:
         ctx.reply(ctx.text("courtesy_close"), kind="courtesy")
 
 
-def show_menu_again(ctx: ReplyContext) -> bool:
-    """A choice that is not on the open menu ("5" after 1-3): say so and show it again.
-    False when there is no menu text to show."""
+def show_menu_again(ctx: ReplyContext, lead: str = "menu_again") -> bool:
+    """A choice that is not on the open menu ("5" after 1-3), or a bare "yes" to a menu
+    of several options: say so (`lead`) and show the menu again. False when there is no
+    menu text to show."""
     prompt = ctx.conversation.menu_prompt
     if not prompt or not ctx.open_menu_option_keys():
         return False
-    ctx.reply(f"{render('menu_again', ctx.language)} {prompt}")
+    ctx.reply(f"{render(lead, ctx.language)} {prompt}")
     return True
 
 

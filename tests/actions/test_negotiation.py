@@ -498,3 +498,17 @@ def test_parse_endpoint_shows_the_proposed_terms_like_the_cli(
     ).json()
     assert pref["intent"] == "PREFERENCE"
     assert pref["contact_preference"] == {"start": "18:00", "end": "21:00", "weekdays_only": False}
+
+
+def test_a_bare_yes_to_a_menu_of_several_options_asks_which(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    make_rule(client, tenant)
+    import_debt(client, tenant, debtor_phone=NY, amount=60000)
+    say(client, clock, NY, "PLAN")
+    [menu] = outbound_bodies(db, NY)
+    say(client, clock, NY, "yes")
+    assert outbound_bodies(db, NY)[-1] == f"Which option would you like? {menu}"
+    assert not conversation(db).needs_attention
+    say(client, clock, NY, "2")
+    assert "plan agreed" in outbound_bodies(db, NY)[-1]
