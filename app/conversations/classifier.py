@@ -85,11 +85,6 @@ class Classification:
     def to_json(self) -> dict[str, object]:
         """Plain JSON-ready dict, with ISO strings for the date and time fields."""
         return {
-            "terms": self.terms.to_json() if self.terms else None,
-            "affirmative": self.affirmative,
-            "courtesy": self.courtesy,
-            "paid_on": self.paid_on.isoformat() if self.paid_on else None,
-            "contact_preference": self.preference.to_json() if self.preference else None,
             "intent": self.intent.value,
             "language": self.language,
             "confidence": self.confidence,
@@ -99,6 +94,11 @@ class Classification:
             "requested_time": (
                 self.requested_time.isoformat(timespec="minutes") if self.requested_time else None
             ),
+            "terms": self.terms.to_json() if self.terms else None,
+            "affirmative": self.affirmative,
+            "courtesy": self.courtesy,
+            "paid_on": self.paid_on.isoformat() if self.paid_on else None,
+            "contact_preference": self.preference.to_json() if self.preference else None,
         }
 
 
