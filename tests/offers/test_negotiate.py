@@ -4,7 +4,7 @@ of the rule (app/offers/negotiate.py)."""
 from __future__ import annotations
 
 import calendar
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -80,6 +80,14 @@ def test_a_negotiated_plan_never_breaks_a_limit(
         assert terms["down_payment_allowed"]
         assert plan.amounts[0] == plan.down_payment
         assert plan.down_payment * 100 >= balance * Decimal(terms["down_payment_min_pct"])
+    # The first due date moves at most as far as the rule allows.
+    shift = terms["due_day_max_shift_days"]
+    if shift is not None and not plan.down_payment:
+        default = today + timedelta(
+            days=terms["first_installment_in_days"]
+            + (terms["hardship_pause_days"] if hardship else 0)
+        )
+        assert abs((plan.due_dates[0] - default).days) <= shift
     # All installments but the last are the same amount (a summary can say "n x").
     regular = plan.amounts[1:-1] if plan.down_payment else plan.amounts[:-1]
     assert len(set(regular)) <= 1
