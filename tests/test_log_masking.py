@@ -43,7 +43,7 @@ KEPT = ["2026-11-25 15:00:00", "127.0.0.1:18200", "12360", "0.25"]
 
 
 @pytest.fixture
-def configured(request: pytest.FixtureRequest) -> Iterator[None]:
+def configured() -> Iterator[None]:
     yield
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -54,10 +54,24 @@ def configured(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.mark.parametrize("json_lines", [True, False])
 @pytest.mark.parametrize("name", LOGGERS)
 def test_every_logger_masks_every_shape_of_a_number(
-    configured: None, capsys: pytest.CaptureFixture[str], name: str, json_lines: bool
+    configured: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    name: str,
+    json_lines: bool,
 ) -> None:
     configure_logging("DEBUG", json_lines)
     logger = logging.getLogger(name)
+    # As under `parley serve` (uvicorn gets log_config=None): every library logger
+    # propagates to the root handler. Another test may have run uvicorn with its own
+    # logging config, which stops uvicorn's loggers propagating: undo that here.
+    parts = name.split(".")
+    for chain in (logging.getLogger(".".join(parts[:n])) for n in range(1, len(parts) + 1)):
+        monkeypatch.setattr(chain, "disabled", False)
+        monkeypatch.setattr(chain, "propagate", True)
+        request.addfinalizer(lambda chain=chain, level=chain.level: chain.setLevel(level))
+        chain.setLevel(logging.NOTSET)
     for shape in SHAPES:
         # In the message, in %-args (as twilio and urllib3 log), in an extra, in a traceback.
         logger.info(
