@@ -49,6 +49,8 @@ DECISIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/debts/{debt_id}/offers"): P.VIEW_AMOUNTS,
     ("GET", "/api/v1/debts/{debt_id}/plan"): P.VIEW_AMOUNTS,
     ("GET", "/api/v1/debts/{debt_id}/payment-codes"): P.VIEW_AMOUNTS,
+    ("GET", "/api/v1/payments"): P.VIEW_AMOUNTS,
+    ("POST", "/api/v1/payments/{payment_id}/reviewed"): P.MANAGE_DEBTS,
     ("POST", "/simulator/sms"): P.MANAGE_DEBTS,
     ("POST", "/api/v1/replies/parse"): P.VIEW,
     ("GET", "/api/v1/conversations"): P.VIEW,
