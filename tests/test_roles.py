@@ -51,6 +51,7 @@ DECISIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/debts/{debt_id}/payment-codes"): P.VIEW_AMOUNTS,
     ("GET", "/api/v1/payments"): P.VIEW_AMOUNTS,
     ("POST", "/api/v1/payments/{payment_id}/reviewed"): P.MANAGE_DEBTS,
+    ("GET", "/api/v1/analytics/summary"): P.VIEW_AMOUNTS,
     ("POST", "/simulator/sms"): P.MANAGE_DEBTS,
     ("POST", "/api/v1/replies/parse"): P.VIEW,
     ("GET", "/api/v1/conversations"): P.VIEW,
