@@ -23,6 +23,7 @@ from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
 from app.debts import api as debts_api
 from app.errors import install_error_handlers
+from app.exports import api as exports_api
 from app.messaging import api as messaging_api
 from app.messaging.gateway import SmsGateway, build_gateway
 from app.messaging.worker import OutboxWorker, PeriodicJob
@@ -120,4 +121,5 @@ def create_app(
     app.include_router(payments_api.router)
     app.include_router(callbacks_api.router)
     app.include_router(analytics_api.router)
+    app.include_router(exports_api.router)
     return app
