@@ -22,6 +22,7 @@ from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
 from app.debts import api as debts_api
+from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.exports import api as exports_api
 from app.messaging import api as messaging_api
@@ -103,6 +104,9 @@ def create_app(
         summary="SMS-first two-way debt negotiation",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by app.docs from files shipped with the package, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock
@@ -112,6 +116,7 @@ def create_app(
     # Set when something was queued, so the in-process worker sends it at once.
     app.state.worker_wakeup = threading.Event()
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(creditors_api.router)
     app.include_router(debts_api.router)

@@ -93,7 +93,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/p/{token}/barcode.png"): "the debtor's payment page, by unguessable token",
 }
 # Mounted static files (no methods of their own).
-PUBLIC_MOUNTS: set[str] = set()
+PUBLIC_MOUNTS: set[str] = {"/docs/assets"}  # Swagger UI and ReDoc files
 
 DUMMY_ID = "00000000-0000-4000-8000-000000000000"
 
