@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.messaging.segments import is_gsm7
+from app.segments import is_gsm7
 from app.money import (
     format_money,
     format_money_compact,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.messaging.segments import is_gsm7
+from app.segments import is_gsm7
 from app.offers.schedule import (
     PlanOption,
     installment_amounts,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.creditors.models import Creditor
 from app.db import new_id
 from app.debts.models import Debt, Debtor
-from app.debts.phones import (
+from app.phones import (
     AmbiguousTimezone,
     PhoneError,
     check_timezone,
@@ -31,7 +31,7 @@ from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import record_event, set_debt_status
 from app.messaging.models import Message
 from app.messaging.service import cancel_pending_messages, enqueue_message, opted_out_phones
-from app.messaging.texts import (
+from app.texts import (
     format_local_date,
     render,
     short_creditor_name,

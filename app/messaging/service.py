@@ -17,7 +17,7 @@ from app.events import record_event
 from app.messaging.gateway import INVALID_NUMBER_CODES, OPTED_OUT_CODES, UNREACHABLE_CODES
 from app.messaging.governor import ContactPolicy, decide, local_day_bounds
 from app.messaging.models import PENDING_STATUSES, STATUS_RANK, Message, PhoneOptOut
-from app.messaging.segments import count_segments
+from app.segments import count_segments
 
 MAX_BODY_CHARS = 1600
 # Statuses of initiated messages that count against the daily cap once sent.

@@ -26,7 +26,7 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
-from app.messaging.segments import to_gsm7_friendly
+from app.segments import to_gsm7_friendly
 from app.money import format_money_compact
 
 __all__ = [

@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.conversations.engine import get_conversation
+from app.actions.inbound import get_conversation
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.debts.service import queue_statement
 from app.events import record_event
 from app.messaging.models import Message
-from app.messaging.worker import PeriodicJob
+from app.worker import PeriodicJob
 
 BATCH = 500
 
