@@ -305,13 +305,15 @@ def test_demo_seed_is_complete_and_repeatable(
     from app.debts.models import Debt
     from app.demo import seed_demo
     from app.offers.models import OfferRule
+    from app.users.models import User
 
     for _ in range(2):
         with db.transaction() as session:
-            key = seed_demo(session, clock, settings)
-        assert key.startswith("pk_")
+            login = seed_demo(session, clock, settings)
+        assert login.api_key.startswith("pk_")
     with db.transaction() as session:
         assert len(session.scalars(select(Debt)).all()) == 3
         assert len(session.scalars(select(OfferRule)).all()) == 1
         assert len(session.scalars(select(CallbackCalendar)).all()) == 1
         assert len(session.scalars(select(ApiKey)).all()) == 2
+        assert len(session.scalars(select(User)).all()) == 1
