@@ -14,6 +14,7 @@ from app import health
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
+from app.console import install_console
 from app.conversations import api as conversations_api
 from app.actions.inbound import ConversationEngine
 from app.actions.desks import Desks
@@ -118,4 +119,5 @@ def create_app(
     app.include_router(offers_api.router)
     app.include_router(payments_api.router)
     app.include_router(callbacks_api.router)
+    install_console(app, settings)
     return app

@@ -1,10 +1,9 @@
-"""Console sessions in a signed cookie, CSRF tokens, and login throttling.
+"""Console sessions, CSRF tokens, and login throttling.
 
-The cookie holds only the user's id, a per-session CSRF token and when it was issued,
-signed with PARLEY_CONSOLE_SECRET by itsdangerous (the signer Flask and Starlette's own
-session middleware use); nothing in it is secret, and a changed byte voids it. It is
-HttpOnly, SameSite=Lax, scoped to /console, and Secure whenever the console is reached
-over https (directly or behind a TLS-terminating proxy whose public URL is https).
+The session is Starlette's SessionMiddleware: a cookie signed with PARLEY_CONSOLE_SECRET
+by itsdangerous, holding only the signed-in user's id and the session's CSRF token (a
+changed byte voids it). It is HttpOnly, SameSite=Lax, scoped to /console, lasts at most
+12 hours, and is Secure whenever PARLEY_PUBLIC_URL is https (the console behind TLS).
 
 Every form carries the session's CSRF token (a hidden field, or the X-CSRF-Token header
 htmx sends), compared in constant time: a page on another site can make a browser post
@@ -19,84 +18,59 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from fastapi import Request, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from fastapi import FastAPI, Request
+from starlette.middleware.sessions import SessionMiddleware
 
 from app.config import Settings
 
 COOKIE = "parley_console"
 COOKIE_PATH = "/console"
 SESSION_SECONDS = 12 * 3600
+CSRF_KEY = "csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 
-@dataclass
-class ConsoleSession:
-    """What the cookie carries: who is logged in (None before login) and the CSRF token."""
-
-    user_id: str | None
-    csrf: str
-    fresh: bool = False  # True when the cookie must be (re)written on the response
-
-    @classmethod
-    def new(cls, user_id: str | None = None) -> ConsoleSession:
-        return cls(user_id=user_id, csrf=secrets.token_urlsafe(32), fresh=True)
-
-
-class SessionCodec:
-    """Signs and reads the session cookie."""
-
-    def __init__(self, settings: Settings) -> None:
-        secret = settings.console_secret
-        # Without a configured secret (development, tests) sessions last as long as the
-        # process; production refuses to start without one (see Settings).
-        key = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
-        self._serializer = URLSafeTimedSerializer(key, salt="parley-console-session")
-        self._secure_default = settings.public_base.startswith("https://")
-
-    def read(self, request: Request) -> ConsoleSession | None:
-        raw = request.cookies.get(COOKIE)
-        if not raw:
-            return None
-        try:
-            data: Any = self._serializer.loads(raw, max_age=SESSION_SECONDS)
-        except BadSignature:
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
-            return None
-        user_id = data.get("u")
-        return ConsoleSession(user_id=user_id if isinstance(user_id, str) else None, csrf=data["c"])
-
-    def write(self, request: Request, response: Response, session: ConsoleSession) -> None:
-        value = self._serializer.dumps({"u": session.user_id, "c": session.csrf})
-        response.set_cookie(
-            COOKIE,
-            value,
-            max_age=SESSION_SECONDS,
-            path=COOKIE_PATH,
-            httponly=True,
-            samesite="lax",
-            secure=self._secure_default or request.url.scheme == "https",
-        )
-
-    def clear(self, request: Request, response: Response) -> None:
-        response.delete_cookie(
-            COOKIE,
-            path=COOKIE_PATH,
-            httponly=True,
-            samesite="lax",
-            secure=self._secure_default or request.url.scheme == "https",
-        )
+def install_sessions(app: FastAPI, settings: Settings) -> None:
+    """Add the signed session cookie to `app` (console paths only carry it)."""
+    secret = settings.console_secret
+    # Without a configured secret (development, tests) sessions last as long as the
+    # process; production refuses to start without one (see Settings).
+    key = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=key,
+        session_cookie=COOKIE,
+        max_age=SESSION_SECONDS,
+        path=COOKIE_PATH,
+        same_site="lax",
+        https_only=settings.public_base.startswith("https://"),
+    )
 
 
-def csrf_matches(session: ConsoleSession | None, given: str | None) -> bool:
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token, made on first use."""
+    token = request.session.get(CSRF_KEY)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session[CSRF_KEY] = token
+    return token
+
+
+def start_session(request: Request, user_id: str) -> None:
+    """Sign `user_id` in: a fresh session with a new CSRF token."""
+    request.session.clear()
+    request.session["user_id"] = user_id
+    request.session[CSRF_KEY] = secrets.token_urlsafe(32)
+
+
+def csrf_matches(request: Request, given: str | None) -> bool:
     """Whether a submitted token is this session's (constant-time)."""
-    if session is None or not given:
+    token = request.session.get(CSRF_KEY)
+    if not isinstance(token, str) or not given:
         return False
-    return hmac.compare_digest(session.csrf.encode(), given.encode())
+    return hmac.compare_digest(token.encode(), given.encode())
 
 
 @dataclass
