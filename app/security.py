@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
+from app.access.principal import Principal
 from app.clock import Clock
 from app.config import Settings
 from app.creditors.models import ApiKey, Creditor
@@ -68,27 +68,6 @@ def find_api_key(session: Session, plain: str) -> ApiKey | None:
     return row
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: one key of one creditor."""
-
-    creditor: Creditor
-    api_key: ApiKey
-
-    @property
-    def actor(self) -> str:
-        return f"api_key:{self.api_key.id}"
-
-    @property
-    def is_admin(self) -> bool:
-        return self.api_key.role == "admin"
-
-    def require_admin(self) -> None:
-        """Refuse agent keys on settings that only the finance team may change."""
-        if not self.is_admin:
-            raise Forbidden("this API key's role may not change settings; use an admin key")
-
-
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -121,7 +100,8 @@ def get_principal(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Authenticate `Authorization: Bearer <key>` (401 when missing, unknown or revoked)."""
+    """Authenticate `Authorization: Bearer <key>` (401 when missing, unknown or revoked).
+    What the key may do is checked by app.access.deps.Authorize, which calls this."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     key = find_api_key(session, credentials.credentials)
@@ -130,10 +110,7 @@ def get_principal(
     creditor = session.get(Creditor, key.creditor_id)
     if creditor is None:
         raise Unauthorized("invalid API key")
-    return Principal(creditor=creditor, api_key=key)
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+    return Principal.for_api_key(creditor, key)
 
 
 async def verified_twilio_form(request: Request) -> dict[str, str]:

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.params import File
 from sqlalchemy import select
 
+from app.access.deps import CanManageDebts, CanView, CanWork
 from app.debts.models import Debt, Debtor
 from app.debts.schemas import (
     CsvImportSummary,
@@ -28,21 +29,22 @@ from app.debts.schemas import (
 from app.debts.service import get_debt, import_csv, import_rows, queue_statement, review_debt
 from app.errors import ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
-from app.security import ClockDep, PrincipalDep, SessionDep
+from app.security import ClockDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/debts", tags=["debts"])
 
 SPOOL_MEMORY_BYTES = 1 << 20
 
 
-def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
-    """The API view of a debt with its debtor."""
+def debt_out(debt: Debt, debtor: Debtor, *, amounts: bool) -> DebtOut:
+    """The API view of a debt with its debtor; without `amounts`, amount and balance
+    are null (for roles that may not see them)."""
     return DebtOut(
         id=debt.id,
         external_id=debt.external_id,
         status=debt.status,
-        amount=debt.amount,
-        balance=debt.balance,
+        amount=debt.amount if amounts else None,
+        balance=debt.balance if amounts else None,
         currency=debt.currency,
         due_date=debt.due_date,
         description=debt.description,
@@ -81,7 +83,7 @@ def message_out(message: Message) -> MessageOut:
 
 @router.post("")
 def import_debts(
-    body: ImportRequest, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    body: ImportRequest, principal: CanManageDebts, session: SessionDep, clock: ClockDep
 ) -> ImportResponse:
     """Create or update debts. Results come in input order; valid rows are stored,
     invalid ones say which field is wrong and why. Re-sending an external_id updates."""
@@ -104,7 +106,7 @@ def import_debts(
 @router.post("/import.csv")
 async def import_debts_csv(
     request: Request,
-    principal: PrincipalDep,
+    principal: CanManageDebts,
     session: SessionDep,
     clock: ClockDep,
     file: Annotated[UploadFile | None, File()] = None,
@@ -146,17 +148,17 @@ async def import_debts_csv(
 
 
 @router.get("/{debt_id}")
-def read_debt(debt_id: str, principal: PrincipalDep, session: SessionDep) -> DebtOut:
+def read_debt(debt_id: str, principal: CanView, session: SessionDep) -> DebtOut:
     """One debt with its status, balance and debtor."""
     debt = get_debt(session, principal.creditor, debt_id)
     debtor = session.get(Debtor, debt.debtor_id)
     assert debtor is not None
-    return debt_out(debt, debtor)
+    return debt_out(debt, debtor, amounts=principal.sees_amounts)
 
 
 @router.get("")
 def list_debts(
-    principal: PrincipalDep,
+    principal: CanView,
     session: SessionDep,
     status: str | None = None,
     limit: int = 100,
@@ -175,12 +177,15 @@ def list_debts(
     )
     if status:
         query = query.where(Debt.status == status)
-    return [debt_out(debt, debtor) for debt, debtor in session.execute(query)]
+    return [
+        debt_out(debt, debtor, amounts=principal.sees_amounts)
+        for debt, debtor in session.execute(query)
+    ]
 
 
 @router.patch("/{debt_id}")
 def review(
-    debt_id: str, body: DebtReview, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    debt_id: str, body: DebtReview, principal: CanManageDebts, session: SessionDep, clock: ClockDep
 ) -> DebtOut:
     """Resume a paused or disputed debt, close a debt, or clear its review flag."""
     debt = get_debt(session, principal.creditor, debt_id)
@@ -195,12 +200,12 @@ def review(
     )
     debtor = session.get(Debtor, debt.debtor_id)
     assert debtor is not None
-    return debt_out(debt, debtor)
+    return debt_out(debt, debtor, amounts=principal.sees_amounts)
 
 
 @router.post("/{debt_id}/statements", status_code=202)
 def send_statement(
-    debt_id: str, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    debt_id: str, principal: CanWork, session: SessionDep, clock: ClockDep
 ) -> StatementQueued:
     """Queue a statement now; the contact rules still decide when it goes out."""
     debt = get_debt(session, principal.creditor, debt_id)
@@ -211,7 +216,7 @@ def send_statement(
 
 
 @router.get("/{debt_id}/messages")
-def debt_messages(debt_id: str, principal: PrincipalDep, session: SessionDep) -> MessageList:
+def debt_messages(debt_id: str, principal: CanView, session: SessionDep) -> MessageList:
     """Every message in and out about this debt (and its debtor's general replies),
     oldest first."""
     debt = get_debt(session, principal.creditor, debt_id)

@@ -119,12 +119,15 @@ class DebtorOut(BaseModel):
     contact_status: str
 
 
+AMOUNT_HIDDEN = "null when the caller's role may not see amounts (agents)"
+
+
 class DebtOut(BaseModel):
     id: str
     external_id: str
     status: str
-    amount: int
-    balance: int
+    amount: int | None = Field(description=AMOUNT_HIDDEN)
+    balance: int | None = Field(description=AMOUNT_HIDDEN)
     currency: str
     due_date: date
     description: str | None

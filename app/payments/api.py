@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access.deps import CanViewAmounts
 from app.config import MIN_SECRET_LENGTH, Settings
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor, Event
@@ -45,7 +46,7 @@ from app.payments.service import (
     scheme_of,
 )
 from app.payments.texts import negotiate_language, page_text
-from app.security import ClockDep, PrincipalDep, SessionDep, SettingsDep
+from app.security import ClockDep, SessionDep, SettingsDep
 
 logger = logging.getLogger("parley.payments")
 
@@ -401,7 +402,7 @@ def code_out(settings: Settings, code: PaymentCode) -> PaymentCodeOut:
 
 @router.get("/api/v1/debts/{debt_id}/payment-codes")
 def list_payment_codes(
-    debt_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    debt_id: str, principal: CanViewAmounts, session: SessionDep, settings: SettingsDep
 ) -> PaymentCodeList:
     """The payment codes issued for a debt of the key's creditor, oldest first."""
     debt = get_debt(session, principal.creditor, debt_id)
