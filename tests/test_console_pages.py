@@ -84,7 +84,9 @@ def test_login_form_has_the_contract_fields(https: TestClient) -> None:
     assert page.status_code == 200
     html = page.text
     assert re.search(r'<input[^>]+name="email"', html)
-    assert re.search(r'<input[^>]+name="password"[^>]+type="password"|type="password"[^>]+name="password"', html)
+    assert re.search(
+        r'<input[^>]+name="password"[^>]+type="password"|type="password"[^>]+name="password"', html
+    )
     assert re.search(r'<button[^>]+type="submit"', html)
     assert "Content-Security-Policy" in page.headers
 
@@ -154,9 +156,7 @@ def test_wrong_password_is_refused_and_repeated_failures_are_throttled(
 def test_forms_without_the_csrf_token_are_refused(
     https: TestClient, portfolio: Portfolio, db: Database
 ) -> None:
-    no_token = https.post(
-        "/console/login", data={"email": email_of("admin"), "password": PASSWORD}
-    )
+    no_token = https.post("/console/login", data={"email": email_of("admin"), "password": PASSWORD})
     assert no_token.status_code == 403
     sign_in(https, "admin")
     cid = _conversation_id(db)
@@ -207,8 +207,11 @@ def test_every_page_renders_for_every_role_with_nothing_from_another_host(
 
 
 def test_static_assets_are_served_from_the_package(https: TestClient) -> None:
-    for name, kind in (("htmx.min.js", "javascript"), ("console.js", "javascript"),
-                       ("console.css", "css")):
+    for name, kind in (
+        ("htmx.min.js", "javascript"),
+        ("console.js", "javascript"),
+        ("console.css", "css"),
+    ):
         response = https.get(f"/console/static/{name}")
         assert response.status_code == 200 and kind in response.headers["content-type"]
     assert "htmx" in https.get("/console/static/htmx.min.js").text[:200]
@@ -227,7 +230,9 @@ def test_pages_speak_the_chosen_language(https: TestClient, portfolio: Portfolio
     assert 'lang="es"' in browser_says.text and "Iniciar sesión" in browser_says.text
 
 
-@pytest.mark.parametrize("query", ["(415) 555-0123", "415.555.0123", "+1 415 555 0123", "4155550123"])
+@pytest.mark.parametrize(
+    "query", ["(415) 555-0123", "415.555.0123", "+1 415 555 0123", "4155550123"]
+)
 def test_search_finds_a_debt_by_phone_in_any_format(
     https: TestClient, portfolio: Portfolio, query: str
 ) -> None:
@@ -263,14 +268,14 @@ def test_csv_export_neutralises_formulas(
 
         debtor = session.get(Debtor, debt.debtor_id)
         assert debtor is not None
-        debtor.name = "=HYPERLINK(\"http://evil\")"
+        debtor.name = '=HYPERLINK("http://evil")'
     sign_in(https, "viewer")
     response = https.get("/console/debts/export.csv")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == 2
     names = {r["name"] for r in rows}
-    assert "'=HYPERLINK(\"http://evil\")" in names and "Alex Morgan" in names
+    assert '\'=HYPERLINK("http://evil")' in names and "Alex Morgan" in names
 
 
 def test_debt_page_shows_the_conversation_with_statuses(
@@ -306,9 +311,7 @@ def test_reply_from_the_inbox_is_queued_through_the_outbox(
     assert response.status_code == 303
     assert "notice=reply_queued" in response.headers["location"]
     with db.transaction() as session:
-        message = session.scalars(
-            select(Message).where(Message.kind == "agent")
-        ).one()
+        message = session.scalars(select(Message).where(Message.kind == "agent")).one()
         assert message.body == "Hi Alex, an agent will call you."
         assert message.status in ("queued", "scheduled")
     # Assign, then mark handled: it leaves the queue.
@@ -343,9 +346,12 @@ def test_callbacks_claim_complete_and_reschedule(
         follow_redirects=False,
     )
     assert moved.status_code == 303, moved.text
-    assert https.post(
-        f"/console/callbacks/{cbid}/claim", data={"csrf_token": csrf}, follow_redirects=False
-    ).status_code == 303
+    assert (
+        https.post(
+            f"/console/callbacks/{cbid}/claim", data={"csrf_token": csrf}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     done = https.post(
         f"/console/callbacks/{cbid}/complete",
         data={"outcome": "reached", "notes": "will pay Friday", "csrf_token": csrf},
@@ -391,9 +397,7 @@ def test_rule_preview_follows_the_form_and_saving_validates(
         rule = session.get(OfferRule, rule_id)
         assert rule is not None and str(rule.lump_sum_discount_pct) in ("10", "10.00")
         assert rule.version == 1
-    bad = https.post(
-        f"/console/rules/{rule_id}", data={**form, "lump_sum_discount_pct": "150"}
-    )
+    bad = https.post(f"/console/rules/{rule_id}", data={**form, "lump_sum_discount_pct": "150"})
     assert bad.status_code == 422 and "lump_sum_discount_pct" in bad.text
     saved = https.post(f"/console/rules/{rule_id}", data=form, follow_redirects=False)
     assert saved.status_code == 303
@@ -402,25 +406,39 @@ def test_rule_preview_follows_the_form_and_saving_validates(
         assert rule is not None and rule.version == 2
 
 
-def test_settings_save_and_validate(https: TestClient, portfolio: Portfolio, db: Database
-                                    ) -> None:
+def test_settings_save_and_validate(https: TestClient, portfolio: Portfolio, db: Database) -> None:
     csrf = sign_in(https, "admin")
     page = https.get("/console/settings").text
     assert 'name="contact_window_start"' in page
     wrong = https.post(
         "/console/settings",
-        data={"csrf_token": csrf, "contact_window_start": "07:00", "contact_window_end": "21:00",
-              "max_initiated_per_day": "1", "payment_scheme": "reference",
-              "default_language": "en", "country": "US", "rebill_every_days": "30",
-              "cadence_offsets": "-3, 0, 7"},
+        data={
+            "csrf_token": csrf,
+            "contact_window_start": "07:00",
+            "contact_window_end": "21:00",
+            "max_initiated_per_day": "1",
+            "payment_scheme": "reference",
+            "default_language": "en",
+            "country": "US",
+            "rebill_every_days": "30",
+            "cadence_offsets": "-3, 0, 7",
+        },
     )
     assert wrong.status_code == 422 and "08:00" in wrong.text
     ok = https.post(
         "/console/settings",
-        data={"csrf_token": csrf, "contact_window_start": "09:00", "contact_window_end": "20:00",
-              "max_initiated_per_day": "2", "payment_scheme": "reference",
-              "default_language": "en", "country": "US", "rebill_every_days": "30",
-              "cadence_offsets": "-3, 0, 7", "contact_phone": "+14155550100"},
+        data={
+            "csrf_token": csrf,
+            "contact_window_start": "09:00",
+            "contact_window_end": "20:00",
+            "max_initiated_per_day": "2",
+            "payment_scheme": "reference",
+            "default_language": "en",
+            "country": "US",
+            "rebill_every_days": "30",
+            "cadence_offsets": "-3, 0, 7",
+            "contact_phone": "+14155550100",
+        },
         follow_redirects=False,
     )
     assert ok.status_code == 303, ok.text
@@ -449,8 +467,14 @@ def test_import_reports_rows_and_errors(https: TestClient, portfolio: Portfolio)
 def test_analytics_draws_every_chart_as_svg(https: TestClient, portfolio: Portfolio) -> None:
     sign_in(https, "viewer")
     page = https.get("/console/analytics").text
-    for chart in ("chart-recovery", "chart-funnel", "chart-intents", "chart-opt-out",
-                  "chart-promises", "chart-plans"):
+    for chart in (
+        "chart-recovery",
+        "chart-funnel",
+        "chart-intents",
+        "chart-opt-out",
+        "chart-promises",
+        "chart-plans",
+    ):
         assert f'<svg class="chart" id="{chart}" role="img"' in page, chart
     assert 'id="cohorts"' in page
 
@@ -464,7 +488,10 @@ def _all_changes(portfolio: Portfolio, db: Database) -> list[tuple[str, dict[str
         (f"/console/debts/{portfolio.debt_id}/close", {}),
         (f"/console/debts/{portfolio.debt_id}/pause", {}),
         (f"/console/debts/{portfolio.debt_id}/resume", {}),
-        (f"/console/debts/{portfolio.debt_id}/book-call", {"starts_at": "2026-11-30T15:00:00+00:00"}),
+        (
+            f"/console/debts/{portfolio.debt_id}/book-call",
+            {"starts_at": "2026-11-30T15:00:00+00:00"},
+        ),
         (f"/console/inbox/{cid}/reply", {"body": "hello"}),
         (f"/console/inbox/{cid}/assign", {}),
         (f"/console/inbox/{cid}/handled", {}),

@@ -4,11 +4,11 @@ htmx, both shipped in this package: nothing loads from another host)."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from urllib.parse import quote
 
 from app.access.deps import LoginRequired
 from app.config import Settings

@@ -29,8 +29,9 @@ class Bar:
     shown: str
 
 
-def _text(x: float, y: float, content: str, *, anchor: str = "middle", size: int = 12,
-          fill: str = INK) -> str:
+def _text(
+    x: float, y: float, content: str, *, anchor: str = "middle", size: int = 12, fill: str = INK
+) -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" '
         f'fill="{fill}">{escape(content)}</text>'
@@ -48,8 +49,9 @@ def _frame(chart_id: str, title: str, desc: str, width: int, height: int, body: 
     )
 
 
-def column_chart(chart_id: str, title: str, bars: Sequence[Bar], *, colour: str = PALETTE[0]
-                 ) -> Markup:
+def column_chart(
+    chart_id: str, title: str, bars: Sequence[Bar], *, colour: str = PALETTE[0]
+) -> Markup:
     """Vertical bars, e.g. money recovered per month."""
     width, height, left, bottom, top = 640, 260, 16, 40, 24
     desc = "; ".join(f"{b.label}: {b.shown}" for b in bars) or "no data"
@@ -70,8 +72,7 @@ def column_chart(chart_id: str, title: str, bars: Sequence[Bar], *, colour: str 
             f'height="{max(h, 0.5):.1f}" fill="{colour}" rx="2"/>'
         )
         parts.append(_text(x + bar_width / 2, y - 6, bar.shown, size=11))
-        parts.append(_text(x + bar_width / 2, height - bottom + 18, bar.label, size=12,
-                           fill=MUTED))
+        parts.append(_text(x + bar_width / 2, height - bottom + 18, bar.label, size=12, fill=MUTED))
     return _frame(chart_id, title, desc, width, height, "".join(parts))
 
 
@@ -86,8 +87,7 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Bar]) -> Markup:
     for i, bar in enumerate(bars):
         y = 8 + i * row
         w = usable * (bar.value / top_value)
-        parts.append(_text(left, y + 12, f"{bar.label} — {bar.shown}", anchor="start",
-                           size=13))
+        parts.append(_text(left, y + 12, f"{bar.label} — {bar.shown}", anchor="start", size=13))
         parts.append(
             f'<rect x="{left}" y="{y + 18}" width="{usable}" height="16" fill="{GRID}" rx="3"/>'
         )
@@ -98,8 +98,7 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Bar]) -> Markup:
     return _frame(chart_id, title, desc, width, height, "".join(parts))
 
 
-def stacked_chart(chart_id: str, title: str, groups: Sequence[tuple[str, Sequence[Bar]]]
-                  ) -> Markup:
+def stacked_chart(chart_id: str, title: str, groups: Sequence[tuple[str, Sequence[Bar]]]) -> Markup:
     """One horizontal bar per group split into its parts (e.g. intents per language),
     with a legend of the parts underneath."""
     width, row, left = 640, 46, 8
@@ -110,9 +109,13 @@ def stacked_chart(chart_id: str, title: str, groups: Sequence[tuple[str, Sequenc
                 keys.append(bar.label)
     legend_rows = -(-len(keys) // 4)
     height = row * max(len(groups), 1) + 22 * legend_rows + 12
-    desc = "; ".join(
-        f"{name}: " + ", ".join(f"{b.label} {b.shown}" for b in parts_) for name, parts_ in groups
-    ) or "no data"
+    desc = (
+        "; ".join(
+            f"{name}: " + ", ".join(f"{b.label} {b.shown}" for b in parts_)
+            for name, parts_ in groups
+        )
+        or "no data"
+    )
     usable = width - 2 * left
     out = []
     for i, (name, parts_) in enumerate(groups):
@@ -141,8 +144,9 @@ def stacked_chart(chart_id: str, title: str, groups: Sequence[tuple[str, Sequenc
     return _frame(chart_id, title, desc, width, height, "".join(out))
 
 
-def meter(chart_id: str, title: str, share: float, shown: str, *, colour: str = PALETTE[1]
-          ) -> Markup:
+def meter(
+    chart_id: str, title: str, share: float, shown: str, *, colour: str = PALETTE[1]
+) -> Markup:
     """A single rate as a filled bar (opt-out rate, promises kept, plan completion)."""
     width, height = 320, 56
     share = min(max(share, 0.0), 1.0)

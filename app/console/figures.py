@@ -78,7 +78,7 @@ def analytics(session: Session, creditor: Creditor, *, now: datetime, t: Transla
         select(Payment.paid_at, Payment.applied_amount).where(
             Payment.creditor_id == cid, Payment.status == "applied", Payment.currency == currency
         )
-    ).tuples():
+    ):
         paid[(paid_at.year, paid_at.month)] += int(amount or 0)
     months = _months_back(today, MONTHS)
     recovery_bars = [
@@ -140,7 +140,7 @@ def analytics(session: Session, creditor: Creditor, *, now: datetime, t: Transla
         select(Message.language, Message.intent, func.count())
         .where(Message.creditor_id == cid, Message.direction == "inbound")
         .group_by(Message.language, Message.intent)
-    ).tuples():
+    ):
         by_language[language or "?"][intent or "UNKNOWN"] = int(count)
     intent_groups = [
         (
@@ -160,17 +160,17 @@ def analytics(session: Session, creditor: Creditor, *, now: datetime, t: Transla
         .select_from(Debtor)
         .where(Debtor.creditor_id == cid, Debtor.contact_status == "opted_out"),
     )
-    promise_counts = dict(
+    promise_counts: dict[str, int] = dict(
         session.execute(
             select(Promise.status, func.count())
             .where(Promise.creditor_id == cid)
             .group_by(Promise.status)
-        ).tuples()
+        ).all()
     )
-    plan_counts = dict(
+    plan_counts: dict[str, int] = dict(
         session.execute(
             select(Plan.status, func.count()).where(Plan.creditor_id == cid).group_by(Plan.status)
-        ).tuples()
+        ).all()
     )
     kept, broken = promise_counts.get("kept", 0), promise_counts.get("broken", 0)
     completed = plan_counts.get("completed", 0)
@@ -185,7 +185,7 @@ def analytics(session: Session, creditor: Creditor, *, now: datetime, t: Transla
         select(Debt.due_date, Debt.amount, Debt.balance).where(
             Debt.creditor_id == cid, Debt.currency == currency
         )
-    ).tuples():
+    ):
         dpd = max(0, (today - due).days)
         bucket = next(
             i for i, (lo, hi) in enumerate(DPD_BUCKETS) if dpd >= lo and (hi is None or dpd <= hi)
@@ -226,15 +226,16 @@ def analytics(session: Session, creditor: Creditor, *, now: datetime, t: Transla
             "funnel": bar_chart("chart-funnel", t("funnel"), funnel_bars),
             "intents": stacked_chart("chart-intents", t("intents_by_language"), intent_groups),
             "opt_out": meter(
-                "chart-opt-out", t("opt_out_rate"), opt_share, t.percent(opt_share),
+                "chart-opt-out",
+                t("opt_out_rate"),
+                opt_share,
+                t.percent(opt_share),
                 colour="#b3261e",
             ),
             "promises": meter(
                 "chart-promises", t("promises_kept"), kept_share, t.percent(kept_share)
             ),
-            "plans": meter(
-                "chart-plans", t("plan_completion"), plan_share, t.percent(plan_share)
-            ),
+            "plans": meter("chart-plans", t("plan_completion"), plan_share, t.percent(plan_share)),
         },
         cohorts={"buckets": bucket_labels, "rows": rows},
     )

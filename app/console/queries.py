@@ -89,7 +89,7 @@ def search_debts(
     rows = session.execute(
         query.order_by(Debt.created_at.desc(), Debt.id).limit(limit).offset(offset)
     )
-    return [(debt, debtor) for debt, debtor in rows.tuples()], total
+    return [(debt, debtor) for debt, debtor in rows], total
 
 
 @dataclass
@@ -134,9 +134,7 @@ def debt_file(session: Session, debt: Debt) -> DebtFile:
         )
     )
     payments = list(
-        session.scalars(
-            select(Payment).where(Payment.debt_id == debt.id).order_by(Payment.paid_at)
-        )
+        session.scalars(select(Payment).where(Payment.debt_id == debt.id).order_by(Payment.paid_at))
     )
     codes = list(
         session.scalars(
@@ -187,8 +185,9 @@ def last_inbound(session: Session, debtor_ids: list[str]) -> dict[str, Message]:
     return latest
 
 
-def recovered_between(session: Session, creditor_id: str, start: datetime, end: datetime
-                      ) -> dict[str, int]:
+def recovered_between(
+    session: Session, creditor_id: str, start: datetime, end: datetime
+) -> dict[str, int]:
     """Money applied to debts in [start, end), per currency."""
     rows = session.execute(
         select(Payment.currency, func.sum(Payment.applied_amount))
@@ -200,7 +199,7 @@ def recovered_between(session: Session, creditor_id: str, start: datetime, end: 
         )
         .group_by(Payment.currency)
     )
-    return {currency: int(total or 0) for currency, total in rows.tuples()}
+    return {currency: int(total or 0) for currency, total in rows}
 
 
 def debtors_by_id(session: Session, ids: set[str]) -> dict[str, Debtor]:

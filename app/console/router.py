@@ -21,7 +21,6 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access.deps import Authorize
@@ -62,8 +61,8 @@ from app.messaging.models import Message
 from app.offers.models import OfferRule
 from app.offers.service import (
     compute_offers,
-    creditor_rules,
     create_rule,
+    creditor_rules,
     latest_plan,
     plan_installments,
     update_rule,
@@ -209,9 +208,7 @@ def switch_language(
     """Remember the chosen language in a cookie (a year)."""
     response = RedirectResponse(safe_next(next), status_code=303)
     if lang in LANGUAGES:
-        response.set_cookie(
-            LANG_COOKIE, lang, max_age=365 * 86400, path="/console", samesite="lax"
-        )
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/console", samesite="lax")
     return response
 
 
@@ -241,7 +238,9 @@ def dashboard(
         section="dashboard",
         inbox_count=inbox_count(session, creditor.id),
         callbacks_due=sum(1 for c in due if c.status in ("booked", "claimed")),
-        recovered_week=_money_totals(page, recovered_between(session, creditor.id, week_start, now)),
+        recovered_week=_money_totals(
+            page, recovered_between(session, creditor.id, week_start, now)
+        ),
         recovered_month=_money_totals(
             page, recovered_between(session, creditor.id, month_start, now)
         ),
@@ -402,9 +401,7 @@ def export_debts(
     if errors:
         raise ValidationFailed("invalid filters", fields=errors)
     today = local_today(clock.now(), _team_zone(session, principal.creditor.id))
-    rows, _ = search_debts(
-        session, principal.creditor, filters, today, limit=1_000_000, offset=0
-    )
+    rows, _ = search_debts(session, principal.creditor, filters, today, limit=1_000_000, offset=0)
     header = [
         "id",
         "external_id",
@@ -587,7 +584,12 @@ def resume_debt(
 
     def change(debt: Debt, now: datetime) -> None:
         review_debt(
-            session, debt, status="open", needs_review=False, note=None, now=now,
+            session,
+            debt,
+            status="open",
+            needs_review=False,
+            note=None,
+            now=now,
             actor=principal.actor,
         )
 
@@ -607,7 +609,12 @@ def close_debt(
 
     def change(debt: Debt, now: datetime) -> None:
         review_debt(
-            session, debt, status="closed", needs_review=None, note=None, now=now,
+            session,
+            debt,
+            status="closed",
+            needs_review=None,
+            note=None,
+            now=now,
             actor=principal.actor,
         )
 
@@ -1153,8 +1160,7 @@ def _preview(
     if errors:
         return {"errors": errors}
     currency = data.get("currency") or (rule.currency if rule else None) or _currency(page)
-    result: dict[str, Any] = {"errors": [], "rule": None, "lump": None, "plans": [],
-                              "verdicts": []}
+    result: dict[str, Any] = {"errors": [], "rule": None, "lump": None, "plans": [], "verdicts": []}
     nested = session.begin_nested()
     try:
         if rule is None:
@@ -1242,7 +1248,10 @@ def rule_page(
 
 @router.post("/rules/preview", response_class=HTMLResponse, dependencies=[Csrf])
 def rule_preview(
-    request: Request, principal: AmountViewer, session: SessionDep, clock: ClockDep,
+    request: Request,
+    principal: AmountViewer,
+    session: SessionDep,
+    clock: ClockDep,
     form: FormData,
 ) -> HTMLResponse:
     """The preview fragment for the form as it stands (htmx swaps it in); without
@@ -1273,22 +1282,25 @@ def _save_rule(
     try:
         with session.begin_nested():
             if rule is None:
-                rule = create_rule(session, principal.creditor, data, now=now,
-                                   actor=principal.actor)
+                rule = create_rule(
+                    session, principal.creditor, data, now=now, actor=principal.actor
+                )
             else:
                 update_rule(session, rule, data, now=now, actor=principal.actor)
     except ParleyError as exc:
         if rule is not None:
             session.refresh(rule)
         fields = exc.fields or [("rule", exc.message)]
-        return _rule_page(request, principal, session, now, rule, values, fields,
-                          exc.status_code)
+        return _rule_page(request, principal, session, now, rule, values, fields, exc.status_code)
     return redirect(f"/console/rules/{rule.id}", "saved")
 
 
 @router.post("/rules/new", dependencies=[Csrf])
 def create_rule_form(
-    request: Request, principal: Configurer, session: SessionDep, clock: ClockDep,
+    request: Request,
+    principal: Configurer,
+    session: SessionDep,
+    clock: ClockDep,
     form: FormData,
 ) -> Response:
     """Store a new rule (validated by the offers service)."""
@@ -1384,7 +1396,7 @@ def _settings_page(
         v=values,
         errors=dict(errors or []),
         schemes=[(s, s) for s in PAYMENT_SCHEMES],
-        languages=[(code, code) for code in LANGUAGES],
+        language_options=[(code, code) for code in LANGUAGES],
         has_sender="twilio_from" in CreditorPatch.model_fields,
         calendar=calendar_view,
     )
@@ -1440,20 +1452,27 @@ def save_settings(
             body = CreditorPatch.model_validate(changed)
         except ValidationError as exc:
             errors = [
-                (".".join(str(p) for p in e["loc"]) or "settings",
-                 str(e["msg"]).removeprefix("Value error, "))
+                (
+                    ".".join(str(p) for p in e["loc"]) or "settings",
+                    str(e["msg"]).removeprefix("Value error, "),
+                )
                 for e in exc.errors()
             ]
     if errors:
         return _settings_page(request, principal, session, values, errors, 422)
     try:
         with session.begin_nested():
-            update_creditor(session, principal.creditor, body, request.app.state.clock,
-                            principal.actor)
+            update_creditor(
+                session, principal.creditor, body, request.app.state.clock, principal.actor
+            )
     except ParleyError as exc:
         session.refresh(principal.creditor)
         return _settings_page(
-            request, principal, session, values, exc.fields or [("settings", exc.message)],
+            request,
+            principal,
+            session,
+            values,
+            exc.fields or [("settings", exc.message)],
             exc.status_code,
         )
     return redirect("/console/settings", "saved")
@@ -1543,4 +1562,3 @@ def analytics_page(
         charts=data.charts,
         cohorts=data.cohorts,
     )
-
