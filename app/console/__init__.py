@@ -3,6 +3,7 @@ htmx, both shipped in this package: nothing loads from another host)."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from urllib.parse import quote
 
@@ -37,8 +38,8 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     async def console_errors(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ParleyError)
         if not _is_console(request):
-            response: Response = await api_handler(request, exc)
-            return response
+            response = api_handler(request, exc)
+            return await response if inspect.isawaitable(response) else response
         if isinstance(exc, LoginRequired):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             if request.method != "GET":

@@ -39,7 +39,7 @@ def _text(
 
 
 def _frame(chart_id: str, title: str, desc: str, width: int, height: int, body: str) -> Markup:
-    return Markup(
+    return Markup(  # noqa: S704 (every value in it is escaped above)
         f'<svg class="chart" id="{escape(chart_id)}" role="img" viewBox="0 0 {width} {height}" '
         f'width="100%" preserveAspectRatio="xMidYMid meet" '
         f'aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" '
@@ -53,7 +53,7 @@ def column_chart(
     chart_id: str, title: str, bars: Sequence[Bar], *, colour: str = PALETTE[0]
 ) -> Markup:
     """Vertical bars, e.g. money recovered per month."""
-    width, height, left, bottom, top = 640, 260, 16, 40, 24
+    width, height, left, bottom, top = 480, 220, 8, 36, 24
     desc = "; ".join(f"{b.label}: {b.shown}" for b in bars) or "no data"
     top_value = max((b.value for b in bars), default=0) or 1
     slot = (width - 2 * left) / max(len(bars), 1)
@@ -71,14 +71,14 @@ def column_chart(
             f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" '
             f'height="{max(h, 0.5):.1f}" fill="{colour}" rx="2"/>'
         )
-        parts.append(_text(x + bar_width / 2, y - 6, bar.shown, size=11))
-        parts.append(_text(x + bar_width / 2, height - bottom + 18, bar.label, size=12, fill=MUTED))
+        parts.append(_text(x + bar_width / 2, y - 6, bar.shown, size=12))
+        parts.append(_text(x + bar_width / 2, height - bottom + 20, bar.label, size=14, fill=MUTED))
     return _frame(chart_id, title, desc, width, height, "".join(parts))
 
 
 def bar_chart(chart_id: str, title: str, bars: Sequence[Bar]) -> Markup:
     """Horizontal bars with the label above each, e.g. the funnel."""
-    width, row, left = 640, 44, 8
+    width, row, left = 480, 46, 4
     height = max(row * len(bars), row) + 8
     desc = "; ".join(f"{b.label}: {b.shown}" for b in bars) or "no data"
     top_value = max((b.value for b in bars), default=0) or 1
@@ -87,7 +87,7 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Bar]) -> Markup:
     for i, bar in enumerate(bars):
         y = 8 + i * row
         w = usable * (bar.value / top_value)
-        parts.append(_text(left, y + 12, f"{bar.label} — {bar.shown}", anchor="start", size=13))
+        parts.append(_text(left, y + 13, f"{bar.label} — {bar.shown}", anchor="start", size=15))
         parts.append(
             f'<rect x="{left}" y="{y + 18}" width="{usable}" height="16" fill="{GRID}" rx="3"/>'
         )
@@ -101,7 +101,7 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Bar]) -> Markup:
 def stacked_chart(chart_id: str, title: str, groups: Sequence[tuple[str, Sequence[Bar]]]) -> Markup:
     """One horizontal bar per group split into its parts (e.g. intents per language),
     with a legend of the parts underneath."""
-    width, row, left = 640, 46, 8
+    width, row, left = 480, 48, 4
     keys: list[str] = []
     for _, parts_ in groups:
         for bar in parts_:
@@ -121,7 +121,7 @@ def stacked_chart(chart_id: str, title: str, groups: Sequence[tuple[str, Sequenc
     for i, (name, parts_) in enumerate(groups):
         y = 8 + i * row
         total = sum(b.value for b in parts_) or 1
-        out.append(_text(left, y + 12, name, anchor="start", size=13))
+        out.append(_text(left, y + 13, name, anchor="start", size=15))
         x = float(left)
         for bar in parts_:
             w = usable * bar.value / total
@@ -140,7 +140,7 @@ def stacked_chart(chart_id: str, title: str, groups: Sequence[tuple[str, Sequenc
             f'<rect x="{lx:.1f}" y="{ly}" width="12" height="12" '
             f'fill="{PALETTE[k % len(PALETTE)]}"/>'
         )
-        out.append(_text(lx + 18, ly + 11, key, anchor="start", size=12))
+        out.append(_text(lx + 18, ly + 11, key, anchor="start", size=13))
     return _frame(chart_id, title, desc, width, height, "".join(out))
 
 

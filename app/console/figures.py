@@ -73,7 +73,7 @@ def analytics(session: Session, creditor: Creditor, *, now: datetime, t: Transla
     today = now.date()
 
     # Recovery per month (money applied, in the portfolio's main currency).
-    paid = defaultdict(int)
+    paid: dict[tuple[int, int], int] = defaultdict(int)
     for paid_at, amount in session.execute(
         select(Payment.paid_at, Payment.applied_amount).where(
             Payment.creditor_id == cid, Payment.status == "applied", Payment.currency == currency

@@ -4,6 +4,7 @@ counts. Nothing here changes state."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -36,9 +37,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def filtered_debts(
-    creditor: Creditor, filters: DebtFilters, today: date
-) -> Select[tuple[Debt, Debtor]]:
+def filtered_debts(creditor: Creditor, filters: DebtFilters, today: date) -> Select[Debt, Debtor]:
     """The creditor's debts matching `filters`, newest first. Days past due count from
     `today` (the team's date: a debtor a zone away may be a day off)."""
     query = (
@@ -52,10 +51,8 @@ def filtered_debts(
         matches.append(Debt.external_id.ilike(_like(q), escape="\\"))
         digits = "".join(ch for ch in q if ch.isdigit())
         if len(digits) >= 4:
-            try:
+            with suppress(PhoneError):
                 matches.append(Debtor.phone == normalize_phone(q, creditor.country))
-            except PhoneError:
-                pass
             # Stored numbers are E.164 ("+15551234567"): any spelling of its digits
             # ("(555) 123-4567", "555.123.4567") finds it.
             matches.append(Debtor.phone.like(_like(digits), escape="\\"))
@@ -89,7 +86,7 @@ def search_debts(
     rows = session.execute(
         query.order_by(Debt.created_at.desc(), Debt.id).limit(limit).offset(offset)
     )
-    return [(debt, debtor) for debt, debtor in rows], total
+    return [(row[0], row[1]) for row in rows], total
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,8 +11,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from app.access.deps import CanManageDebts, CanView, CanWork
 from app.access.principal import Principal
-from app.conversations.classifier import classify
 from app.actions.inbound import ConversationEngine, InboundResult
+from app.conversations import agent
+from app.conversations.classifier import classify
 from app.conversations.models import Conversation
 from app.conversations.schemas import (
     AgentMessageIn,
@@ -25,20 +26,13 @@ from app.conversations.schemas import (
     SimulatedSms,
 )
 from app.debts.api import message_out
-from app.debts.models import Debt, Debtor
-from app.phones import PhoneError, normalize_phone
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.events import record_event
+from app.debts.models import Debtor
+from app.errors import Forbidden, NotFound, ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
-from app.messaging.service import enqueue_message
+from app.phones import PhoneError, normalize_phone
 from app.security import ClockDep, SessionDep, SettingsDep, TwilioFormDep
 
 router = APIRouter(tags=["conversations"])
-
-# An agent answering within this time of the debtor's last text continues that exchange
-# (not capped); later, the message is Parley-initiated. Either way it waits for the
-# debtor's contact window.
-AGENT_REPLY_WINDOW = timedelta(minutes=30)
 
 
 def get_engine(request: Request) -> ConversationEngine:
@@ -178,12 +172,7 @@ def _conversation_out(conversation: Conversation, debtor: Debtor) -> Conversatio
 def _own_conversation(
     session: SessionDep, principal: Principal, conversation_id: str
 ) -> tuple[Conversation, Debtor]:
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None or conversation.creditor_id != principal.creditor.id:
-        raise NotFound("conversation not found", field="id")
-    debtor = session.get(Debtor, conversation.debtor_id)
-    assert debtor is not None
-    return conversation, debtor
+    return agent.own_conversation(session, principal.creditor.id, conversation_id)
 
 
 @router.get("/api/v1/conversations")
@@ -236,33 +225,16 @@ def send_agent_message(
 ) -> dict[str, object]:
     """An agent's text to the debtor, through the outbox and the contact rules."""
     conversation, debtor = _own_conversation(session, principal, conversation_id)
-    now = clock.now()
-    debt = None
-    if body.debt_id:
-        debt = session.get(Debt, body.debt_id)
-        if debt is None or debt.debtor_id != debtor.id:
-            raise NotFound("debt not found for this debtor", field="debt_id")
-    elif conversation.focus_debt_id:
-        debt = session.get(Debt, conversation.focus_debt_id)
-    if debtor.contact_status != "active":
-        raise Conflict(f"the debtor's number is {debtor.contact_status}", field="debtor")
-    answering = (
-        conversation.last_inbound_at is not None
-        and now - conversation.last_inbound_at <= AGENT_REPLY_WINDOW
-    )
-    message = enqueue_message(
+    message = agent.send_agent_message(
         session,
         creditor=principal.creditor,
+        conversation=conversation,
         debtor=debtor,
-        debt=debt,
         body=body.body,
-        kind="agent",
-        now=now,
+        debt_id=body.debt_id,
+        now=clock.now(),
         actor=principal.actor,
-        initiated=not answering,
-        is_reply=False,
     )
-    conversation.updated_at = now
     _wake_worker(request)
     return {"message": message_out(message).model_dump(mode="json")}
 
@@ -273,19 +245,5 @@ def mark_handled(
 ) -> ConversationOut:
     """Take the conversation out of the human queue."""
     conversation, debtor = _own_conversation(session, principal, conversation_id)
-    now = clock.now()
-    if conversation.needs_attention:
-        record_event(
-            session,
-            creditor_id=principal.creditor.id,
-            actor=principal.actor,
-            kind="conversation.handled",
-            now=now,
-            debtor_id=debtor.id,
-            from_value=conversation.attention_reason,
-        )
-    conversation.needs_attention = False
-    conversation.handled_at = now
-    conversation.handled_by = principal.actor
-    conversation.updated_at = now
+    agent.mark_handled(session, conversation, now=clock.now(), actor=principal.actor)
     return _conversation_out(conversation, debtor)
