@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import health
+from app.analytics import api as analytics_api
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
@@ -119,5 +120,6 @@ def create_app(
     app.include_router(offers_api.router)
     app.include_router(payments_api.router)
     app.include_router(callbacks_api.router)
+    app.include_router(analytics_api.router)
     install_console(app, settings)
     return app

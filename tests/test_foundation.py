@@ -201,7 +201,7 @@ def test_a_key_sees_only_its_own_creditor(
         response = client.request(method, path, headers=b.headers)
         assert response.status_code == 404, (method, path)
         assert response.json()["error"]["code"] == "not_found"
-    assert client.get("/api/v1/debts", headers=b.headers).json() == []
+    assert client.get("/api/v1/debts", headers=b.headers).json() == {"items": [], "total": 0}
     # B importing the same external_id makes B's own debt, leaving A's untouched.
     client.post("/api/v1/debts", json={"items": [{**row, "amount": 5}]}, headers=b.headers)
     assert client.get(f"/api/v1/debts/{debt_id}", headers=a.headers).json()["amount"] == 1000

@@ -45,9 +45,13 @@ DECISIONS: dict[tuple[str, str], Permission] = {
     ("PATCH", "/api/v1/debts/{debt_id}"): P.MANAGE_DEBTS,
     ("POST", "/api/v1/debts/{debt_id}/statements"): P.WORK,
     ("GET", "/api/v1/debts/{debt_id}/messages"): P.VIEW,
+    ("GET", "/api/v1/debts/{debt_id}/events"): P.VIEW,
     ("GET", "/api/v1/debts/{debt_id}/offers"): P.VIEW_AMOUNTS,
     ("GET", "/api/v1/debts/{debt_id}/plan"): P.VIEW_AMOUNTS,
     ("GET", "/api/v1/debts/{debt_id}/payment-codes"): P.VIEW_AMOUNTS,
+    ("GET", "/api/v1/payments"): P.VIEW_AMOUNTS,
+    ("POST", "/api/v1/payments/{payment_id}/reviewed"): P.MANAGE_DEBTS,
+    ("GET", "/api/v1/analytics/summary"): P.VIEW_AMOUNTS,
     ("POST", "/simulator/sms"): P.MANAGE_DEBTS,
     ("POST", "/api/v1/replies/parse"): P.VIEW,
     ("GET", "/api/v1/conversations"): P.VIEW,
@@ -236,7 +240,7 @@ def test_an_agent_sees_no_amounts_and_cannot_change_them(
 
     one = client.get(f"/api/v1/debts/{debt_id}", headers=agent).json()
     assert (one["status"], one["amount"], one["balance"]) == ("open", None, None)
-    [listed] = client.get("/api/v1/debts", headers=agent).json()
+    [listed] = client.get("/api/v1/debts", headers=agent).json()["items"]
     assert (listed["amount"], listed["balance"]) == (None, None)
     seen = client.get(f"/api/v1/debts/{debt_id}", headers=viewer).json()
     assert (seen["amount"], seen["balance"]) == (12000, 12000)

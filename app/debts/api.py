@@ -6,18 +6,23 @@ import io
 import tempfile
 from typing import Annotated
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.params import File
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.access.deps import CanManageDebts, CanView, CanWork
-from app.debts.models import Debt, Debtor
+from app.creditors.models import ApiKey
+from app.debts.models import DEBT_STATUSES, Debt, Debtor, Event
 from app.debts.schemas import (
     CsvImportSummary,
+    DebtList,
     DebtorOut,
     DebtOut,
     DebtReview,
+    EventList,
+    EventOut,
     ImportRequest,
     ImportResponse,
     ImportResult,
@@ -26,10 +31,12 @@ from app.debts.schemas import (
     RowError,
     StatementQueued,
 )
+from app.debts.search import DebtSearch, search_debts
 from app.debts.service import get_debt, import_csv, import_rows, queue_statement, review_debt
 from app.errors import ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.security import ClockDep, SessionDep
+from app.users.models import User
 
 router = APIRouter(prefix="/api/v1/debts", tags=["debts"])
 
@@ -160,27 +167,51 @@ def read_debt(debt_id: str, principal: CanView, session: SessionDep) -> DebtOut:
 def list_debts(
     principal: CanView,
     session: SessionDep,
-    status: str | None = None,
+    clock: ClockDep,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="name, phone in any format, or external id"),
+    ] = None,
+    status: Annotated[str | None, Query(description=" | ".join(DEBT_STATUSES))] = None,
+    language: str | None = None,
+    tag: Annotated[str | None, Query(max_length=100, description="a segment tag")] = None,
+    min_days_past_due: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    max_days_past_due: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    needs_review: bool | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[DebtOut]:
-    """This creditor's debts, newest first."""
+) -> DebtList:
+    """This creditor's debts, newest first, with the number of all matches. `q` finds a
+    debt by the debtor's name, phone (E.164, national, with separators or a run of its
+    digits) or the external id."""
     if not 1 <= limit <= 1000:
         raise ValidationFailed("limit must be between 1 and 1000", field="limit")
-    query = (
-        select(Debt, Debtor)
-        .join(Debtor, Debtor.id == Debt.debtor_id)
-        .where(Debt.creditor_id == principal.creditor.id)
-        .order_by(Debt.created_at.desc(), Debt.id)
-        .limit(limit)
-        .offset(max(offset, 0))
+    if offset < 0:
+        raise ValidationFailed("offset must not be negative", field="offset")
+    if status is not None and status not in DEBT_STATUSES:
+        raise ValidationFailed(f"must be one of {', '.join(DEBT_STATUSES)}", field="status")
+    search = DebtSearch(
+        q=q,
+        status=status,
+        language=language,
+        tag=tag,
+        min_days_past_due=min_days_past_due,
+        max_days_past_due=max_days_past_due,
+        needs_review=needs_review,
     )
-    if status:
-        query = query.where(Debt.status == status)
-    return [
-        debt_out(debt, debtor, amounts=principal.sees_amounts)
-        for debt, debtor in session.execute(query)
-    ]
+    rows, total = search_debts(
+        session,
+        principal.creditor.id,
+        search,
+        today=clock.now().date(),
+        region=principal.creditor.country,
+        limit=limit,
+        offset=offset,
+    )
+    return DebtList(
+        items=[debt_out(debt, debtor, amounts=principal.sees_amounts) for debt, debtor in rows],
+        total=total,
+    )
 
 
 @router.patch("/{debt_id}")
@@ -230,3 +261,95 @@ def debt_messages(debt_id: str, principal: CanView, session: SessionDep) -> Mess
         .order_by(*CHRONOLOGICAL)
     )
     return MessageList(items=[message_out(m) for m in messages])
+
+
+# Events whose values say nothing about money: the only ones whose values agents see.
+NON_MONEY_EVENTS = frozenset(
+    {
+        "debt.status",
+        "debt.needs_review",
+        "debt.escalated",
+        "debtor.language",
+        "debtor.contact_status",
+        "conversation.handled",
+        "conversation.flagged",
+        "messages.canceled",
+        "promise.status",
+        "plan.status",
+    }
+)
+NON_MONEY_EVENT_PREFIXES = ("callback.", "message.")
+
+
+def _shows_values(kind: str, amounts: bool) -> bool:
+    return amounts or kind in NON_MONEY_EVENTS or kind.startswith(NON_MONEY_EVENT_PREFIXES)
+
+
+@router.get("/{debt_id}/events")
+def debt_events(
+    debt_id: str,
+    principal: CanView,
+    session: SessionDep,
+    limit: int = 500,
+    offset: int = 0,
+) -> EventList:
+    """The debt's change history (and its debtor's), oldest first: what changed, when,
+    who or what caused it ("api_key:<id>", "user:<id>", "debtor", "worker", ...), and
+    from what to what (hidden from roles that may not see amounts on money events)."""
+    if not 1 <= limit <= 5000:
+        raise ValidationFailed("limit must be between 1 and 5000", field="limit")
+    if offset < 0:
+        raise ValidationFailed("offset must not be negative", field="offset")
+    debt = get_debt(session, principal.creditor, debt_id)
+    condition = (Event.creditor_id == principal.creditor.id) & (
+        (Event.debt_id == debt.id) | ((Event.debtor_id == debt.debtor_id) & Event.debt_id.is_(None))
+    )
+    total = session.scalar(select(func.count()).select_from(Event).where(condition))
+    events = session.scalars(
+        select(Event)
+        .where(condition)
+        .order_by(Event.created_at, Event.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    names = actor_names(session, principal.creditor.id, {e.actor for e in events})
+    amounts = principal.sees_amounts
+    return EventList(
+        items=[
+            EventOut(
+                id=e.id,
+                type=e.kind,
+                at=e.created_at,
+                actor=e.actor,
+                actor_name=names.get(e.actor),
+                debt_id=e.debt_id,
+                from_value=e.from_value if _shows_values(e.kind, amounts) else None,
+                to_value=e.to_value if _shows_values(e.kind, amounts) else None,
+                data=e.data if _shows_values(e.kind, amounts) else None,
+            )
+            for e in events
+        ],
+        total=int(total or 0),
+    )
+
+
+def actor_names(session: Session, creditor_id: str, actors: set[str]) -> dict[str, str]:
+    """Human names for "api_key:<id>" and "user:<id>" actors of this creditor."""
+    key_ids = {a.removeprefix("api_key:") for a in actors if a.startswith("api_key:")}
+    user_ids = {a.removeprefix("user:") for a in actors if a.startswith("user:")}
+    names: dict[str, str] = {}
+    if key_ids:
+        for key_id, name in session.execute(
+            select(ApiKey.id, ApiKey.name).where(
+                ApiKey.id.in_(key_ids), ApiKey.creditor_id == creditor_id
+            )
+        ):
+            names[f"api_key:{key_id}"] = name
+    if user_ids:
+        for user_id, email in session.execute(
+            select(User.id, User.email).where(
+                User.id.in_(user_ids), User.creditor_id == creditor_id
+            )
+        ):
+            names[f"user:{user_id}"] = email
+    return names

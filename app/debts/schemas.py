@@ -137,6 +137,30 @@ class DebtOut(BaseModel):
     updated_at: datetime
 
 
+class DebtList(BaseModel):
+    items: list[DebtOut]
+    total: int = Field(description="how many debts match, over all pages")
+
+
+class EventOut(BaseModel):
+    id: str
+    type: str = Field(description="what changed, e.g. debt.status, payment.applied")
+    at: datetime
+    actor: str = Field(description='"api_key:<id>", "user:<id>", "debtor", "worker", ...')
+    actor_name: str | None = Field(
+        description="the API key's name or the user's email, when the actor is one"
+    )
+    debt_id: str | None
+    from_value: str | None = Field(description=AMOUNT_HIDDEN + " on money events")
+    to_value: str | None = Field(description=AMOUNT_HIDDEN + " on money events")
+    data: dict[str, Any] | None = Field(description=AMOUNT_HIDDEN + " on money events")
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+    total: int
+
+
 class MessageOut(BaseModel):
     id: str
     direction: str
