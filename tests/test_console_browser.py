@@ -313,7 +313,7 @@ def test_a_finance_teams_day(browser: Browser, live: Live, viewport: str, tmp_pa
             assert svg.get_attribute("role") == "img"
             box = svg.bounding_box()
             assert box is not None and box["width"] > 100
-        expect(page.locator("#cohorts")).to_be_visible()
+        expect(page.locator("#cohorts-1")).to_be_visible()
         check(page, viewport, "analytics")
 
         page.get_by_role("link", name="Settings").click()

@@ -476,7 +476,7 @@ def test_analytics_draws_every_chart_as_svg(https: TestClient, portfolio: Portfo
         "chart-plans",
     ):
         assert f'<svg class="chart" id="{chart}" role="img"' in page, chart
-    assert 'id="cohorts"' in page
+    assert 'id="cohorts-1"' in page and 'id="cohorts-2"' in page
 
 
 # ---------------------------------------------------------------------- roles

@@ -214,6 +214,10 @@ _EN: dict[str, str] = {
     "cohort": "Cohort",
     "recovered": "Recovered",
     "of": "{part} of {whole}",
+    "cohort_due_month": "By due month",
+    "cohort_dpd": "By days past due",
+    "period_from": "From",
+    "period_to": "To",
     "role_viewer_note": "You can read everything here; changes need an agent or admin.",
 }
 
@@ -410,6 +414,10 @@ _ES: dict[str, str] = {
     "cohort": "Cohorte",
     "recovered": "Recuperado",
     "of": "{part} de {whole}",
+    "cohort_due_month": "Por mes de vencimiento",
+    "cohort_dpd": "Por días de atraso",
+    "period_from": "Desde",
+    "period_to": "Hasta",
     "role_viewer_note": "Puede leer todo; los cambios requieren un agente o administrador.",
 }
 
@@ -606,6 +614,10 @@ _PT: dict[str, str] = {
     "cohort": "Coorte",
     "recovered": "Recuperado",
     "of": "{part} de {whole}",
+    "cohort_due_month": "Por mês de vencimento",
+    "cohort_dpd": "Por dias de atraso",
+    "period_from": "De",
+    "period_to": "Até",
     "role_viewer_note": "Você pode ver tudo; alterações exigem um agente ou administrador.",
 }
 

@@ -12,12 +12,12 @@ import csv
 import io
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from app.access.deps import Authorize
 from app.access.principal import Principal
 from app.access.roles import Permission
+from app.analytics.service import Period, recovery_report
 from app.callbacks import service as callbacks
 from app.callbacks.models import CALLBACK_OUTCOMES, Callback
 from app.config import Settings
@@ -33,14 +34,11 @@ from app.console import figures
 from app.console.i18n import CANNED_REPLIES, LANG_COOKIE, LANGUAGES
 from app.console.pages import Page, local_today, parse_int, redirect, safe_next, translator
 from app.console.queries import (
-    DebtFilters,
     debt_file,
     debtors_by_id,
     first_debt_of,
     inbox_count,
     last_inbound,
-    recovered_between,
-    search_debts,
 )
 from app.console.sessions import (
     CSRF_FIELD,
@@ -54,6 +52,7 @@ from app.creditors.models import PAYMENT_SCHEMES
 from app.creditors.schemas import CreditorPatch
 from app.creditors.service import update_creditor
 from app.debts.models import DEBT_STATUSES, Debt
+from app.debts.search import DebtSearch, search_debts, search_query
 from app.debts.service import get_debt, import_csv, review_debt
 from app.errors import ParleyError, ValidationFailed
 from app.events import set_debt_status
@@ -229,31 +228,51 @@ def dashboard(
     due = callbacks.list_callbacks(
         session, creditor.id, start=day_start, end=day_start + timedelta(days=1)
     )
-    week_start = callbacks.local_day_start(zone, today - timedelta(days=today.weekday()))
-    month_start = callbacks.local_day_start(zone, today.replace(day=1))
-    data = figures.analytics(session, creditor, now=now, t=page.t) if page.sees_amounts else None
+    inbox = inbox_count(session, creditor.id)
+    callbacks_due = sum(1 for c in due if c.status in ("booked", "claimed"))
+    if not page.sees_amounts:
+        return page.render(
+            "dashboard.html",
+            title=page.t("dashboard"),
+            section="dashboard",
+            inbox_count=inbox,
+            callbacks_due=callbacks_due,
+            recovered_week="—",
+            recovered_month="—",
+            charts={"recovery": "", "funnel": ""},
+        )
+    # Money applied this month, by day, from the analytics service; the week is its tail.
+    month = recovery_report(
+        session,
+        creditor.id,
+        Period.of_dates(today.replace(day=1), None),
+        today=today,
+        interval="day",
+    )
+    week_start = (today - timedelta(days=today.weekday())).isoformat()
+    currency = month.currency or "USD"
+    week = sum(amount for label, amount in month.recovery_over_time if label >= week_start)
+    data = figures.analytics(
+        session, creditor.id, period=_default_period(today), today=today, t=page.t
+    )
     return page.render(
         "dashboard.html",
         title=page.t("dashboard"),
         section="dashboard",
-        inbox_count=inbox_count(session, creditor.id),
-        callbacks_due=sum(1 for c in due if c.status in ("booked", "claimed")),
-        recovered_week=_money_totals(
-            page, recovered_between(session, creditor.id, week_start, now)
-        ),
-        recovered_month=_money_totals(
-            page, recovered_between(session, creditor.id, month_start, now)
-        ),
-        charts=data.charts if data else {"recovery": "", "funnel": ""},
+        inbox_count=inbox,
+        callbacks_due=callbacks_due,
+        recovered_week=page.t.money(week, currency),
+        recovered_month=page.t.money(month.recovered_amount, currency),
+        charts=data.charts,
     )
 
 
-def _money_totals(page: Page, totals: dict[str, int]) -> str:
-    if not page.sees_amounts:
-        return "—"
-    if not totals:
-        return page.t.money(0, "USD" if page.principal is None else _currency(page))
-    return " + ".join(page.t.money(amount, cur) for cur, amount in sorted(totals.items()))
+def _default_period(today: date) -> Period:
+    """The last six whole months and this one."""
+    month, year = today.month - 6, today.year
+    if month < 1:
+        month, year = month + 12, year - 1
+    return Period.of_dates(date(year, month, 1), today)
 
 
 def _currency(page: Page) -> str:
@@ -268,7 +287,7 @@ def _currency(page: Page) -> str:
 
 def _filters(
     q: str, status: str, dpd_min: str, dpd_max: str, segment: str, language: str
-) -> tuple[DebtFilters, list[tuple[str, str]]]:
+) -> tuple[DebtSearch, list[tuple[str, str]]]:
     errors: list[tuple[str, str]] = []
     values: dict[str, int | None] = {}
     for name, raw in (("dpd_min", dpd_min), ("dpd_max", dpd_max)):
@@ -288,13 +307,13 @@ def _filters(
         errors.append(("language", f"must be one of {', '.join(LANGUAGES)}"))
         language = ""
     return (
-        DebtFilters(
-            q=q[:200],
-            status=status,
-            dpd_min=values["dpd_min"],
-            dpd_max=values["dpd_max"],
-            segment=segment[:60],
-            language=language,
+        DebtSearch(
+            q=q[:200] or None,
+            status=status or None,
+            language=language or None,
+            tag=segment[:60] or None,
+            min_days_past_due=values["dpd_min"],
+            max_days_past_due=values["dpd_max"],
         ),
         errors,
     )
@@ -324,24 +343,22 @@ def debts_page(
     today = local_today(clock.now(), _team_zone(session, principal.creditor.id))
     rows, total = search_debts(
         session,
-        principal.creditor,
+        principal.creditor.id,
         filters,
-        today,
+        today=today,
+        region=principal.creditor.country,
         limit=PAGE_SIZE,
         offset=(number - 1) * PAGE_SIZE,
     )
-    params = {
-        k: v
-        for k, v in {
-            "q": filters.q,
-            "status": filters.status,
-            "dpd_min": "" if filters.dpd_min is None else str(filters.dpd_min),
-            "dpd_max": "" if filters.dpd_max is None else str(filters.dpd_max),
-            "segment": filters.segment,
-            "language": filters.language,
-        }.items()
-        if v
+    shown = {
+        "q": filters.q or "",
+        "status": filters.status or "",
+        "dpd_min": "" if filters.min_days_past_due is None else str(filters.min_days_past_due),
+        "dpd_max": "" if filters.max_days_past_due is None else str(filters.max_days_past_due),
+        "segment": filters.tag or "",
+        "language": filters.language or "",
     }
+    params = {k: v for k, v in shown.items() if v}
     first = (number - 1) * PAGE_SIZE + 1
 
     def page_url(n: int) -> str:
@@ -354,7 +371,7 @@ def debts_page(
         status_code=422 if errors else 200,
         error=view.t("errors") if errors else None,
         error_fields=errors,
-        f=filters,
+        f=shown,
         statuses=DEBT_STATUSES,
         query=urlencode(params),
         total=total,
@@ -401,7 +418,9 @@ def export_debts(
     if errors:
         raise ValidationFailed("invalid filters", fields=errors)
     today = local_today(clock.now(), _team_zone(session, principal.creditor.id))
-    rows, _ = search_debts(session, principal.creditor, filters, today, limit=1_000_000, offset=0)
+    rows = session.execute(
+        search_query(principal.creditor.id, filters, today=today, region=principal.creditor.country)
+    ).all()
     header = [
         "id",
         "external_id",
@@ -1549,15 +1568,39 @@ async def import_upload(
 
 @router.get("/analytics", response_class=HTMLResponse)
 def analytics_page(
-    request: Request, principal: AmountViewer, session: SessionDep, clock: ClockDep
+    request: Request,
+    principal: AmountViewer,
+    session: SessionDep,
+    clock: ClockDep,
+    from_: Annotated[str, Query(alias="from", max_length=10)] = "",
+    to: Annotated[str, Query(max_length=10)] = "",
 ) -> HTMLResponse:
     """Recovery over time, the funnel, intents by language, rates, and cohorts."""
     page = _page(request, principal)
-    data = figures.analytics(session, principal.creditor, now=clock.now(), t=page.t)
+    today = local_today(clock.now(), _team_zone(session, principal.creditor.id))
+    errors: list[tuple[str, str]] = []
+    dates: dict[str, date | None] = {}
+    for name, raw in (("from", from_), ("to", to)):
+        try:
+            dates[name] = date.fromisoformat(raw) if raw.strip() else None
+        except ValueError:
+            errors.append((name, "must be a date, YYYY-MM-DD"))
+            dates[name] = None
+    first, last = dates["from"], dates["to"]
+    if first and last and first > last:
+        errors.append(("to", "must not be before from"))
+        first = last = None
+    period = Period.of_dates(first, last) if first or last else _default_period(today)
+    data = figures.analytics(session, principal.creditor.id, period=period, today=today, t=page.t)
     return page.render(
         "analytics.html",
         title=page.t("analytics"),
         section="analytics",
+        status_code=422 if errors else 200,
+        error=page.t("errors") if errors else None,
+        error_fields=errors,
+        period_from=from_,
+        period_to=to,
         s=data.summary,
         charts=data.charts,
         cohorts=data.cohorts,
