@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.access.deps import CanConfigure, CanView, CanWork
 from app.access.principal import Principal
+from app.actions import callbacks as call_texts
 from app.callbacks import service
 from app.callbacks.models import Callback
 from app.callbacks.schemas import (
@@ -273,7 +274,7 @@ def complete_callback(
         actor=principal.actor,
     )
     if body.outcome == "no_answer":
-        service.offer_after_no_answer(session, callback, now=now, actor=principal.actor)
+        call_texts.offer_after_no_answer(session, callback, now=now, actor=principal.actor)
     return _one_out(session, callback)
 
 
@@ -301,7 +302,7 @@ def reschedule_callback(
         session, callback, calendar, starts_at=body.starts_at, now=now, actor=principal.actor
     )
     if body.notify_debtor and callback.starts_at != before:
-        service.notify_moved(session, callback, now=now, actor=principal.actor)
+        call_texts.notify_moved(session, callback, now=now, actor=principal.actor)
     return _one_out(session, callback)
 
 
@@ -322,5 +323,5 @@ def cancel_callback(
         session, callback, now=now, actor=principal.actor, reason=body.reason or "agent"
     )
     if body.notify_debtor:
-        service.notify_canceled_by_team(session, callback, now=now, actor=principal.actor)
+        call_texts.notify_canceled_by_team(session, callback, now=now, actor=principal.actor)
     return _one_out(session, callback)

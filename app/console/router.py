@@ -26,6 +26,10 @@ from sqlalchemy.orm import Session
 from app.access.deps import Authorize
 from app.access.principal import Principal
 from app.access.roles import Permission
+from app.actions.agents import send_agent_message
+from app.actions.callbacks import notify_moved, offer_after_no_answer
+from app.actions.debts import import_debts_csv, review_debt
+from app.actions.lifecycle import DebtChange, change_debt
 from app.analytics.service import Period, recovery_report
 from app.callbacks import service as callbacks
 from app.callbacks.models import CALLBACK_OUTCOMES, Callback
@@ -52,20 +56,13 @@ from app.creditors.models import PAYMENT_SCHEMES
 from app.creditors.schemas import CreditorPatch
 from app.creditors.service import update_creditor
 from app.debts.models import DEBT_STATUSES, Debt
+from app.debts.queries import get_debt
 from app.debts.search import DebtSearch, search_debts, search_query
-from app.debts.service import get_debt, import_csv, review_debt
 from app.errors import ParleyError, ValidationFailed
-from app.events import set_debt_status
 from app.messaging.models import Message
 from app.offers.models import OfferRule
-from app.offers.service import (
-    compute_offers,
-    create_rule,
-    creditor_rules,
-    latest_plan,
-    plan_installments,
-    update_rule,
-)
+from app.offers.queries import latest_plan, plan_installments
+from app.offers.service import compute_offers, create_rule, creditor_rules, update_rule
 from app.payments.service import payment_page_url
 from app.security import ClockDep, SessionDep, SettingsDep
 from app.users.service import authenticate
@@ -124,12 +121,6 @@ def _page(request: Request, principal: Principal | None) -> Page:
 def _team_zone(session: Session, creditor_id: str) -> str:
     calendar = callbacks.get_calendar(session, creditor_id)
     return calendar.timezone if calendar else "UTC"
-
-
-def _wake_worker(request: Request) -> None:
-    wakeup = getattr(request.app.state, "worker_wakeup", None)
-    if wakeup is not None:
-        wakeup.set()
 
 
 def _refused(page: Page, exc: ParleyError, render: Any) -> HTMLResponse:
@@ -586,7 +577,6 @@ def _debt_action(
             exc,
             lambda **kw: _debt_page(request, principal, session, settings, now, debt_id, **kw),
         )
-    _wake_worker(request)
     return redirect(f"/console/debts/{debt_id}", notice)
 
 
@@ -654,8 +644,14 @@ def pause_debt(
     def change(debt: Debt, now: datetime) -> None:
         if debt.status not in ("open", "in_plan"):
             raise ValidationFailed(f"a {debt.status} debt cannot be paused", field="status")
-        set_debt_status(session, debt, "paused", now=now, actor=principal.actor)
-        debt.updated_at = now
+        change_debt(
+            session,
+            debt,
+            DebtChange.PAUSED,
+            now=now,
+            actor=principal.actor,
+            reason="paused by a person",
+        )
 
     return _debt_action(request, principal, session, settings, clock, debt_id, change, "saved")
 
@@ -786,7 +782,6 @@ def _conversation_action(
     except ParleyError as exc:
         page = _page(request, principal)
         return _refused(page, exc, lambda **kw: _inbox_page(request, principal, session, **kw))
-    _wake_worker(request)
     if back.startswith("debt:"):
         return redirect(f"/console/debts/{back[5:]}", notice)
     return redirect("/console/inbox", notice)
@@ -808,7 +803,7 @@ def reply(
     def change(conversation: Any, debtor: Any) -> None:
         if not body.strip():
             raise ValidationFailed("write a message", field="body")
-        agent.send_agent_message(
+        send_agent_message(
             session,
             creditor=principal.creditor,
             conversation=conversation,
@@ -954,7 +949,6 @@ def _callback_action(
         return _refused(
             page, exc, lambda **kw: _callbacks_page(request, principal, session, now, **kw)
         )
-    _wake_worker(request)
     return redirect("/console/callbacks", notice)
 
 
@@ -1003,7 +997,7 @@ def complete(
             actor=principal.actor,
         )
         if outcome == "no_answer":
-            callbacks.offer_after_no_answer(session, cb, now=now, actor=principal.actor)
+            offer_after_no_answer(session, cb, now=now, actor=principal.actor)
 
     return _callback_action(request, principal, session, clock, callback_id, change, "completed")
 
@@ -1027,7 +1021,7 @@ def reschedule(
             session, cb, calendar, starts_at=_instant(starts_at), now=now, actor=principal.actor
         )
         if cb.starts_at != before:
-            callbacks.notify_moved(session, cb, now=now, actor=principal.actor)
+            notify_moved(session, cb, now=now, actor=principal.actor)
 
     return _callback_action(
         request, principal, session, clock, callback_id, change, "rescheduled", lock_calendar=True
@@ -1539,7 +1533,7 @@ async def import_upload(
             text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
             try:
                 summary = await run_in_threadpool(
-                    import_csv,
+                    import_debts_csv,
                     session,
                     principal.creditor.id,
                     text,

@@ -11,7 +11,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from app.access.deps import CanManageDebts, CanView, CanWork
 from app.access.principal import Principal
-from app.actions.inbound import ConversationEngine, InboundResult
+from app.actions.agents import send_agent_message as queue_agent_message
+from app.actions.inbound import InboundHandler, InboundResult
 from app.conversations import agent
 from app.conversations.classifier import classify
 from app.conversations.models import Conversation
@@ -25,8 +26,8 @@ from app.conversations.schemas import (
     SimulatedResult,
     SimulatedSms,
 )
-from app.debts.api import message_out
 from app.debts.models import Debtor
+from app.debts.schemas import message_out
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.phones import PhoneError, normalize_phone
@@ -35,18 +36,12 @@ from app.security import ClockDep, SessionDep, SettingsDep, TwilioFormDep
 router = APIRouter(tags=["conversations"])
 
 
-def get_engine(request: Request) -> ConversationEngine:
-    engine: ConversationEngine = request.app.state.engine
-    return engine
+def get_inbound_handler(request: Request) -> InboundHandler:
+    handler: InboundHandler = request.app.state.inbound
+    return handler
 
 
-EngineDep = Annotated[ConversationEngine, Depends(get_engine)]
-
-
-def _wake_worker(request: Request) -> None:
-    wakeup = getattr(request.app.state, "worker_wakeup", None)
-    if wakeup is not None:
-        wakeup.set()
+InboundDep = Annotated[InboundHandler, Depends(get_inbound_handler)]
 
 
 def _twiml(result: InboundResult) -> Response:
@@ -62,7 +57,7 @@ def twilio_inbound_sms(
     form: TwilioFormDep,
     session: SessionDep,
     clock: ClockDep,
-    engine: EngineDep,
+    inbound: InboundDep,
 ) -> Response:
     """Inbound SMS from Twilio (signature checked). Stored once per MessageSid and
     answered through the outbox, so the TwiML is an empty <Response/> (except the
@@ -71,7 +66,7 @@ def twilio_inbound_sms(
     sender = form.get("From")
     if not sid or not sender:
         raise ValidationFailed("MessageSid and From are required", field="MessageSid")
-    result = engine.handle_inbound(
+    result = inbound.handle(
         session,
         provider_sid=sid,
         from_phone=sender,
@@ -79,7 +74,6 @@ def twilio_inbound_sms(
         body=form.get("Body", ""),
         now=clock.now(),
     )
-    _wake_worker(request)
     return _twiml(result)
 
 
@@ -91,7 +85,7 @@ def simulator_inbound_sms(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    engine: EngineDep,
+    inbound: InboundDep,
 ) -> SimulatedResult:
     """Development only (PARLEY_SMS_GATEWAY=simulator, never in production): a text from
     one of this key's debtors, handled exactly as a signed Twilio webhook would be.
@@ -109,7 +103,7 @@ def simulator_inbound_sms(
         raise NotFound("none of this creditor's debtors has that number", field="from")
     now = clock.now()
     sid = "SMsim" + datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
-    result = engine.handle_inbound(
+    result = inbound.handle(
         session,
         provider_sid=sid,
         from_phone=phone,
@@ -120,20 +114,19 @@ def simulator_inbound_sms(
     )
     replies = [result.twiml_reply] if result.twiml_reply else []
     if result.message_id:
-        inbound = session.get(Message, result.message_id)
-        if inbound is not None and inbound.debtor_id:
+        text = session.get(Message, result.message_id)
+        if text is not None and text.debtor_id:
             replies += list(
                 session.scalars(
                     select(Message.body)
                     .where(
-                        Message.debtor_id == inbound.debtor_id,
+                        Message.debtor_id == text.debtor_id,
                         Message.direction == "outbound",
                         Message.created_at >= now,
                     )
                     .order_by(Message.created_at)
                 )
             )
-    _wake_worker(request)
     return SimulatedResult(
         message_id=result.message_id,
         duplicate=result.duplicate,
@@ -225,7 +218,7 @@ def send_agent_message(
 ) -> dict[str, object]:
     """An agent's text to the debtor, through the outbox and the contact rules."""
     conversation, debtor = _own_conversation(session, principal, conversation_id)
-    message = agent.send_agent_message(
+    message = queue_agent_message(
         session,
         creditor=principal.creditor,
         conversation=conversation,
@@ -235,7 +228,6 @@ def send_agent_message(
         now=clock.now(),
         actor=principal.actor,
     )
-    _wake_worker(request)
     return {"message": message_out(message).model_dump(mode="json")}
 
 

@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.access.deps import CanManageDebts, CanView, CanWork
+from app.actions.debts import import_debts, import_debts_csv, queue_statement, review_debt
 from app.creditors.models import ApiKey
 from app.debts.models import DEBT_STATUSES, Debt, Debtor, Event
+from app.debts.queries import get_debt
 from app.debts.schemas import (
     CsvImportSummary,
     DebtList,
@@ -27,12 +29,11 @@ from app.debts.schemas import (
     ImportResponse,
     ImportResult,
     MessageList,
-    MessageOut,
     RowError,
     StatementQueued,
+    message_out,
 )
 from app.debts.search import DebtSearch, search_debts
-from app.debts.service import get_debt, import_csv, import_rows, queue_statement, review_debt
 from app.errors import ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.security import ClockDep, SessionDep
@@ -69,32 +70,13 @@ def debt_out(debt: Debt, debtor: Debtor, *, amounts: bool) -> DebtOut:
     )
 
 
-def message_out(message: Message) -> MessageOut:
-    """The API view of one message."""
-    return MessageOut(
-        id=message.id,
-        direction=message.direction,
-        kind=message.kind,
-        body=message.body,
-        status=message.status,
-        created_at=message.created_at,
-        send_after=message.send_after,
-        sent_at=message.sent_at,
-        delivered_at=message.delivered_at,
-        segments=message.segments,
-        encoding=message.encoding,
-        error_code=message.error_code,
-        intent=message.intent,
-    )
-
-
 @router.post("")
-def import_debts(
+def import_debts_json(
     body: ImportRequest, principal: CanManageDebts, session: SessionDep, clock: ClockDep
 ) -> ImportResponse:
     """Create or update debts. Results come in input order; valid rows are stored,
     invalid ones say which field is wrong and why. Re-sending an external_id updates."""
-    outcomes = import_rows(
+    outcomes = import_debts(
         session, principal.creditor, body.items, now=clock.now(), actor=principal.actor
     )
     return ImportResponse(
@@ -111,7 +93,7 @@ def import_debts(
 
 
 @router.post("/import.csv")
-async def import_debts_csv(
+async def import_csv_file(
     request: Request,
     principal: CanManageDebts,
     session: SessionDep,
@@ -134,7 +116,7 @@ async def import_debts_csv(
         text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
         try:
             summary = await run_in_threadpool(
-                import_csv,
+                import_debts_csv,
                 session,
                 principal.creditor.id,
                 text,

@@ -7,9 +7,10 @@ from sqlalchemy import select
 
 from app.access.deps import CanConfigure, CanViewAmounts
 from app.access.principal import Principal
-from app.debts.service import get_debt
+from app.debts.queries import get_debt
 from app.errors import NotFound
 from app.offers.models import OfferRule
+from app.offers.queries import latest_plan, plan_installments
 from app.offers.schemas import (
     InstallmentOut,
     LumpSumOut,
@@ -28,8 +29,6 @@ from app.offers.service import (
     creditor_rules,
     days_past_due,
     debtor_today,
-    latest_plan,
-    plan_installments,
     update_rule,
 )
 from app.payments.models import PaymentCode

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -18,13 +19,27 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ID, Base, new_id
 
-PAYMENT_CODE_KINDS = ("balance", "lump_sum", "installment")
+PaymentCodeKind = Literal["balance", "lump_sum", "installment"]
+PAYMENT_CODE_KINDS: tuple[PaymentCodeKind, ...] = ("balance", "lump_sum", "installment")
 # active: payable; paid: fully paid; expired: past its due/expiry date (a new one is
 # issued on demand); superseded: replaced by a code for a different amount; canceled.
 PAYMENT_CODE_STATUSES = ("active", "paid", "expired", "superseded", "canceled")
 # applied: matched and applied to a debt; unmatched: unknown reference; currency_mismatch:
 # matched but in another currency (not applied); both wait for a human.
 PAYMENT_STATUSES = ("applied", "unmatched", "currency_mismatch")
+
+
+@dataclass(frozen=True)
+class PayTerms:
+    """What a payment code asks the debtor to pay (offers decide it, payments issue it)."""
+
+    kind: PaymentCodeKind
+    amount: int
+    due_date: date
+    expires_on: date | None = None
+    installment_id: str | None = None
+    rule_version_id: str | None = None
+    discount: int = 0
 
 
 class PaymentCode(Base):
