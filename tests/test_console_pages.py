@@ -314,6 +314,9 @@ def test_reply_from_the_inbox_is_queued_through_the_outbox(
         message = session.scalars(select(Message).where(Message.kind == "agent")).one()
         assert message.body == "Hi Alex, an agent will call you."
         assert message.status in ("queued", "scheduled")
+    # The debt page says why it has not gone yet: 07:00 in Los Angeles is before the window.
+    page = https.get(f"/console/debts/{portfolio.debt_id}").text
+    assert "Held: outside the contact window (08:00–21:00, America/Los_Angeles)" in page
     # Assign, then mark handled: it leaves the queue.
     https.post(f"/console/inbox/{cid}/assign", data={"csrf_token": csrf})
     assert email_of("agent") in https.get("/console/inbox").text
@@ -569,3 +572,35 @@ def test_another_creditors_debt_is_not_found(
     sign_in(https, "admin")
     assert https.get(f"/console/debts/{other_debt}").status_code == 404
     assert PHONE
+
+
+# ---------------------------------------------------------------- the catalog
+
+
+def test_every_word_is_in_every_language() -> None:
+    from string import Formatter
+
+    from app.console.i18n import CANNED_REPLIES, CATALOG
+
+    english = CATALOG["en"]
+    for language, words in CATALOG.items():
+        assert set(words) == set(english), language
+        for key, text in words.items():
+            names = {f for _, f, _, _ in Formatter().parse(text) if f}
+            expected = {f for _, f, _, _ in Formatter().parse(english[key]) if f}
+            assert names == expected, (language, key)
+    assert set(CANNED_REPLIES) == set(CATALOG)
+    assert {len(v) for v in CANNED_REPLIES.values()} == {3}
+
+
+def test_templates_use_only_words_in_the_catalog() -> None:
+    from pathlib import Path
+
+    from app.console.i18n import CATALOG
+
+    console = Path(__file__).resolve().parent.parent / "app" / "console"
+    used: set[str] = set()
+    sources = [*console.glob("templates/*.html"), *console.glob("*.py")]
+    for path in [p for p in sources if p.name != "i18n.py"]:
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+)["']""", path.read_text()))
+    assert used and used <= set(CATALOG["en"]), used - set(CATALOG["en"])

@@ -22,6 +22,11 @@ LANGUAGE_NAMES = {"en": "English", "es": "Español", "pt-BR": "Português (Brasi
 LANG_COOKIE = "parley_lang"
 
 _EN: dict[str, str] = {
+    "held_window": "outside the contact window ({start}–{end}, {zone}); goes out {when}",
+    "held_business_day": "not a business day for this creditor; goes out {when}",
+    "held_cap": "today's limit of {cap} texts Parley starts is used; goes out {when}",
+    "held_worker": "due now; waiting for the sender",
+    "held_canceled": "canceled",
     "app": "Parley console",
     "skip": "Skip to content",
     "nav": "Main",
@@ -193,6 +198,7 @@ _EN: dict[str, str] = {
     "csv_file": "CSV file",
     "import_hint": "Columns: {columns}.",
     "uploading": "Uploading…",
+    "importing": "Importing…",
     "import_done": "{total} rows: {created} created, {updated} updated, {failed} failed.",
     "row": "Row",
     "field": "Field",
@@ -222,6 +228,11 @@ _EN: dict[str, str] = {
 }
 
 _ES: dict[str, str] = {
+    "held_window": "fuera del horario de contacto ({start}–{end}, {zone}); sale {when}",
+    "held_business_day": "no es día hábil para este acreedor; sale {when}",
+    "held_cap": "se usó el límite diario de {cap} mensajes iniciados; sale {when}",
+    "held_worker": "listo; esperando al envío",
+    "held_canceled": "cancelado",
     "app": "Consola Parley",
     "skip": "Ir al contenido",
     "nav": "Principal",
@@ -393,6 +404,7 @@ _ES: dict[str, str] = {
     "csv_file": "Archivo CSV",
     "import_hint": "Columnas: {columns}.",
     "uploading": "Subiendo…",
+    "importing": "Importando…",
     "import_done": "{total} filas: {created} creadas, {updated} actualizadas, {failed} con error.",
     "row": "Fila",
     "field": "Campo",
@@ -422,6 +434,11 @@ _ES: dict[str, str] = {
 }
 
 _PT: dict[str, str] = {
+    "held_window": "fora da janela de contato ({start}–{end}, {zone}); sai {when}",
+    "held_business_day": "não é dia útil para este credor; sai {when}",
+    "held_cap": "o limite diário de {cap} mensagens iniciadas foi usado; sai {when}",
+    "held_worker": "pronta; aguardando o envio",
+    "held_canceled": "cancelada",
     "app": "Console Parley",
     "skip": "Ir para o conteúdo",
     "nav": "Principal",
@@ -593,6 +610,7 @@ _PT: dict[str, str] = {
     "csv_file": "Arquivo CSV",
     "import_hint": "Colunas: {columns}.",
     "uploading": "Enviando…",
+    "importing": "Importando…",
     "import_done": "{total} linhas: {created} criadas, {updated} atualizadas, {failed} com erro.",
     "row": "Linha",
     "field": "Campo",

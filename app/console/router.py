@@ -52,20 +52,21 @@ from app.console.sessions import (
     start_session,
 )
 from app.conversations import agent
-from app.creditors.models import PAYMENT_SCHEMES
+from app.creditors.models import PAYMENT_SCHEMES, ApiKey, Creditor
 from app.creditors.schemas import CreditorPatch
 from app.creditors.service import update_creditor
-from app.debts.models import DEBT_STATUSES, Debt
+from app.debts.models import DEBT_STATUSES, Debt, Debtor
 from app.debts.queries import get_debt
 from app.debts.search import DebtSearch, search_debts, search_query
 from app.errors import ParleyError, ValidationFailed
+from app.messaging.governor import ContactPolicy, is_business_day
 from app.messaging.models import Message
 from app.offers.models import OfferRule
 from app.offers.queries import latest_plan, plan_installments
 from app.offers.service import compute_offers, create_rule, creditor_rules, update_rule
 from app.payments.service import payment_page_url
 from app.security import ClockDep, SessionDep, SettingsDep
-from app.users.service import authenticate
+from app.users.service import authenticate, get_user
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -465,24 +466,52 @@ def export_debts(
     )
 
 
-def _message_view(page: Page, message: Message, zone: str) -> dict[str, Any]:
-    held = None
-    if message.direction == "outbound" and message.status in ("queued", "scheduled"):
-        reason = getattr(message, "held_reason", None)
-        if reason:
-            held = str(reason)
-        elif message.send_after is not None and message.send_after > message.created_at:
-            held = page.t("send_after", when=page.t.datetime(message.send_after, zone))
-    if message.status == "canceled" and message.error_message:
-        held = message.error_message
+def _hold_reason(
+    page: Page, message: Message, debtor: Debtor, creditor: Creditor, now: datetime
+) -> str | None:
+    """Why a text has not gone out yet (or never will), in the contact governor's terms:
+    the debtor's contact window, a day that is not a business day, the daily cap."""
+    if message.direction != "outbound":
+        return None
+    stored = getattr(message, "held_reason", None)
+    if stored:
+        return str(stored)
+    if message.status == "canceled":
+        return message.error_message or page.t("held_canceled")
+    if message.status not in ("queued", "scheduled"):
+        return None
+    due = message.send_after or message.created_at
+    if due <= now:
+        return page.t("held_worker")
+    when = page.t.datetime(due, debtor.timezone)
+    policy = ContactPolicy.for_creditor(creditor)
+    local = now.astimezone(ZoneInfo(debtor.timezone))
+    if policy.business_days_only and not is_business_day(local.date(), policy):
+        return page.t("held_business_day", when=when)
+    if not policy.window_start <= local.time() < policy.window_end:
+        return page.t(
+            "held_window",
+            start=creditor.contact_window_start,
+            end=creditor.contact_window_end,
+            zone=debtor.timezone,
+            when=when,
+        )
+    if message.initiated:
+        return page.t("held_cap", cap=creditor.max_initiated_per_day, when=when)
+    return page.t("send_after", when=when)
+
+
+def _message_view(
+    page: Page, message: Message, debtor: Debtor, creditor: Creditor, now: datetime
+) -> dict[str, Any]:
     return {
         "direction": message.direction,
         "body": message.body,
         "status": message.status,
         "kind": message.kind,
         "intent": message.intent,
-        "when": page.t.datetime(message.created_at, zone),
-        "held": held,
+        "when": page.t.datetime(message.created_at, debtor.timezone),
+        "held": _hold_reason(page, message, debtor, creditor, now),
     }
 
 
@@ -516,8 +545,11 @@ def _debt_page(
         debtor=file.debtor,
         dpd=max(0, (today - debt.due_date).days),
         conversation=file.conversation,
-        messages=[_message_view(page, m, file.debtor.timezone) for m in file.messages],
+        messages=[
+            _message_view(page, m, file.debtor, principal.creditor, now) for m in file.messages
+        ],
         events=file.events,
+        actor_labels={a: _actor_label(session, a) for a in {e.actor for e in file.events}},
         payments=file.payments if page.sees_amounts else [],
         codes=[
             {
@@ -749,14 +781,16 @@ def _inbox_page(
 
 
 def _actor_label(session: Session, actor: str | None) -> str | None:
+    """Who did it, as a person reads it: a user's email, an API key's name."""
     if not actor:
         return None
     kind, _, ident = actor.partition(":")
     if kind == "user":
-        from app.users.service import get_user
-
         user = get_user(session, ident)
         return user.email if user else actor
+    if kind == "api_key":
+        key = session.get(ApiKey, ident)
+        return f"API key {key.name}" if key else actor
     return actor
 
 

@@ -12,9 +12,21 @@
     bar.max = event.detail.total;
     bar.value = event.detail.loaded;
     var label = form.querySelector("[data-progress-label]");
-    if (label) {
+    if (event.detail.loaded >= event.detail.total) {
+      /* Sent: the server is importing; indeterminate until it answers. */
+      bar.removeAttribute("value");
+      if (label) { label.textContent = label.getAttribute("data-processing") || ""; }
+    } else if (label) {
       label.textContent = Math.round(100 * event.detail.loaded / event.detail.total) + " %";
     }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var bar = event.target.querySelector ? event.target.querySelector("progress") : null;
+    if (!bar) { return; }
+    bar.max = 100;
+    bar.value = 100;
+    var label = event.target.querySelector("[data-progress-label]");
+    if (label) { label.textContent = "100 %"; }
   });
   document.addEventListener("htmx:beforeRequest", function (event) {
     var bar = event.target.querySelector ? event.target.querySelector("progress") : null;
