@@ -26,6 +26,9 @@ from app.migrate import upgrade_to_head
 from app.security import create_api_key
 from app.worker import OutboxWorker
 from tests.fake_twilio import FakeTwilio
+from tests.network_guard import install as install_network_guard
+
+install_network_guard()
 
 # No per-example deadline: the machine is shared, and speed is measured in bench/.
 hypothesis_settings.register_profile("parley", deadline=None)

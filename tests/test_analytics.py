@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.clock import FixedClock
 from app.db import Database
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import Tenant
 from tests.helpers import import_debt, send_sms
 from tests.payments_support import issue_now, payment_body, post_payment

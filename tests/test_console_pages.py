@@ -272,10 +272,25 @@ def test_csv_export_neutralises_formulas(
     sign_in(https, "viewer")
     response = https.get("/console/debts/export.csv")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.text)))
+    rows = list(csv.DictReader(io.StringIO(response.text.removeprefix("\ufeff"))))
     assert len(rows) == 2
-    names = {r["name"] for r in rows}
+    names = {r["debtor_name"] for r in rows}
     assert '\'=HYPERLINK("http://evil")' in names and "Alex Morgan" in names
+    # The page's filters apply to the export too.
+    only = list(
+        csv.DictReader(
+            io.StringIO(
+                https.get("/console/debts/export.csv", params={"q": "alex"}).text.removeprefix(
+                    "\ufeff"
+                )
+            )
+        )
+    )
+    assert [r["debtor_name"] for r in only] == ["Alex Morgan"]
+    for path in ("/console/exports/messages.csv", "/console/exports/payments.csv"):
+        exported = https.get(path)
+        assert exported.status_code == 200
+        assert exported.headers["content-type"].startswith("text/csv")
 
 
 def test_debt_page_shows_the_conversation_with_statuses(

@@ -52,6 +52,9 @@ DECISIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/payments"): P.VIEW_AMOUNTS,
     ("POST", "/api/v1/payments/{payment_id}/reviewed"): P.MANAGE_DEBTS,
     ("GET", "/api/v1/analytics/summary"): P.VIEW_AMOUNTS,
+    ("GET", "/api/v1/exports/debts.csv"): P.EXPORT,
+    ("GET", "/api/v1/exports/messages.csv"): P.EXPORT,
+    ("GET", "/api/v1/exports/payments.csv"): P.EXPORT,
     ("POST", "/simulator/sms"): P.MANAGE_DEBTS,
     ("POST", "/api/v1/replies/parse"): P.VIEW,
     ("GET", "/api/v1/conversations"): P.VIEW,
@@ -80,6 +83,8 @@ CONSOLE_DECISIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/console"): P.VIEW,
     ("GET", "/console/debts"): P.VIEW,
     ("GET", "/console/debts/export.csv"): P.EXPORT,
+    ("GET", "/console/exports/messages.csv"): P.EXPORT,
+    ("GET", "/console/exports/payments.csv"): P.EXPORT,
     ("GET", "/console/debts/{debt_id}"): P.VIEW,
     ("POST", "/console/debts/{debt_id}/resume"): P.MANAGE_DEBTS,
     ("POST", "/console/debts/{debt_id}/close"): P.MANAGE_DEBTS,
@@ -126,7 +131,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/console/language"): "the language switch (CSRF-checked; a cookie)",
 }
 # Mounted static files (no methods of their own).
-PUBLIC_MOUNTS: set[str] = {"/console/static"}
+# Swagger UI and ReDoc files; the console's CSS and scripts.
+PUBLIC_MOUNTS: set[str] = {"/docs/assets", "/console/static"}
 
 DUMMY_ID = "00000000-0000-4000-8000-000000000000"
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.actions.lifecycle import DebtChange, change_debt
 from app.creditors.models import Creditor
-from app.debts.models import Debt, Debtor
+from app.debts.models import Debt, Debtor, DebtStatus
 from app.debts.service import (
     COLLECTIBLE,
     ImportSummary,
@@ -147,7 +147,7 @@ def review_debt(
         if status == "closed":
             change_debt(session, debt, DebtChange.CLOSED, now=now, actor=actor, note=note)
         else:
-            target = "in_plan" if active_plan(session, debt.id) is not None else "open"
+            target: DebtStatus = "in_plan" if active_plan(session, debt.id) else "open"
             change_debt(
                 session, debt, DebtChange.RESUMED, now=now, actor=actor, status=target, note=note
             )

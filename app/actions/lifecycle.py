@@ -23,7 +23,7 @@ from app.conversations.service import (
     find_conversation,
     flag_conversation,
 )
-from app.debts.models import Debt, Debtor
+from app.debts.models import ContactStatus, Debt, Debtor, DebtStatus
 from app.events import record_event, set_debt_status
 from app.messaging.service import (
     cancel_pending_messages,
@@ -61,7 +61,7 @@ Codes = Literal["canceled", "superseded", "keep"]
 class DebtCascade:
     """What one DebtChange does, in order: the debt's status, then what waits for it."""
 
-    status: str | None  # the debt's new status (None: unchanged; RESUMED decides)
+    status: DebtStatus | None  # the debt's new status (None: unchanged; RESUMED decides)
     outbox: Outbox  # pending texts about the debt to cancel
     callbacks: bool  # cancel booked or claimed calls about the debt
     promises: Promises  # what becomes of open promises
@@ -201,7 +201,7 @@ def change_debt(
     now: datetime,
     actor: str,
     reason: str | None = None,
-    status: str | None = None,
+    status: DebtStatus | None = None,
     note: str | None = None,
 ) -> None:
     """Run the cascade of `change` for `debt` (DEBT_CASCADES), each step with its
@@ -293,7 +293,7 @@ Scope = Literal["number", "debtor"]
 class NumberCascade:
     """What one NumberChange does."""
 
-    contact_status: str  # the debtors' new contact status
+    contact_status: ContactStatus  # the debtors' new contact status
     scope: Scope  # every creditor's debtor with the number, or only the one texted
     from_statuses: tuple[str, ...]  # which current statuses it replaces
     keep_kinds: tuple[str, ...]  # pending texts that still go (the one confirmation)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.conversations.models import Promise
+from app.conversations.models import Promise, PromiseStatus
 from app.conversations.promises import set_promise_status
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
@@ -74,7 +74,7 @@ def promise_followups(session: Session, now: datetime, settings: Settings) -> No
                 )
 
 
-def _close(session: Session, promise: Promise, status: str, now: datetime) -> None:
+def _close(session: Session, promise: Promise, status: PromiseStatus, now: datetime) -> None:
     set_promise_status(session, promise, status, now=now, actor="worker")
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.callbacks.models import Callback, CallbackCalendar
+from app.callbacks.models import Callback, CallbackCalendar, CallbackStatus
 from app.callbacks.slots import (
     END_OF_DAY,
     MENU_LETTERS,
@@ -507,7 +507,7 @@ def book_callback(
 def _transition(
     session: Session,
     callback: Callback,
-    status: str,
+    status: CallbackStatus,
     *,
     now: datetime,
     actor: str,

@@ -8,10 +8,8 @@ functions the API calls, inside the request's one transaction. A refused change 
 
 from __future__ import annotations
 
-import csv
 import io
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -19,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -57,8 +55,9 @@ from app.creditors.schemas import CreditorPatch
 from app.creditors.service import update_creditor
 from app.debts.models import DEBT_STATUSES, Debt, Debtor
 from app.debts.queries import get_debt
-from app.debts.search import DebtSearch, search_debts, search_query
+from app.debts.search import DebtSearch, search_debts
 from app.errors import ParleyError, ValidationFailed
+from app.exports import api as exports
 from app.messaging.governor import ContactPolicy, is_business_day
 from app.messaging.models import Message
 from app.offers.models import OfferRule
@@ -386,17 +385,10 @@ def debts_page(
     )
 
 
-def _csv_cell(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula (=, +, -, @, tab, CR)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @router.get("/debts/export.csv")
 def export_debts(
     request: Request,
     principal: Exporter,
-    session: SessionDep,
     clock: ClockDep,
     q: str = "",
     status: str = "",
@@ -405,65 +397,35 @@ def export_debts(
     segment: str = "",
     language: str = "",
 ) -> Response:
-    """The filtered debts as CSV (every match, not one page)."""
+    """The filtered debts as CSV (every match, not one page): the API's export, formula
+    cells neutralised."""
     filters, errors = _filters(q, status, dpd_min, dpd_max, segment, language)
     if errors:
         raise ValidationFailed("invalid filters", fields=errors)
-    today = local_today(clock.now(), _team_zone(session, principal.creditor.id))
-    rows = session.execute(
-        search_query(principal.creditor.id, filters, today=today, region=principal.creditor.country)
-    ).all()
-    header = [
-        "id",
-        "external_id",
-        "name",
-        "phone",
-        "language",
-        "status",
-        "amount",
-        "balance",
-        "currency",
-        "due_date",
-        "days_past_due",
-    ]
-
-    def lines() -> Iterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(header)
-        for debt, debtor in rows:
-            writer.writerow(
-                [
-                    _csv_cell(v)
-                    for v in (
-                        debt.id,
-                        debt.external_id,
-                        debtor.name,
-                        debtor.phone,
-                        debtor.language,
-                        debt.status,
-                        debt.amount,
-                        debt.balance,
-                        debt.currency,
-                        debt.due_date.isoformat(),
-                        max(0, (today - debt.due_date).days),
-                    )
-                ]
-            )
-            if out.tell() > 64 * 1024:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-        yield out.getvalue()
-
-    return StreamingResponse(
-        lines(),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": 'attachment; filename="debts.csv"',
-            "Cache-Control": "no-store",
-        },
+    return exports.export_debts(
+        request,
+        principal,
+        clock,
+        q=filters.q,
+        status=filters.status,
+        language=filters.language,
+        tag=filters.tag,
+        min_days_past_due=filters.min_days_past_due,
+        max_days_past_due=filters.max_days_past_due,
+        needs_review=None,
     )
+
+
+@router.get("/exports/messages.csv")
+def export_messages(request: Request, principal: Exporter, clock: ClockDep) -> Response:
+    """Every message in and out, as CSV (the API's export)."""
+    return exports.export_messages(request, principal, clock, from_=None, to=None, debt_id=None)
+
+
+@router.get("/exports/payments.csv")
+def export_payments(request: Request, principal: Exporter, clock: ClockDep) -> Response:
+    """Every payment, as CSV (the API's export)."""
+    return exports.export_payments(request, principal, clock, status=None, from_=None, to=None)
 
 
 def _hold_reason(

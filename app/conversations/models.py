@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, TypedDict, cast, get_args
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -12,9 +12,10 @@ from app.db import ID, Base, new_id
 
 # open: being kept; kept: paid by the date; broken: the date passed unpaid;
 # canceled: superseded (a plan was agreed, the debt was settled or disputed).
-PROMISE_STATUSES = ("open", "kept", "broken", "canceled")
+PromiseStatus = Literal["open", "kept", "broken", "canceled"]
+PROMISE_STATUSES: tuple[PromiseStatus, ...] = get_args(PromiseStatus)
 MenuKind = Literal["plan", "callback"]
-MENU_KINDS: tuple[MenuKind, ...] = ("plan", "callback")
+MENU_KINDS: tuple[MenuKind, ...] = get_args(MenuKind)
 # How long a menu sent in answer to a text stays valid.
 MENU_TTL = timedelta(hours=48)
 
@@ -50,7 +51,7 @@ class Conversation(Base):
     creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
     debtor_id: Mapped[str] = mapped_column(ForeignKey("debtors.id"), unique=True)
     focus_debt_id: Mapped[str | None] = mapped_column(ForeignKey("debts.id"))
-    menu_kind: Mapped[str | None] = mapped_column(String(16))
+    menu_kind: Mapped[MenuKind | None] = mapped_column(String(16))
     # [{"key": "1", ...option fields}] (MenuOption), meaning depends on menu_kind.
     menu_options: Mapped[list[Any] | None]
     menu_debt_id: Mapped[str | None] = mapped_column(ForeignKey("debts.id"))
@@ -125,7 +126,7 @@ class Promise(Base):
     promised_date: Mapped[date] = mapped_column(Date)
     # The balance when promised: a promise is kept when the balance drops below it.
     balance_at_promise: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[PromiseStatus] = mapped_column(String(16), default="open")
     source_message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"))
     reminded_at: Mapped[datetime | None]
     followed_up_at: Mapped[datetime | None]

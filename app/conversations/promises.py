@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.conversations.models import Promise
+from app.conversations.models import Promise, PromiseStatus
 from app.debts.models import Debt
 from app.events import record_event
 
@@ -16,7 +16,7 @@ from app.events import record_event
 def set_promise_status(
     session: Session,
     promise: Promise,
-    status: str,
+    status: PromiseStatus,
     *,
     now: datetime,
     actor: str,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.clock import local_day_bounds
 from app.creditors.models import Creditor
 from app.db import queued_work
-from app.debts.models import Debt, Debtor
+from app.debts.models import ContactStatus, Debt, Debtor
 from app.events import record_event
 from app.messaging.gateway import INVALID_NUMBER_CODES, OPTED_OUT_CODES, UNREACHABLE_CODES
 from app.messaging.governor import ContactPolicy, decide
@@ -149,7 +149,13 @@ def enqueue_message(
 
 
 def set_contact_status(
-    session: Session, debtor: Debtor, status: str, *, now: datetime, actor: str, reason: str
+    session: Session,
+    debtor: Debtor,
+    status: ContactStatus,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str,
 ) -> bool:
     """Change a number's contact status, with an event (what waits for it is the
     caller's cascade: app.actions.lifecycle). Returns whether it changed."""

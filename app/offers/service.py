@@ -16,7 +16,7 @@ from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.errors import ValidationFailed
 from app.events import record_event, set_debt_status
-from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan
+from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan, PlanStatus
 from app.offers.queries import active_plan, plan_installments
 from app.offers.schedule import PlanOption, lump_sum_amount, monthly_due_dates, plan_options
 from app.offers.schemas import OfferRuleFields, pct_text
@@ -391,7 +391,7 @@ def update_plan_state(
 
 
 def set_plan_status(
-    session: Session, plan: Plan, status: str, *, now: datetime, actor: str
+    session: Session, plan: Plan, status: PlanStatus, *, now: datetime, actor: str
 ) -> None:
     if plan.status == status:
         return
@@ -550,7 +550,7 @@ def update_rule(
 
 
 def end_plan(
-    session: Session, plan: Plan, status: str, *, now: datetime, actor: str, reason: str
+    session: Session, plan: Plan, status: PlanStatus, *, now: datetime, actor: str, reason: str
 ) -> None:
     """End a running plan (`canceled`: withdrawn, the debt settled or closed some other
     way: what is left of it is canceled; `broken`: installments stayed unpaid, and they

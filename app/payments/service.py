@@ -41,7 +41,13 @@ from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.offers.models import Installment
-from app.payments.models import Payment, PaymentCode, PayTerms
+from app.payments.models import (
+    Payment,
+    PaymentCode,
+    PaymentCodeStatus,
+    PaymentStatus,
+    PayTerms,
+)
 from app.payments.schemes import (
     BoletoFields,
     InvalidPaymentCode,
@@ -288,7 +294,12 @@ def _record_code_status(
 
 
 def set_code_status(
-    session: Session, code: PaymentCode, status: str, *, now: datetime, reason: str | None = None
+    session: Session,
+    code: PaymentCode,
+    status: PaymentCodeStatus,
+    *,
+    now: datetime,
+    reason: str | None = None,
 ) -> None:
     """Move a code to `status`, with an event. Unconditional: for callers holding the
     debt's lock (payments, issuing); see set_code_status_if_active for the others."""
@@ -302,7 +313,12 @@ def set_code_status(
 
 
 def set_code_status_if_active(
-    session: Session, code: PaymentCode, status: str, *, now: datetime, reason: str | None = None
+    session: Session,
+    code: PaymentCode,
+    status: PaymentCodeStatus,
+    *,
+    now: datetime,
+    reason: str | None = None,
 ) -> bool:
     """Move a code from active to `status` with ``UPDATE ... WHERE status = 'active'``,
     so a code another transaction paid (or retired) meanwhile keeps its status, whatever
@@ -349,7 +365,7 @@ def expire_debt_codes(session: Session, debt: Debt, today: date, now: datetime) 
 
 
 def set_live_codes_status(
-    session: Session, debt: Debt, status: str, *, now: datetime, reason: str
+    session: Session, debt: Debt, status: PaymentCodeStatus, *, now: datetime, reason: str
 ) -> int:
     """Move every live code of `debt` to `status` (superseded: they ask for terms that no
     longer hold, e.g. after a re-import changed the amount, and a lump-sum discount
@@ -615,7 +631,8 @@ def reconcile_codes(session: Session, now: datetime, *, limit: int = 500) -> int
         .limit(limit)
     ).all()
     for code, installment_status in stale:
-        if set_code_status_if_active(session, code, installment_status, now=now):
+        status: PaymentCodeStatus = "paid" if installment_status == "paid" else "canceled"
+        if set_code_status_if_active(session, code, status, now=now):
             changed += 1
     return changed
 
@@ -666,7 +683,9 @@ def find_payment(session: Session, payment_id: str) -> Payment | None:
     return session.scalars(select(Payment).where(Payment.payment_id == payment_id)).first()
 
 
-def match_status(report: PaymentReport, code: PaymentCode | None, debt: Debt | None) -> str:
+def match_status(
+    report: PaymentReport, code: PaymentCode | None, debt: Debt | None
+) -> PaymentStatus:
     if code is None:
         return "unmatched"
     if report.currency != code.currency or debt is None or report.currency != debt.currency:
