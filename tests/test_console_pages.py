@@ -153,6 +153,23 @@ def test_wrong_password_is_refused_and_repeated_failures_are_throttled(
     assert "Too many failed attempts" in throttled.text
 
 
+def test_guessing_many_emails_from_one_address_is_throttled_too(
+    https: TestClient, portfolio: Portfolio
+) -> None:
+    token = csrf_of(https.get("/console/login").text)
+    for n in range(5):
+        guess = https.post(
+            "/console/login",
+            data={"email": f"nobody{n}@acme.example", "password": PASSWORD, "csrf_token": token},
+        )
+        assert guess.status_code == 401
+    right = https.post(
+        "/console/login",
+        data={"email": email_of("viewer"), "password": PASSWORD, "csrf_token": token},
+    )
+    assert right.status_code == 429
+
+
 def test_forms_without_the_csrf_token_are_refused(
     https: TestClient, portfolio: Portfolio, db: Database
 ) -> None:
@@ -230,17 +247,15 @@ def test_pages_speak_the_chosen_language(https: TestClient, portfolio: Portfolio
     assert 'lang="es"' in browser_says.text and "Iniciar sesión" in browser_says.text
 
 
-@pytest.mark.parametrize(
-    "query", ["(415) 555-0123", "415.555.0123", "+1 415 555 0123", "4155550123"]
-)
 def test_search_finds_a_debt_by_phone_in_any_format(
-    https: TestClient, portfolio: Portfolio, query: str
+    https: TestClient, portfolio: Portfolio
 ) -> None:
     sign_in(https, "viewer")
-    page = https.get("/console/debts", params={"q": query})
-    assert page.status_code == 200
-    assert "Alex Morgan" in page.text and "Jamie Rivera" not in page.text
-    assert "Showing 1–1 of 1" in page.text
+    for query in ("(415) 555-0123", "415.555.0123", "+1 415 555 0123", "4155550123", "0123"):
+        page = https.get("/console/debts", params={"q": query})
+        assert page.status_code == 200
+        assert "Alex Morgan" in page.text and "Jamie Rivera" not in page.text, query
+        assert "Showing 1–1 of 1" in page.text, query
 
 
 def test_search_by_name_external_id_and_filters(https: TestClient, portfolio: Portfolio) -> None:
