@@ -53,6 +53,7 @@ def make_users(db: Database, clock: FixedClock, tenant: Tenant) -> None:
 class Portfolio:
     debt_id: str
     other_debt_id: str
+    rule_id: str
 
 
 def _sms(http: Http, clock: FixedClock, phone: str, body: str) -> None:
@@ -99,10 +100,11 @@ def make_portfolio(http: Http, clock: FixedClock, tenant: Tenant) -> Portfolio:
         headers=tenant.headers,
     )
     assert response.status_code in (200, 201), response.text
+    rule_id = response.json()["id"]
     _sms(http, clock, PHONE, "CALL")
     _sms(http, clock, PHONE, "A")
     _sms(http, clock, PHONE, "who decides about my grandmother's parrot?")
-    return Portfolio(debt_id=ids[0], other_debt_id=ids[1])
+    return Portfolio(debt_id=ids[0], other_debt_id=ids[1], rule_id=rule_id)
 
 
 def csrf_of(html: str) -> str:

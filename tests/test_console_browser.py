@@ -46,6 +46,21 @@ VIEWPORTS: dict[str, dict[str, Any]] = {
     },
 }
 NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+# Form controls without a label, images (charts) without a name, buttons without text.
+UNNAMED = """() => {
+  const bad = [];
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden") continue;
+    if (!(el.labels && el.labels.length) && !el.getAttribute("aria-label")) bad.push(el.outerHTML);
+  }
+  for (const el of document.querySelectorAll("[role=img]")) {
+    if (!el.getAttribute("aria-labelledby") && !el.getAttribute("aria-label")) bad.push(el.id);
+  }
+  for (const el of document.querySelectorAll("button")) {
+    if (!el.textContent.trim()) bad.push(el.outerHTML);
+  }
+  return bad;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +176,10 @@ def sign_in(page: Page, role: str) -> None:
 
 
 def check(page: Page, viewport: str, shot: str) -> None:
-    """No sideways scroll on this page; keep a screenshot."""
+    """No sideways scroll, every control named, one heading; keep a screenshot."""
     assert page.evaluate(NO_SIDEWAYS_SCROLL), f"{page.url} scrolls sideways at {viewport}"
+    assert page.evaluate(UNNAMED) == [], page.url
+    assert page.locator("h1").count() == 1, page.url
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"console-{shot}-{viewport}.png"), full_page=True)
 

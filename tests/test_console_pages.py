@@ -208,9 +208,14 @@ def test_every_page_renders_for_every_role_with_nothing_from_another_host(
     https: TestClient, portfolio: Portfolio, role: str
 ) -> None:
     sign_in(https, role)
-    for path in (*PAGES, f"/console/debts/{portfolio.debt_id}"):
+    rule = f"/console/rules/{portfolio.rule_id}"
+    for path in (*PAGES, f"/console/debts/{portfolio.debt_id}", rule, "/console/rules/new"):
         response = https.get(path)
-        if role == "agent" and path in ("/console/rules", "/console/analytics"):
+        refused = {
+            "agent": ("/console/rules", "/console/analytics", rule, "/console/rules/new"),
+            "viewer": ("/console/rules/new",),
+        }.get(role, ())
+        if path in refused:
             assert response.status_code == 403, path
             continue
         assert response.status_code == 200, (path, response.text[:500])
