@@ -1,5 +1,6 @@
-"""API keys: generation, hashing, and the FastAPI dependency that scopes a request
-to one creditor."""
+"""API keys (generation, hashing, look-up), the request's session, clock and settings
+dependencies, and the Twilio signature check. Who a request is and what it may do is
+app.access."""
 
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from app.access.principal import Principal
 from app.clock import Clock
 from app.config import Settings
 from app.creditors.models import ApiKey, Creditor
 from app.db import Database, set_on_queued
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden
 
 KEY_PREFIX = "pk_"
 
@@ -68,9 +67,6 @@ def find_api_key(session: Session, plain: str) -> ApiKey | None:
     return row
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request, committed when the endpoint returns, before the
     response is sent (scope="function"), and rolled back when it raises."""
@@ -98,23 +94,6 @@ def get_app_settings(request: Request) -> Settings:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-
-
-def get_principal(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """Authenticate `Authorization: Bearer <key>` (401 when missing, unknown or revoked).
-    What the key may do is checked by app.access.deps.Authorize, which calls this."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    key = find_api_key(session, credentials.credentials)
-    if key is None or key.revoked_at is not None:
-        raise Unauthorized("invalid or revoked API key")
-    creditor = session.get(Creditor, key.creditor_id)
-    if creditor is None:
-        raise Unauthorized("invalid API key")
-    return Principal.for_api_key(creditor, key)
 
 
 async def verified_twilio_form(request: Request) -> dict[str, str]:

@@ -11,18 +11,35 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from app.access.principal import Principal
 from app.access.roles import Permission
 from app.creditors.models import Creditor
 from app.errors import Unauthorized
-from app.security import SessionDep, get_principal
+from app.security import SessionDep, find_api_key
 from app.users.models import User
 
 # The key under which the console's signed session cookie keeps the signed-in user.
 SESSION_USER_KEY = "user_id"
 
 _bearer = HTTPBearer(auto_error=False)
+
+
+def api_key_principal(
+    session: Session, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """The API key of `Authorization: Bearer <key>` (401 when missing, unknown or
+    revoked)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    key = find_api_key(session, credentials.credentials)
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("invalid or revoked API key")
+    creditor = session.get(Creditor, key.creditor_id)
+    if creditor is None:
+        raise Unauthorized("invalid API key")
+    return Principal.for_api_key(creditor, key)
 
 
 class LoginRequired(Unauthorized):
@@ -32,7 +49,7 @@ class LoginRequired(Unauthorized):
     code = "login_required"
 
 
-def console_principal(request: Request, session: SessionDep) -> Principal:
+def console_principal(request: Request, session: Session) -> Principal:
     """The signed-in console user of this request's session (401 when none, or when the
     user was disabled or removed since)."""
     user_id = request.session.get(SESSION_USER_KEY) if "session" in request.scope else None
@@ -64,7 +81,7 @@ class Authorize:
         if self.console:
             principal = console_principal(request, session)
         else:
-            principal = get_principal(session, credentials)
+            principal = api_key_principal(session, credentials)
         principal.require(self.permission)
         return principal
 

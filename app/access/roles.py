@@ -9,15 +9,16 @@ role holds it.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal, get_args
+
+RoleName = Literal["admin", "agent", "viewer"]
+ROLES: tuple[RoleName, ...] = get_args(RoleName)
 
 
 class Role(StrEnum):
     ADMIN = "admin"
     AGENT = "agent"
     VIEWER = "viewer"
-
-
-ROLES: tuple[str, ...] = tuple(role.value for role in Role)
 
 
 class Permission(StrEnum):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.access.roles import ROLES
+from app.access.roles import ROLES, RoleName
 from app.db import ID, Base, new_id
 
 PAYMENT_SCHEMES = ("boleto", "pix", "reference")
@@ -77,7 +77,7 @@ class ApiKey(Base):
     creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     # admin, agent or viewer: what each may do is in app/access/roles.py.
-    role: Mapped[str] = mapped_column(String(8), default="admin")
+    role: Mapped[RoleName] = mapped_column(String(8), default="admin")
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]

@@ -16,7 +16,7 @@ from app.access.deps import CanManageDebts, CanView, CanWork
 from app.actions.debts import import_debts, import_debts_csv, queue_statement, review_debt
 from app.creditors.models import ApiKey
 from app.debts.models import DEBT_STATUSES, Debt, Debtor, Event
-from app.debts.queries import get_debt
+from app.debts.queries import DebtSearch, get_debt, search_debts
 from app.debts.schemas import (
     CsvImportSummary,
     DebtList,
@@ -33,7 +33,6 @@ from app.debts.schemas import (
     StatementQueued,
     message_out,
 )
-from app.debts.search import DebtSearch, search_debts
 from app.errors import ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.security import ClockDep, SessionDep

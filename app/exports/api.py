@@ -8,19 +8,19 @@ carriage return) are written with a leading apostrophe; phone numbers therefore 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Select, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import QueryableAttribute, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.access.deps import CanExport
-from app.analytics.service import Period
 from app.db import Database
 from app.debts.models import DEBT_STATUSES, Debt, Debtor
-from app.debts.search import DebtSearch, search_query
+from app.debts.queries import DebtSearch, search_query
 from app.errors import ValidationFailed
 from app.exports.csv_stream import Cell, stream_csv
 from app.messaging.models import Message
@@ -105,10 +105,18 @@ def _csv_response(
     )
 
 
-def _period(first: date | None, last: date | None) -> Period:
+def _between(
+    column: QueryableAttribute[Any], first: date | None, last: date | None
+) -> list[ColumnElement[bool]]:
+    """Conditions keeping `column` within the whole UTC days `first` to `last`."""
     if first is not None and last is not None and first > last:
         raise ValidationFailed("must not be after 'to'", field="from")
-    return Period.of_dates(first, last)
+    conditions: list[ColumnElement[bool]] = []
+    if first is not None:
+        conditions.append(column >= datetime.combine(first, time(), UTC))
+    if last is not None:
+        conditions.append(column < datetime.combine(last + timedelta(days=1), time(), UTC))
+    return conditions
 
 
 @router.get("/debts.csv", response_class=StreamingResponse)
@@ -179,13 +187,15 @@ def export_messages(
     debt_id: str | None = None,
 ) -> StreamingResponse:
     """Every message in and out (with its body), oldest first."""
-    period = _period(from_, to)
     linked = aliased(Debt)
     query = (
         select(Message, linked.external_id, Debtor.name)
         .outerjoin(linked, linked.id == Message.debt_id)
         .outerjoin(Debtor, Debtor.id == Message.debtor_id)
-        .where(Message.creditor_id == principal.creditor.id, *period.where(Message.created_at))
+        .where(
+            Message.creditor_id == principal.creditor.id,
+            *_between(Message.created_at, from_, to),
+        )
         .order_by(Message.created_at, Message.id)
     )
     if debt_id is not None:
@@ -232,12 +242,11 @@ def export_payments(
         raise ValidationFailed(
             f"must be one of needs_review, {', '.join(PAYMENT_STATUSES)}", field="status"
         )
-    period = _period(from_, to)
     query = (
         select(Payment, Debt.external_id, Debtor.name)
         .outerjoin(Debt, Debt.id == Payment.debt_id)
         .outerjoin(Debtor, Debtor.id == Debt.debtor_id)
-        .where(Payment.creditor_id == principal.creditor.id, *period.where(Payment.paid_at))
+        .where(Payment.creditor_id == principal.creditor.id, *_between(Payment.paid_at, from_, to))
         .order_by(Payment.created_at, Payment.id)
     )
     if status == "needs_review":

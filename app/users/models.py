@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.access.roles import ROLES
+from app.access.roles import ROLES, RoleName
 from app.db import ID, Base, new_id
 
 
@@ -24,7 +24,7 @@ class User(Base):
     # Normalised (see users.service.normalize_email), so look-ups are exact.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(8))
+    role: Mapped[RoleName] = mapped_column(String(8))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
