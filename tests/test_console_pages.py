@@ -639,3 +639,20 @@ def test_templates_use_only_words_in_the_catalog() -> None:
     for path in [p for p in sources if p.name != "i18n.py"]:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+)["']""", path.read_text()))
     assert used and used <= set(CATALOG["en"]), used - set(CATALOG["en"])
+
+
+def test_signed_out_posts_are_sent_to_sign_in_unread(https: TestClient) -> None:
+    response = https.post(
+        "/console/import",
+        files={"file": ("debts.csv", b"external_id\n" * 1000, "text/csv")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/console/login")
+    # The language switch works before signing in.
+    page = https.get("/console/login")
+    switched = https.post(
+        "/console/language",
+        data={"lang": "pt-BR", "csrf_token": csrf_of(page.text), "next": "/console/login"},
+    )
+    assert switched.status_code == 200 and "Entrar" in switched.text

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.access.deps import Authorize
+from app.access.deps import Authorize, LoginRequired
 from app.access.principal import Principal
 from app.access.roles import Permission
 from app.actions.agents import send_agent_message
@@ -95,9 +95,16 @@ DebtManager = Annotated[Principal, _console(Permission.MANAGE_DEBTS)]
 Configurer = Annotated[Principal, _console(Permission.CONFIGURE)]
 
 
+# Forms posted before signing in.
+ANONYMOUS = frozenset({"/console/login", "/console/language"})
+
+
 async def require_csrf(request: Request) -> None:
     """Refuse (403) a form whose CSRF token is not this session's."""
     given = request.headers.get(CSRF_HEADER)
+    if not given and "user_id" not in request.session and request.url.path not in ANONYMOUS:
+        # Nobody is signed in: refuse before reading (and spooling) a posted body.
+        raise LoginRequired("sign in to use the console")
     if not given:
         form = await request.form()
         value = form.get(CSRF_FIELD)
@@ -1267,7 +1274,8 @@ def rule_preview(
     JavaScript, the whole form page again."""
     page = _page(request, principal)
     rule = _own_rule(session, principal, form["rule_id"]) if form.get("rule_id") else None
-    if rule is None and not principal.can(Permission.CONFIGURE):
+    if rule is None:
+        # A rule that does not exist yet is previewed only by who may create it.
         principal.require(Permission.CONFIGURE)
     values = {**_rule_values(rule), **form}
     if request.headers.get("HX-Request") != "true":
@@ -1471,9 +1479,7 @@ def save_settings(
         return _settings_page(request, principal, session, values, errors, 422)
     try:
         with session.begin_nested():
-            update_creditor(
-                session, principal.creditor, body, request.app.state.clock, principal.actor
-            )
+            update_creditor(session, principal.creditor, body, clock, principal.actor)
     except ParleyError as exc:
         session.refresh(principal.creditor)
         return _settings_page(
