@@ -34,6 +34,12 @@ class Analytics:
     cohorts: list[tuple[str, list[dict[str, Any]]]]
 
 
+def _short(label: str) -> str:
+    if len(label) == 7 and label[4] == "-":
+        return f"{label[5:]}/{label[2:4]}"
+    return label[5:] if len(label) == 10 else label
+
+
 def _heat(rate: float) -> int:
     return 0 if rate <= 0 else min(4, 1 + int(rate * 4))
 
@@ -62,8 +68,8 @@ def analytics(
         Bar(t(label), report.funnel.get(stage, 0), t.number(report.funnel.get(stage, 0)))
         for stage, label in FUNNEL_LABELS
     ]
-    recovery = [
-        Bar(label, amount, t.money(amount, currency))
+    recovery = [  # "2026-05" is drawn "05/26" so that a year of bars fits a phone
+        Bar(_short(label), amount, t.money(amount, currency))
         for label, amount in report.recovery_over_time[-12:]
     ]
     intents = [
