@@ -158,6 +158,7 @@ def _conversation_out(conversation: Conversation, debtor: Debtor) -> Conversatio
         menu_expires_at=conversation.menu_expires_at,
         handled_at=conversation.handled_at,
         handled_by=conversation.handled_by,
+        assigned_to=conversation.assigned_to,
         updated_at=conversation.updated_at,
     )
 
