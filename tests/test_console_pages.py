@@ -327,6 +327,7 @@ def test_agent_sees_no_amounts(https: TestClient, portfolio: Portfolio) -> None:
     sign_in(https, "agent")
     page = https.get(f"/console/debts/{portfolio.debt_id}").text
     assert "$123.60" not in page and "—" in page
+    assert "12360" not in page  # nor in the history's money events
     assert "$123.60" not in https.get("/console/debts").text
     assert "Close the debt" not in page and "Reply" in page
 

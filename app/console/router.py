@@ -53,6 +53,7 @@ from app.conversations import agent
 from app.creditors.models import PAYMENT_SCHEMES, ApiKey, Creditor
 from app.creditors.schemas import CreditorPatch
 from app.creditors.service import update_creditor
+from app.debts.api import _shows_values as shows_event_values
 from app.debts.models import DEBT_STATUSES, Debt, Debtor
 from app.debts.queries import get_debt
 from app.debts.search import DebtSearch, search_debts
@@ -517,7 +518,19 @@ def _debt_page(
         messages=[
             _message_view(page, m, file.debtor, principal.creditor, now) for m in file.messages
         ],
-        events=file.events,
+        events=[
+            {
+                "created_at": e.created_at,
+                "kind": e.kind,
+                "actor": e.actor,
+                # The API's rule: money events show their values only to who sees amounts.
+                "from_value": e.from_value
+                if shows_event_values(e.kind, page.sees_amounts)
+                else None,
+                "to_value": e.to_value if shows_event_values(e.kind, page.sees_amounts) else None,
+            }
+            for e in file.events
+        ],
         actor_labels={a: _actor_label(session, a) for a in {e.actor for e in file.events}},
         payments=file.payments if page.sees_amounts else [],
         codes=[
