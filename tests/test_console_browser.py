@@ -37,8 +37,10 @@ from tests.test_payments_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 PORTS = range(18550, 18600)
 TIMEOUT_MS = 10_000
 VIEWPORTS: dict[str, dict[str, Any]] = {
-    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "desktop": {"viewport": {"width": 1280, "height": 900}, "timezone_id": "UTC"},
     "phone": {
+        # An agent working from São Paulo for a New York team.
+        "timezone_id": "America/Sao_Paulo",
         "viewport": {"width": 390, "height": 844},
         "device_scale_factor": 2,
         "is_mobile": True,
@@ -246,6 +248,8 @@ def test_an_agents_day(browser: Browser, live: Live, viewport: str) -> None:
 
         # Claim the call and complete it.
         page.get_by_role("link", name="Callbacks").click()
+        zone = "America/Sao_Paulo" if viewport == "phone" else "UTC"
+        expect(page.get_by_text(f"Times in {zone}")).to_be_visible()
         call = page.locator("article.callback").first
         call.get_by_role("button", name="Claim").click()
         expect(page.get_by_role("status")).to_have_text("Claimed.")

@@ -657,3 +657,12 @@ def test_signed_out_posts_are_sent_to_sign_in_unread(https: TestClient) -> None:
         data={"lang": "pt-BR", "csrf_token": csrf_of(page.text), "next": "/console/login"},
     )
     assert switched.status_code == 200 and "Entrar" in switched.text
+
+
+def test_callbacks_show_in_the_agents_own_zone(https: TestClient, portfolio: Portfolio) -> None:
+    sign_in(https, "agent")
+    assert "Times in America/New_York" in https.get("/console/callbacks").text
+    https.cookies.set("parley_tz", "America/Sao_Paulo", path="/console")
+    assert "Times in America/Sao_Paulo" in https.get("/console/callbacks").text
+    https.cookies.set("parley_tz", "Mars/Olympus_Mons", path="/console")
+    assert "Times in America/New_York" in https.get("/console/callbacks").text

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -55,6 +56,21 @@ _environment = Environment(
 
 def static_url(name: str) -> str:
     return f"/console/static/{name}?v={STATIC_VERSION}"
+
+
+ZONE_COOKIE = "parley_tz"
+
+
+def zone_cookie(request: Request) -> str | None:
+    """The browser's time zone (set by console.js), when it is a real IANA zone."""
+    value = request.cookies.get(ZONE_COOKIE)
+    if not value or len(value) > 64:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+    return value
 
 
 def translator(request: Request) -> Translator:
@@ -182,6 +198,4 @@ def parse_int(value: str | None) -> int | None:
 
 
 def local_today(now: datetime, timezone: str) -> date:
-    from zoneinfo import ZoneInfo
-
     return now.astimezone(ZoneInfo(timezone)).date()

@@ -34,7 +34,15 @@ from app.callbacks.models import CALLBACK_OUTCOMES, Callback
 from app.config import Settings
 from app.console import figures
 from app.console.i18n import CANNED_REPLIES, LANG_COOKIE, LANGUAGES
-from app.console.pages import Page, local_today, parse_int, redirect, safe_next, translator
+from app.console.pages import (
+    Page,
+    local_today,
+    parse_int,
+    redirect,
+    safe_next,
+    translator,
+    zone_cookie,
+)
 from app.console.queries import (
     debt_file,
     debtors_by_id,
@@ -124,6 +132,12 @@ Csrf = Depends(require_csrf)
 
 def _page(request: Request, principal: Principal | None) -> Page:
     return Page(request, translator(request), principal)
+
+
+def _agent_zone(request: Request, session: Session, creditor_id: str) -> str:
+    """Where the signed-in person is (their browser tells, in a cookie), else the team's
+    calendar zone: callbacks and waiting times are shown in it."""
+    return zone_cookie(request) or _team_zone(session, creditor_id)
 
 
 def _team_zone(session: Session, creditor_id: str) -> str:
@@ -220,7 +234,7 @@ def dashboard(
     """Today's queue, callbacks due, money recovered this week and month, two charts."""
     page = _page(request, principal)
     creditor = principal.creditor
-    zone = _team_zone(session, creditor.id)
+    zone = _agent_zone(request, session, creditor.id)
     now = clock.now()
     today = local_today(now, zone)
     day_start = callbacks.local_day_start(zone, today)
@@ -497,7 +511,7 @@ def _debt_page(
     page = _page(request, principal)
     debt = get_debt(session, principal.creditor, debt_id)
     file = debt_file(session, debt)
-    zone = _team_zone(session, principal.creditor.id)
+    zone = _agent_zone(request, session, principal.creditor.id)
     plan = latest_plan(session, debt.id) if page.sees_amounts else None
     slots: list[tuple[str, str]] = []
     calendar = callbacks.get_calendar(session, principal.creditor.id)
@@ -731,7 +745,7 @@ def _inbox_page(
     debtors = debtors_by_id(session, {c.debtor_id for c in queue})
     texts = last_inbound(session, list(debtors))
     debts = first_debt_of(session, set(debtors))
-    zone = _team_zone(session, principal.creditor.id)
+    zone = _agent_zone(request, session, principal.creditor.id)
     items = []
     for conversation in queue:
         debtor = debtors[conversation.debtor_id]
@@ -882,7 +896,7 @@ def _callbacks_page(
 ) -> HTMLResponse:
     page = _page(request, principal)
     creditor = principal.creditor
-    zone = _team_zone(session, creditor.id)
+    zone = _agent_zone(request, session, creditor.id)
     today = local_today(now, zone)
     start = callbacks.local_day_start(zone, today)
     tomorrow = callbacks.local_day_start(zone, today + timedelta(days=1))

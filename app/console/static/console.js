@@ -2,6 +2,14 @@
 (function () {
   "use strict";
 
+  /* Tell the server the browser's time zone, so calls show in the agent's own time. */
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && document.cookie.indexOf("parley_tz=" + zone) === -1) {
+      document.cookie = "parley_tz=" + zone + "; path=/console; max-age=31536000; samesite=lax";
+    }
+  } catch (e) { /* no Intl: the team's zone is used */ }
+
   /* Upload progress: htmx reports the bytes sent; the <progress> shows them. */
   document.addEventListener("htmx:xhr:progress", function (event) {
     var form = event.target.closest ? event.target.closest("form") : null;
