@@ -641,6 +641,7 @@ def close_debt(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Close the debt: nothing more is sent about it, its calls are canceled."""
 
@@ -650,7 +651,7 @@ def close_debt(
             debt,
             status="closed",
             needs_review=None,
-            note=None,
+            note=note.strip() or None,
             now=now,
             actor=principal.actor,
         )
