@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Route, sync_playwright
 
-from tests.test_payments_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from tests.payments.test_page_in_a_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 ORIGIN = "http://parley.invalid"
 

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from app.access.principal import Principal
 from app.access.roles import Permission
 from app.creditors.models import Creditor
+from app.deps import SessionDep
 from app.errors import Unauthorized
-from app.security import SessionDep, find_api_key
+from app.security import find_api_key
 from app.users.models import User
 
 # The key under which the console's signed session cookie keeps the signed-in user.

@@ -19,9 +19,9 @@ from app.analytics.schemas import (
     RecoveryPoint,
 )
 from app.analytics.service import Period, Report, recovery_report
+from app.deps import ClockDep, SessionDep
 from app.errors import ValidationFailed
 from app.money import is_known_currency
-from app.security import ClockDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 

@@ -35,10 +35,10 @@ from app.callbacks.schemas import (
     RescheduleIn,
 )
 from app.debts.models import Debt, Debtor
+from app.deps import ClockDep, SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.messaging.models import Message
 from app.money import format_money
-from app.security import ClockDep, SessionDep
 
 router = APIRouter(tags=["callbacks"])
 

@@ -28,10 +28,10 @@ from app.conversations.schemas import (
 )
 from app.debts.models import Debtor
 from app.debts.schemas import message_out
+from app.deps import ClockDep, SessionDep, SettingsDep, TwilioFormDep
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.phones import PhoneError, normalize_phone
-from app.security import ClockDep, SessionDep, SettingsDep, TwilioFormDep
 
 router = APIRouter(tags=["conversations"])
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from app.access.deps import CanConfigure, CanView
 from app.creditors.schemas import CreditorOut, CreditorPatch
 from app.creditors.service import update_creditor
-from app.security import ClockDep, SessionDep
+from app.deps import ClockDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/creditor", tags=["creditor"])
 

@@ -33,9 +33,9 @@ from app.debts.schemas import (
     StatementQueued,
     message_out,
 )
+from app.deps import ClockDep, SessionDep
 from app.errors import ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
-from app.security import ClockDep, SessionDep
 from app.users.models import User
 
 router = APIRouter(prefix="/api/v1/debts", tags=["debts"])

@@ -21,11 +21,11 @@ from app.access.deps import CanExport
 from app.db import Database
 from app.debts.models import DEBT_STATUSES, Debt, Debtor
 from app.debts.queries import DebtSearch, search_query
+from app.deps import ClockDep
 from app.errors import ValidationFailed
 from app.exports.csv_stream import Cell, stream_csv
 from app.messaging.models import Message
 from app.payments.models import PAYMENT_STATUSES, Payment
-from app.security import ClockDep
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from app.access.deps import CanConfigure, CanViewAmounts
 from app.access.principal import Principal
 from app.debts.queries import get_debt
+from app.deps import ClockDep, SessionDep, SettingsDep
 from app.errors import NotFound
 from app.offers.models import OfferRule
 from app.offers.queries import latest_plan, plan_installments
@@ -32,7 +33,6 @@ from app.offers.service import (
     update_rule,
 )
 from app.payments.models import PaymentCode
-from app.security import ClockDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["offers"])
 
