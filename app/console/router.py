@@ -65,6 +65,7 @@ from app.debts.api import _shows_values as shows_event_values
 from app.debts.models import DEBT_STATUSES, Debt, Debtor
 from app.debts.queries import get_debt
 from app.debts.search import DebtSearch, search_debts
+from app.deps import ClockDep, SessionDep, SettingsDep
 from app.errors import ParleyError, ValidationFailed
 from app.exports import api as exports
 from app.messaging.governor import ContactPolicy, is_business_day
@@ -73,7 +74,6 @@ from app.offers.models import OfferRule
 from app.offers.queries import latest_plan, plan_installments
 from app.offers.service import compute_offers, create_rule, creditor_rules, update_rule
 from app.payments.service import payment_page_url
-from app.security import ClockDep, SessionDep, SettingsDep
 from app.users.service import authenticate, get_user
 
 router = APIRouter(prefix="/console", include_in_schema=False)

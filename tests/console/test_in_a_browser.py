@@ -30,8 +30,8 @@ from app.db import Database
 from app.main import create_app
 from app.messaging.models import Message
 from tests.conftest import Tenant, make_settings
-from tests.console_support import PASSWORD, Portfolio, email_of, make_portfolio, make_users
-from tests.test_payments_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.console.support import PASSWORD, Portfolio, email_of, make_portfolio, make_users
+from tests.payments.test_page_in_a_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 # This suite's servers listen on these ports only (shared machines).
 PORTS = range(18550, 18600)

@@ -1,6 +1,6 @@
 """The console over HTTP (no browser): sign-in, the session cookie, CSRF, throttling,
 every page for every role, and what each role may change. The browser tests are in
-test_console_browser.py."""
+test_in_a_browser.py."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from app.debts.models import Debt
 from app.messaging.models import Message
 from app.offers.models import OfferRule
 from tests.conftest import Tenant, make_tenant
-from tests.console_support import (
+from tests.console.support import (
     OTHER_PHONE,
     PASSWORD,
     PHONE,
@@ -634,7 +634,7 @@ def test_templates_use_only_words_in_the_catalog() -> None:
 
     from app.console.i18n import CATALOG
 
-    console = Path(__file__).resolve().parent.parent / "app" / "console"
+    console = Path(__file__).resolve().parents[2] / "app" / "console"
     used: set[str] = set()
     sources = [*console.glob("templates/*.html"), *console.glob("*.py")]
     for path in [p for p in sources if p.name != "i18n.py"]:
