@@ -16,8 +16,10 @@ from app.access.deps import CanManageDebts, CanView, CanWork
 from app.actions.debts import import_debts, import_debts_csv, queue_statement, review_debt
 from app.creditors.models import ApiKey
 from app.debts.models import DEBT_STATUSES, Debt, Debtor, Event
+from app.debts.preferences import contact_window
 from app.debts.queries import DebtSearch, get_debt, search_debts
 from app.debts.schemas import (
+    ContactWindowOut,
     CsvImportSummary,
     DebtList,
     DebtorOut,
@@ -46,7 +48,10 @@ SPOOL_MEMORY_BYTES = 1 << 20
 def debt_out(debt: Debt, debtor: Debtor, *, amounts: bool) -> DebtOut:
     """The API view of a debt with its debtor; without `amounts`, amount and balance
     are null (for roles that may not see them)."""
+    stated = contact_window(debtor)
+    window = ContactWindowOut.model_validate(stated) if stated else None
     return DebtOut(
+        contact_window=window,
         id=debt.id,
         external_id=debt.external_id,
         status=debt.status,
@@ -65,6 +70,7 @@ def debt_out(debt: Debt, debtor: Debtor, *, amounts: bool) -> DebtOut:
             language=debtor.language,
             timezone=debtor.timezone,
             contact_status=debtor.contact_status,
+            contact_window=window,
         ),
     )
 

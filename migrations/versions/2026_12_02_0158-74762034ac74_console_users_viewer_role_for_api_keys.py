@@ -1,7 +1,7 @@
 """console users; viewer role for api keys
 
 Revision ID: 74762034ac74
-Revises: 512a00d9453e
+Revises: 77667bb5e496
 Create Date: 2026-12-02 01:58:44.313330
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db
 
 revision: str = "74762034ac74"
-down_revision: str | None = "512a00d9453e"
+down_revision: str | None = "77667bb5e496"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
