@@ -666,3 +666,29 @@ def test_callbacks_show_in_the_agents_own_zone(https: TestClient, portfolio: Por
     assert "Times in America/Sao_Paulo" in https.get("/console/callbacks").text
     https.cookies.set("parley_tz", "Mars/Olympus_Mons", path="/console")
     assert "Times in America/New_York" in https.get("/console/callbacks").text
+
+
+def test_an_agent_books_a_call_from_the_debt_page(
+    https: TestClient, portfolio: Portfolio, db: Database
+) -> None:
+    csrf = sign_in(https, "agent")
+    page = https.get(f"/console/debts/{portfolio.other_debt_id}").text
+    slot = re.search(r'<select id="slot" name="starts_at"><option value="([^"]+)"', page)
+    assert slot is not None
+    booked = https.post(
+        f"/console/debts/{portfolio.other_debt_id}/book-call",
+        data={"starts_at": slot.group(1), "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert booked.status_code == 303 and "notice=booked" in booked.headers["location"]
+    with db.transaction() as session:
+        callback = session.scalars(
+            select(Callback).where(Callback.debt_id == portfolio.other_debt_id)
+        ).one()
+        assert (callback.status, callback.source) == ("booked", "console")
+    # A time that is no slot is refused with the reason, and nothing is booked.
+    wrong = https.post(
+        f"/console/debts/{portfolio.debt_id}/book-call",
+        data={"starts_at": "2026-11-29T03:00:00+00:00", "csrf_token": csrf},
+    )
+    assert wrong.status_code == 422 and "no open slot" in wrong.text
