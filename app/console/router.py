@@ -61,8 +61,8 @@ from app.conversations import agent
 from app.creditors.models import PAYMENT_SCHEMES, ApiKey, Creditor
 from app.creditors.schemas import CreditorPatch
 from app.creditors.service import update_creditor
-from app.debts.api import _shows_values as shows_event_values
 from app.debts.models import DEBT_STATUSES, Debt, Debtor
+from app.debts.queries import event_shows_values as shows_event_values
 from app.debts.queries import get_debt
 from app.debts.search import DebtSearch, search_debts
 from app.deps import ClockDep, SessionDep, SettingsDep
