@@ -37,7 +37,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from app.db import Database
-    from app.main import periodic_jobs
+    from app.main import body_renderers, periodic_jobs
     from app.messaging.gateway import build_gateway
     from app.messaging.worker import OutboxWorker
 
@@ -45,7 +45,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_json)
     database = Database(settings.sqlalchemy_url)
     worker = OutboxWorker(
-        database, build_gateway(settings), SystemClock(), settings, periodic_jobs()
+        database,
+        build_gateway(settings),
+        SystemClock(),
+        settings,
+        periodic_jobs(),
+        body_renderers(),
     )
     if args.once:
         sent = worker.run_once()

@@ -14,6 +14,7 @@ from app import health
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
+from app.consent import api as consent_api
 from app.conversations import api as conversations_api
 from app.conversations.engine import ConversationEngine
 from app.conversations.ports import Desks
@@ -24,7 +25,7 @@ from app.debts import api as debts_api
 from app.errors import install_error_handlers
 from app.messaging import api as messaging_api
 from app.messaging.gateway import SmsGateway, build_gateway
-from app.messaging.worker import OutboxWorker, PeriodicJob
+from app.messaging.worker import BodyRenderer, OutboxWorker, PeriodicJob
 from app.offers import api as offers_api
 from app.payments import api as payments_api
 
@@ -40,6 +41,13 @@ def periodic_jobs() -> list[PeriodicJob]:
     from app.payments.tasks import JOBS as PAYMENT_JOBS
 
     return [*DEBT_JOBS, *CONVERSATION_JOBS, *OFFER_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
+
+
+def body_renderers() -> dict[str, BodyRenderer]:
+    """Message kinds whose wording is written again when they are sent."""
+    from app.debts.service import statement_at_send
+
+    return {"statement": statement_at_send}
 
 
 def build_engine(settings: Settings) -> ConversationEngine:
@@ -82,7 +90,9 @@ def create_app(
         stop = threading.Event()
         thread = None
         if run_worker:
-            worker = OutboxWorker(database, gateway, clock, settings, periodic_jobs())
+            worker = OutboxWorker(
+                database, gateway, clock, settings, periodic_jobs(), body_renderers()
+            )
             worker.wakeup = app.state.worker_wakeup
             thread = threading.Thread(
                 target=worker.run_forever, args=(stop,), name="parley-worker", daemon=True
@@ -118,4 +128,5 @@ def create_app(
     app.include_router(offers_api.router)
     app.include_router(payments_api.router)
     app.include_router(callbacks_api.router)
+    app.include_router(consent_api.router)
     return app

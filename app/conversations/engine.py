@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.consent.ledger import record_opt_in, record_revocation
 from app.conversations.classifier import Classification, Intent, classify
 from app.conversations.context import ReplyContext
 from app.conversations.models import Conversation, Promise
@@ -300,6 +301,18 @@ class ConversationEngine:
     def _stop(self, ctx: ReplyContext) -> None:
         already = ctx.debtor.contact_status == "opted_out"
         record_opt_out(ctx.session, ctx.debtor.phone, now=ctx.now, source_message_id=ctx.inbound.id)
+        # In the debtor's exact words, whatever they were: the classifier understood
+        # a revocation, which holds at once for every creditor texting the number.
+        revocation = record_revocation(
+            ctx.session,
+            phone=ctx.debtor.phone,
+            creditor_id=ctx.creditor.id,
+            channel="sms",
+            words=ctx.inbound.body,
+            message_id=ctx.inbound.id,
+            now=ctx.now,
+            actor="debtor",
+        )
         for debtor in self._same_number(ctx):
             if debtor.contact_status == "active":
                 set_contact_status(
@@ -321,11 +334,20 @@ class ConversationEngine:
         ctx.close_menu()
         if not already and ctx.debtor.contact_status == "opted_out":
             # The one confirmation the rules allow.
-            ctx.reply(ctx.text("opt_out_confirmation"), kind="opt_out_confirmation")
+            confirmation = ctx.reply(ctx.text("opt_out_confirmation"), kind="opt_out_confirmation")
+            revocation.confirmation_message_id = confirmation.id
 
     def _start(self, ctx: ReplyContext) -> None:
         was_opted_out = ctx.debtor.contact_status == "opted_out"
         clear_opt_out(ctx.session, ctx.debtor.phone)
+        record_opt_in(
+            ctx.session,
+            phone=ctx.debtor.phone,
+            creditor_id=ctx.creditor.id,
+            words=ctx.inbound.body,
+            message_id=ctx.inbound.id,
+            now=ctx.now,
+        )
         for debtor in self._same_number(ctx):
             if debtor.contact_status == "opted_out":
                 set_contact_status(
@@ -505,9 +527,27 @@ class ConversationEngine:
         if classification.intent is Intent.STOP:
             # Kept for the number: a creditor importing it later must not text it.
             record_opt_out(session, inbound.from_phone or "", now=now, source_message_id=inbound.id)
+            record_revocation(
+                session,
+                phone=inbound.from_phone or "",
+                creditor_id=None,
+                channel="sms",
+                words=inbound.body,
+                message_id=inbound.id,
+                now=now,
+                actor="debtor",
+            )
             return InboundResult(inbound.id, intent=inbound.intent)
         if classification.intent is Intent.START:
             clear_opt_out(session, inbound.from_phone or "")
+            record_opt_in(
+                session,
+                phone=inbound.from_phone or "",
+                creditor_id=None,
+                words=inbound.body,
+                message_id=inbound.id,
+                now=now,
+            )
             return InboundResult(inbound.id, intent=inbound.intent)
         if opted_out_phones(session, [inbound.from_phone or ""]):
             return InboundResult(inbound.id, intent=inbound.intent)

@@ -33,6 +33,8 @@ from app.security import ClockDep, PrincipalDep, SessionDep
 router = APIRouter(prefix="/api/v1/debts", tags=["debts"])
 
 SPOOL_MEMORY_BYTES = 1 << 20
+# The statuses of a text not (yet) sent: those carry why.
+HOLDABLE = ("queued", "scheduled", "canceled")
 
 
 def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
@@ -70,6 +72,7 @@ def message_out(message: Message) -> MessageOut:
         status=message.status,
         created_at=message.created_at,
         send_after=message.send_after,
+        held_reason=message.held_reason if message.status in HOLDABLE else None,
         sent_at=message.sent_at,
         delivered_at=message.delivered_at,
         segments=message.segments,

@@ -38,6 +38,9 @@ class OutboundSMS:
     body: str
     media_urls: Sequence[str] = ()
     status_callback: str | None = None
+    # Twilio's ValidityPeriod (seconds): an initiated text not handed to the carrier
+    # by then fails instead of arriving after the debtor's window closes.
+    validity_period: int | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ class TwilioGateway:
             kwargs["status_callback"] = sms.status_callback
         if sms.media_urls:
             kwargs["media_url"] = list(sms.media_urls)
+        if sms.validity_period is not None:
+            kwargs["validity_period"] = sms.validity_period
         try:
             created = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:

@@ -68,6 +68,8 @@ class Message(Base):
         CheckConstraint(f"direction IN {DIRECTIONS}", name="direction"),
         Index("ix_messages_outbox", "status", "send_after"),
         Index("ix_messages_debtor_created", "debtor_id", "created_at"),
+        # The daily cap counts per number across creditors sharing a sender.
+        Index("ix_messages_to_phone_sent", "to_phone", "sent_at"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
@@ -96,6 +98,8 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Outbox: the earliest moment the worker may send it.
     send_after: Mapped[datetime | None]
+    # Why it is not sent now (governor.HELD_REASONS); None when nothing holds it.
+    held_reason: Mapped[str | None] = mapped_column(String(32))
     lease_expires_at: Mapped[datetime | None]
     # An earlier attempt may have reached the provider (timeout, crash): look before resending.
     needs_reconcile: Mapped[bool] = mapped_column(Boolean, default=False)

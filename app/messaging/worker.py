@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -26,9 +27,10 @@ from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debtor
 from app.messaging.gateway import GatewayError, OutboundSMS, SendResult, SmsGateway
-from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, decide
+from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, validity_seconds
 from app.messaging.models import PENDING_STATUSES, Message
-from app.messaging.service import apply_provider_status, initiated_counter
+from app.messaging.segments import count_segments
+from app.messaging.service import apply_provider_status, contact_verdict
 
 logger = logging.getLogger("parley.worker")
 
@@ -50,6 +52,9 @@ class Claimed:
 # Periodic jobs other domains register (reminders, plan checks...): each gets a session,
 # the current time and the settings, and runs in its own transaction on every tick.
 PeriodicJob = Callable[[Session, datetime, Settings], None]
+# Writes a message's body again at send time (other domains register one per message
+# kind): the new body, or None when the text no longer has a reason to go.
+BodyRenderer = Callable[[Session, Message, datetime], str | None]
 
 
 def _sid_taken(session: Session, sid: str, message_id: str) -> bool:
@@ -68,12 +73,14 @@ class OutboxWorker:
         clock: Clock,
         settings: Settings,
         jobs: list[PeriodicJob] | None = None,
+        renderers: Mapping[str, BodyRenderer] | None = None,
     ) -> None:
         self.db = db
         self.gateway = gateway
         self.clock = clock
         self.settings = settings
         self.jobs = jobs or []
+        self.renderers = dict(renderers or {})
         # Set by whoever queues work, so an idle worker does not wait a full poll.
         self.wakeup = threading.Event()
         self._rng = random.Random()
@@ -147,20 +154,20 @@ class OutboxWorker:
                     message.status = "canceled"
                     message.error_message = "no debtor for this message"
                     continue
-                decision = decide(
-                    now=now,
-                    contact_status=debtor.contact_status,
-                    timezone=debtor.timezone,
-                    other_timezones=debtor.other_timezones or (),
-                    policy=ContactPolicy.for_creditor(creditor),
+                decision = contact_verdict(
+                    session,
+                    creditor=creditor,
+                    debtor=debtor,
                     kind=message.kind,
                     initiated=message.initiated,
                     is_reply=message.is_reply and now - message.created_at <= REPLY_FRESHNESS,
-                    initiated_count_on=initiated_counter(
-                        session, debtor, include_pending=False, exclude_id=message.id
-                    ),
+                    now=now,
+                    planning=False,
+                    exclude_id=message.id,
+                    message_id=message.id,
                 )
                 message.updated_at = now
+                message.held_reason = decision.held_reason
                 if decision.send_at is None:
                     message.status = "canceled"
                     message.error_message = decision.reason
@@ -169,6 +176,31 @@ class OutboxWorker:
                     message.status = "scheduled"
                     message.send_after = decision.send_at
                     continue
+                validity: int | None = None
+                if message.initiated:
+                    validity = validity_seconds(
+                        at=now,
+                        zones=[
+                            ZoneInfo(debtor.timezone),
+                            *(ZoneInfo(z) for z in debtor.other_timezones or ()),
+                        ],
+                        policy=ContactPolicy.for_creditor(creditor),
+                    )
+                renderer = self.renderers.get(message.kind)
+                if renderer is not None and not message.needs_reconcile:
+                    # Wording that depends on the day ("due today", "N days ago", the
+                    # balance) is written now, not when the text was queued.
+                    body = renderer(session, message, now)
+                    if body is None:
+                        message.status = "canceled"
+                        message.held_reason = "canceled"
+                        message.error_message = "nothing left to say (debt no longer due)"
+                        continue
+                    if body != message.body:
+                        info = count_segments(body)
+                        message.body = body
+                        message.segments = info.segments
+                        message.encoding = info.encoding
                 message.status = "sending"
                 message.attempts += 1
                 message.lease_expires_at = now + timedelta(
@@ -185,6 +217,7 @@ class OutboxWorker:
                             body=message.body,
                             media_urls=tuple(message.media_urls or ()),
                             status_callback=self.status_callback_url(message.id),
+                            validity_period=validity,
                         ),
                         message.created_at if message.needs_reconcile else None,
                         message.attempts,
@@ -255,6 +288,7 @@ class OutboxWorker:
                 message.error_code = error.code
                 message.error_message = error.message[:500]
                 message.send_after = now + self.backoff(message.attempts)
+                message.held_reason = "provider_retry"
                 message.sent_at = None
                 logger.warning(
                     "send failed, will retry",
