@@ -150,6 +150,9 @@ def ledger_csv(entries: Iterable[ConsentEntry], creditor: Creditor) -> str:
     writer.writeheader()
     for entry in entries:
         row = ledger_row(entry, creditor)
-        # A cell starting with = + - @ would run as a formula in a spreadsheet.
-        writer.writerow({k: ("'" + v if v[:1] in "=+-@" else v) for k, v in row.items()})
+        # Free text starting with = + - @ would run as a formula in a spreadsheet.
+        words = row["words"]
+        if words[:1] in ("=", "+", "-", "@"):
+            row["words"] = "'" + words
+        writer.writerow(row)
     return buffer.getvalue()
