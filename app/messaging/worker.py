@@ -30,7 +30,7 @@ from app.messaging.gateway import GatewayError, OutboundSMS, SendResult, SmsGate
 from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, validity_seconds
 from app.messaging.models import PENDING_STATUSES, Message
 from app.messaging.segments import count_segments
-from app.messaging.service import apply_provider_status, contact_verdict
+from app.messaging.service import apply_provider_status, contact_verdict, sender_key
 
 logger = logging.getLogger("parley.worker")
 
@@ -201,6 +201,15 @@ class OutboxWorker:
                         message.body = body
                         message.segments = info.segments
                         message.encoding = info.encoding
+                service_sid, from_number = sender_key(creditor)
+                if not service_sid:
+                    # Which of our numbers wrote to the debtor: their answer comes back
+                    # to it, and inbound routing reads it.
+                    message.from_phone = from_number or (
+                        None
+                        if self.settings.twilio_messaging_service_sid
+                        else self.settings.twilio_from
+                    )
                 message.status = "sending"
                 message.attempts += 1
                 message.lease_expires_at = now + timedelta(
@@ -218,6 +227,8 @@ class OutboxWorker:
                             media_urls=tuple(message.media_urls or ()),
                             status_callback=self.status_callback_url(message.id),
                             validity_period=validity,
+                            from_number=from_number,
+                            messaging_service_sid=service_sid,
                         ),
                         message.created_at if message.needs_reconcile else None,
                         message.attempts,
