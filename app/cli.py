@@ -39,7 +39,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from app.db import Database
     from app.main import body_renderers, periodic_jobs
     from app.messaging.gateway import build_gateway
-    from app.messaging.worker import OutboxWorker
+    from app.worker import OutboxWorker
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)

@@ -11,13 +11,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import health
+from app.actions.desks import Desks
+from app.actions.inbound import ConversationEngine
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
 from app.consent import api as consent_api
 from app.conversations import api as conversations_api
-from app.conversations.engine import ConversationEngine
-from app.conversations.ports import Desks
 from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
@@ -25,19 +25,19 @@ from app.debts import api as debts_api
 from app.errors import install_error_handlers
 from app.messaging import api as messaging_api
 from app.messaging.gateway import SmsGateway, build_gateway
-from app.messaging.worker import BodyRenderer, OutboxWorker, PeriodicJob
 from app.offers import api as offers_api
 from app.payments import api as payments_api
+from app.worker import BodyRenderer, OutboxWorker, PeriodicJob
 
 logger = logging.getLogger("parley")
 
 
 def periodic_jobs() -> list[PeriodicJob]:
     """The scheduled work every worker tick runs (reminders, plan checks...)."""
+    from app.actions.cadence import JOBS as DEBT_JOBS
+    from app.actions.plan_jobs import JOBS as OFFER_JOBS
+    from app.actions.promise_jobs import JOBS as CONVERSATION_JOBS
     from app.callbacks.tasks import JOBS as CALLBACK_JOBS
-    from app.conversations.tasks import JOBS as CONVERSATION_JOBS
-    from app.debts.tasks import JOBS as DEBT_JOBS
-    from app.offers.tasks import JOBS as OFFER_JOBS
     from app.payments.tasks import JOBS as PAYMENT_JOBS
 
     return [*DEBT_JOBS, *CONVERSATION_JOBS, *OFFER_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
@@ -52,9 +52,9 @@ def body_renderers() -> dict[str, BodyRenderer]:
 
 def build_engine(settings: Settings) -> ConversationEngine:
     """The conversation engine with the real desks for PAY, PLAN and CALL."""
-    from app.callbacks.desk import CallbacksDesk
-    from app.offers.desk import OffersPlanDesk
-    from app.payments.desk import PaymentsDesk
+    from app.actions.calls import CallbacksDesk
+    from app.actions.pay import PaymentsDesk
+    from app.actions.plans import OffersPlanDesk
 
     return ConversationEngine(
         Desks(payments=PaymentsDesk(), plans=OffersPlanDesk(), callbacks=CallbacksDesk()),

@@ -46,7 +46,7 @@ from app.creditors.service import create_creditor
 from app.db import Base, Database, new_id
 from app.debts.models import Debt
 from app.debts.service import import_csv
-from app.messaging.texts import normalize_language
+from app.texts import normalize_language
 from bench.common import (
     check_phone_plan,
     drop_postgres,

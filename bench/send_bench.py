@@ -43,7 +43,7 @@ from app.debts.models import Debt
 from app.debts.service import import_rows, queue_statement
 from app.messaging.gateway import SimulatorGateway, SmsGateway, TwilioGateway
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from bench.common import (
     DISTINCT_PHONES,
     check_phone_plan,

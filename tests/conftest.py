@@ -21,9 +21,9 @@ from app.creditors.service import create_creditor
 from app.db import Base, Database
 from app.main import create_app
 from app.messaging.gateway import SimulatorGateway, SmsGateway, TwilioGateway
-from app.messaging.worker import OutboxWorker
 from app.migrate import upgrade_to_head
 from app.security import create_api_key
+from app.worker import OutboxWorker
 from tests.fake_twilio import FakeTwilio
 
 TEST_DB_ENV = "PARLEY_TEST_DATABASE_URL"

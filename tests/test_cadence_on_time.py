@@ -10,15 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from app.actions.cadence import statement_cadence
 from app.clock import FixedClock
 from app.config import Settings
 from app.db import Database
 from app.debts.models import Debt
-from app.debts.tasks import statement_cadence
 from app.main import body_renderers, create_app
 from app.messaging.gateway import TwilioGateway
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import Tenant
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import debt_row, import_debt

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
+from app.actions.inbound import ConversationEngine
 from app.callbacks import service
 from app.callbacks.slots import Slot
 from app.clock import FixedClock
-from app.conversations.engine import ConversationEngine
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debtor

@@ -20,7 +20,7 @@ from app.debts.models import Debtor
 from app.main import create_app
 from app.messaging.gateway import TwilioGateway
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import Tenant, make_tenant
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import import_debt, send_sms
@@ -134,6 +134,7 @@ def test_a_provider_opt_out_is_a_revocation_too(
 ) -> None:
     debt_id = import_debt(tw_client, tenant, debtor_phone=NY)
     fake_twilio.fail_next(status=400, code=21610, message="Attempt to send to unsubscribed")
+    clock.advance(timedelta(minutes=1))
     tw_client.post(f"/api/v1/debts/{debt_id}/statements", headers=tenant.headers)
     tw_worker.run_once()
     entries = ledger(tw_client, tenant)

@@ -17,7 +17,7 @@ from app.db import Database
 from app.debts.models import Debt, Debtor
 from app.main import build_engine
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Tenant
 from tests.fake_twilio import inbound_sms_params, twilio_signature
 from tests.helpers import import_debt, outbound_bodies, send_sms

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.clock import FixedClock
 from app.db import Database
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import Tenant, make_tenant
 from tests.helpers import import_debt, send_sms
 

@@ -15,7 +15,7 @@ from app.messaging.governor import (
     paced_send_at,
     validity_seconds,
 )
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import Tenant
 from tests.helpers import import_debt, send_sms
 

@@ -12,8 +12,8 @@ from app.clock import FixedClock
 from app.creditors.models import Creditor
 from app.db import Database
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
 from app.security import create_api_key
+from app.worker import OutboxWorker
 from tests.conftest import Tenant, make_tenant
 from tests.helpers import import_debt, send_sms
 

@@ -16,7 +16,7 @@ from app.debts.models import Debt
 from app.debts.service import import_rows, queue_statement
 from app.messaging.gateway import TwilioGateway
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import Tenant
 from tests.fake_twilio import FakeTwilio
 

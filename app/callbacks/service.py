@@ -19,6 +19,8 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.actions.inbound import get_conversation
+from app.actions.reply import MENU_TTL
 from app.callbacks.models import Callback, CallbackCalendar
 from app.callbacks.slots import (
     END_OF_DAY,
@@ -36,8 +38,6 @@ from app.callbacks.slots import (
     supported_date,
 )
 from app.callbacks.texts import CANCEL_KEY, render_callback_text
-from app.conversations.context import MENU_TTL
-from app.conversations.engine import get_conversation
 from app.conversations.models import Conversation
 from app.creditors.models import Creditor
 from app.db import new_id
@@ -47,7 +47,7 @@ from app.events import record_event
 from app.messaging.governor import local_day_bounds, local_instant
 from app.messaging.models import Message
 from app.messaging.service import contact_verdict, enqueue_message
-from app.messaging.texts import short_creditor_name
+from app.texts import short_creditor_name
 
 MENU_SIZE = 3
 HORIZON_DAYS = 21

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.callbacks.service import send_due_reminders
 from app.config import Settings
-from app.messaging.worker import PeriodicJob
+from app.worker import PeriodicJob
 
 
 def callback_reminders(session: Session, now: datetime, settings: Settings) -> None:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 from twilio.twiml.messaging_response import MessagingResponse
 
+from app.actions.inbound import ConversationEngine, InboundResult
 from app.conversations.classifier import classify
-from app.conversations.engine import ConversationEngine, InboundResult
 from app.conversations.models import Conversation
 from app.conversations.schemas import (
     AgentMessageIn,
@@ -24,11 +24,11 @@ from app.conversations.schemas import (
 )
 from app.debts.api import message_out
 from app.debts.models import Debt, Debtor
-from app.debts.phones import PhoneError, normalize_phone
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.events import record_event
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.messaging.service import enqueue_message
+from app.phones import PhoneError, normalize_phone
 from app.security import ClockDep, PrincipalDep, SessionDep, SettingsDep, TwilioFormDep
 
 router = APIRouter(tags=["conversations"])

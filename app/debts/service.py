@@ -20,25 +20,25 @@ from app.consent.ledger import record_consent
 from app.creditors.models import Creditor
 from app.db import new_id
 from app.debts.models import Debt, Debtor
-from app.debts.phones import (
+from app.debts.schemas import DebtIn
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.events import record_event, set_debt_status
+from app.messaging.models import Message
+from app.messaging.service import cancel_pending_messages, enqueue_message, opted_out_phones
+from app.money import format_money
+from app.phones import (
     AmbiguousTimezone,
     PhoneError,
     check_timezone,
     infer_timezones,
     normalize_phone,
 )
-from app.debts.schemas import DebtIn
-from app.errors import Conflict, NotFound, ValidationFailed
-from app.events import record_event, set_debt_status
-from app.messaging.models import Message
-from app.messaging.service import cancel_pending_messages, enqueue_message, opted_out_phones
-from app.messaging.texts import (
+from app.texts import (
     format_local_date,
     render,
     short_creditor_name,
     supported_language,
 )
-from app.money import format_money
 
 CHUNK_SIZE = 500
 

@@ -26,7 +26,7 @@ from app.messaging.governor import (
     paced_send_at,
 )
 from app.messaging.models import PENDING_STATUSES, STATUS_RANK, Message, PhoneOptOut
-from app.messaging.segments import count_segments
+from app.segments import count_segments
 
 MAX_BODY_CHARS = 1600
 # Statuses of initiated messages that count against the daily cap once sent.

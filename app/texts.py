@@ -11,7 +11,7 @@ from datetime import date
 
 from babel.dates import format_date
 
-from app.messaging.segments import to_gsm7_friendly
+from app.segments import to_gsm7_friendly
 
 LANGUAGES = ("en", "es", "pt-BR")
 CREDITOR_NAME_MAX = 40

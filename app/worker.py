@@ -29,8 +29,8 @@ from app.debts.models import Debtor
 from app.messaging.gateway import GatewayError, OutboundSMS, SendResult, SmsGateway
 from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, validity_seconds
 from app.messaging.models import PENDING_STATUSES, Message
-from app.messaging.segments import count_segments
 from app.messaging.service import apply_provider_status, contact_verdict, sender_key
+from app.segments import count_segments
 
 logger = logging.getLogger("parley.worker")
 

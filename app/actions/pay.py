@@ -3,7 +3,7 @@ barcode as MMS where the creditor enables it and the number can receive it)."""
 
 from __future__ import annotations
 
-from app.conversations.context import ReplyContext
+from app.actions.reply import ReplyContext
 from app.offers.models import Installment, Plan
 from app.payments.service import (
     code_image_url,

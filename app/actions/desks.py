@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import Any, Protocol
 
-from app.conversations.context import ReplyContext
+from app.actions.reply import ReplyContext
 
 
 class PaymentDesk(Protocol):

@@ -15,12 +15,12 @@ from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.events import record_event, set_debt_status
 from app.messaging.service import enqueue_message
-from app.messaging.texts import format_local_date, render, short_creditor_name
-from app.messaging.worker import PeriodicJob
 from app.money import format_money
 from app.offers.models import Installment, Plan
 from app.offers.service import PayTerms, plan_installments, set_plan_status
 from app.payments.service import lock_debt
+from app.texts import format_local_date, render, short_creditor_name
+from app.worker import PeriodicJob
 
 
 def _code_and_url(

@@ -15,9 +15,9 @@ from app.conversations.promises import set_promise_status
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.messaging.service import enqueue_message
-from app.messaging.texts import format_local_date, render, short_creditor_name
-from app.messaging.worker import PeriodicJob
 from app.money import format_money
+from app.texts import format_local_date, render, short_creditor_name
+from app.worker import PeriodicJob
 
 
 def promise_followups(session: Session, now: datetime, settings: Settings) -> None:

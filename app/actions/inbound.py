@@ -13,20 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.actions.desks import Desks
+from app.actions.reply import ReplyContext
 from app.config import Settings
 from app.consent.ledger import record_opt_in, record_revocation
 from app.conversations.classifier import Classification, Intent, classify
-from app.conversations.context import ReplyContext
 from app.conversations.models import Conversation, Promise
-from app.conversations.ports import Desks
 from app.conversations.promises import cancel_open_promises
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
-from app.debts.phones import PhoneError, normalize_phone
 from app.debts.service import queue_statement
 from app.events import record_event, set_debt_status
 from app.messaging.models import Message
-from app.messaging.segments import count_segments
 from app.messaging.service import (
     cancel_pending_messages,
     clear_opt_out,
@@ -34,13 +32,15 @@ from app.messaging.service import (
     record_opt_out,
     set_contact_status,
 )
-from app.messaging.texts import (
+from app.money import format_money
+from app.phones import PhoneError, normalize_phone
+from app.segments import count_segments
+from app.texts import (
     format_local_date,
     normalize_language,
     render,
     supported_language,
 )
-from app.money import format_money
 
 logger = logging.getLogger("parley.conversations")
 

@@ -18,7 +18,7 @@ from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.messaging.models import Message
 from app.messaging.service import enqueue_message
-from app.messaging.texts import render, short_creditor_name
+from app.texts import render, short_creditor_name
 
 MENU_TTL = timedelta(hours=48)
 

@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.actions.inbound import get_conversation
 from app.config import Settings
-from app.conversations.engine import get_conversation
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.debts.service import queue_statement
 from app.events import record_event
 from app.messaging.models import Message
-from app.messaging.worker import PeriodicJob
+from app.worker import PeriodicJob
 
 BATCH = 500
 # A bound on one run (500,000 debts); the next run carries on.

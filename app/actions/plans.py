@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.conversations.context import ReplyContext
-from app.conversations.ports import HandoffPlanDesk
+from app.actions.desks import HandoffPlanDesk
+from app.actions.reply import ReplyContext
 from app.messaging.service import cancel_pending_messages
-from app.messaging.texts import format_local_date
 from app.money import format_money
 from app.offers.models import OfferRule, OfferRuleVersion
 from app.offers.schedule import PlanOption, plan_menu_text
@@ -18,6 +17,7 @@ from app.offers.service import (
     pay_terms,
     plan_installments,
 )
+from app.texts import format_local_date
 
 
 class OffersPlanDesk:

@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
+from app.actions.desks import HandoffCallbackDesk
+from app.actions.reply import ReplyContext
 from app.callbacks import service
 from app.callbacks.models import Callback, CallbackCalendar
 from app.callbacks.slots import Slot, slot_menu_text
-from app.conversations.context import ReplyContext
-from app.conversations.ports import HandoffCallbackDesk
 from app.errors import Conflict
 from app.events import record_event
 
