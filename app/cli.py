@@ -104,9 +104,10 @@ def _cmd_create_api_key(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    from app.actions.debts import import_debts_csv
     from app.creditors.service import get_creditor_by_name
     from app.db import Database
-    from app.debts.service import ImportSummary, import_csv
+    from app.debts.service import ImportSummary
     from app.errors import ValidationFailed
 
     path = Path(args.file)
@@ -139,7 +140,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle,
         ):
             try:
-                summary = import_csv(
+                summary = import_debts_csv(
                     session,
                     creditor.id,
                     handle,

@@ -11,8 +11,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import health
+from app.actions.cadence import JOBS as CADENCE_JOBS
+from app.actions.callbacks import JOBS as CALLBACK_JOBS
+from app.actions.calls import CallbacksDesk
 from app.actions.desks import Desks
-from app.actions.inbound import ConversationEngine
+from app.actions.inbound import InboundHandler
+from app.actions.pay import PaymentsDesk
+from app.actions.plan_jobs import JOBS as PLAN_JOBS
+from app.actions.plans import OffersPlanDesk
+from app.actions.promise_jobs import JOBS as PROMISE_JOBS
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
@@ -22,41 +29,33 @@ from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
 from app.debts import api as debts_api
+from app.debts.service import statement_at_send
 from app.errors import install_error_handlers
+from app.jobs import PeriodicJob
 from app.messaging import api as messaging_api
 from app.messaging.gateway import SmsGateway, build_gateway
 from app.offers import api as offers_api
 from app.payments import api as payments_api
-from app.worker import BodyRenderer, OutboxWorker, PeriodicJob
+from app.payments.tasks import JOBS as PAYMENT_JOBS
+from app.worker import BodyRenderer, OutboxWorker
 
 logger = logging.getLogger("parley")
 
 
 def periodic_jobs() -> list[PeriodicJob]:
-    """The scheduled work every worker tick runs (reminders, plan checks...)."""
-    from app.actions.cadence import JOBS as DEBT_JOBS
-    from app.actions.plan_jobs import JOBS as OFFER_JOBS
-    from app.actions.promise_jobs import JOBS as CONVERSATION_JOBS
-    from app.callbacks.tasks import JOBS as CALLBACK_JOBS
-    from app.payments.tasks import JOBS as PAYMENT_JOBS
-
-    return [*DEBT_JOBS, *CONVERSATION_JOBS, *OFFER_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
+    """The scheduled work every worker tick runs (cadence, promises, plans, codes,
+    callback reminders)."""
+    return [*CADENCE_JOBS, *PROMISE_JOBS, *PLAN_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
 
 
 def body_renderers() -> dict[str, BodyRenderer]:
     """Message kinds whose wording is written again when they are sent."""
-    from app.debts.service import statement_at_send
-
     return {"statement": statement_at_send}
 
 
-def build_engine(settings: Settings) -> ConversationEngine:
-    """The conversation engine with the real desks for PAY, PLAN and CALL."""
-    from app.actions.calls import CallbacksDesk
-    from app.actions.pay import PaymentsDesk
-    from app.actions.plans import OffersPlanDesk
-
-    return ConversationEngine(
+def build_inbound_handler(settings: Settings) -> InboundHandler:
+    """Inbound handling with the real desks for PAY, PLAN and CALL."""
+    return InboundHandler(
         Desks(payments=PaymentsDesk(), plans=OffersPlanDesk(), callbacks=CallbacksDesk()),
         settings,
     )
@@ -116,7 +115,7 @@ def create_app(
     app.state.clock = clock
     app.state.db = database
     app.state.gateway = gateway
-    app.state.engine = build_engine(settings)
+    app.state.inbound = build_inbound_handler(settings)
     # Set when something was queued, so the in-process worker sends it at once.
     app.state.worker_wakeup = threading.Event()
     install_error_handlers(app)

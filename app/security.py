@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 from app.clock import Clock
 from app.config import Settings
 from app.creditors.models import ApiKey, Creditor
-from app.db import Database
+from app.db import Database, set_on_queued
 from app.errors import Forbidden, Unauthorized
 
 KEY_PREFIX = "pk_"
@@ -97,6 +97,10 @@ def get_session(request: Request) -> Iterator[Session]:
     response is sent (scope="function"), and rolled back when it raises."""
     database: Database = request.app.state.db
     with database.transaction() as session:
+        wakeup = getattr(request.app.state, "worker_wakeup", None)
+        if wakeup is not None:
+            # Texts queued by this request are sent at once, after the commit.
+            set_on_queued(session, wakeup.set)
         yield session
 
 

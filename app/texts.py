@@ -222,6 +222,20 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "es": "{creditor}: no tiene saldo pendiente con nosotros. Gracias!",
         "pt-BR": "{creditor}: voce nao tem saldo em aberto conosco. Obrigado!",
     },
+    "under_review": {
+        "en": "{creditor}: your dispute is under review. We will not ask for payment until "
+        "it is resolved. Reply CALL to talk to us.",
+        "es": "{creditor}: su disputa esta en revision. No le pediremos el pago hasta "
+        "resolverla. Responda LLAMAR para hablar con nosotros.",
+        "pt-BR": "{creditor}: sua contestacao esta em analise. Nao pediremos o pagamento ate "
+        "resolve-la. Responda LIGAR para falar conosco.",
+    },
+    "dispute_noted": {
+        "en": "{creditor}: your dispute is already under review. We will text you when it "
+        "is resolved.",
+        "es": "{creditor}: su disputa ya esta en revision. Le escribiremos cuando se resuelva.",
+        "pt-BR": "{creditor}: sua contestacao ja esta em analise. Avisaremos quando for resolvida.",
+    },
 }
 
 

@@ -21,15 +21,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from app.actions.delivery import record_delivery
 from app.clock import Clock
 from app.config import Settings
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debtor
+from app.jobs import PeriodicJob
 from app.messaging.gateway import GatewayError, OutboundSMS, SendResult, SmsGateway
 from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, validity_seconds
 from app.messaging.models import PENDING_STATUSES, Message
-from app.messaging.service import apply_provider_status, contact_verdict, sender_key
+from app.messaging.service import contact_verdict, sender_key
 from app.segments import count_segments
 
 logger = logging.getLogger("parley.worker")
@@ -49,9 +51,6 @@ class Claimed:
     attempt: int = 0
 
 
-# Periodic jobs other domains register (reminders, plan checks...): each gets a session,
-# the current time and the settings, and runs in its own transaction on every tick.
-PeriodicJob = Callable[[Session, datetime, Settings], None]
 # Writes a message's body again at send time (other domains register one per message
 # kind): the new body, or None when the text no longer has a reason to go.
 BodyRenderer = Callable[[Session, Message, datetime], str | None]
@@ -283,7 +282,7 @@ class OutboxWorker:
             if result.segments:
                 message.segments = result.segments
             message.updated_at = now
-            apply_provider_status(session, message, result.status, now=now, actor="worker")
+            record_delivery(session, message, result.status, now=now, actor="worker")
 
     def _record_failure(self, item: Claimed, error: GatewayError) -> None:
         now = self.clock.now()
@@ -320,7 +319,7 @@ class OutboxWorker:
                 },
             )
             # The shared path also applies what the error code says about the number.
-            apply_provider_status(
+            record_delivery(
                 session,
                 message,
                 "failed",

@@ -13,13 +13,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.actions.calls import CallbacksDesk
-from app.actions.inbound import get_conversation
 from app.actions.reply import ReplyContext
 from app.callbacks import service
 from app.callbacks.models import Callback
 from app.clock import FixedClock
 from app.config import Settings
 from app.conversations.classifier import Classification, Intent
+from app.conversations.service import get_conversation
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debt, Debtor, Event

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
 
+from app.actions.suppressions import suppress_debtor
 from app.consent.ledger import ledger_csv, ledger_entries, ledger_row, record_consent
 from app.consent.models import REPLIES_ALLOWED, Suppression
 from app.consent.schemas import (
@@ -16,7 +17,7 @@ from app.consent.schemas import (
     SuppressionList,
     SuppressionOut,
 )
-from app.consent.service import add_suppression, lift_suppression, list_suppressions
+from app.consent.service import lift_suppression, list_suppressions
 from app.debts.models import Debt, Debtor
 from app.errors import NotFound, ValidationFailed
 from app.phones import PhoneError, normalize_phone
@@ -57,14 +58,14 @@ def _debt_debtor(session: SessionDep, principal: PrincipalDep, debt_id: str) -> 
 
 
 @router.post("/debts/{debt_id}/suppressions", status_code=201)
-def suppress_debtor(
+def create_suppression(
     debt_id: str, body: SuppressionIn, principal: PrincipalDep, session: SessionDep, clock: ClockDep
 ) -> SuppressionOut:
     """Suppress the debt's debtor (all their debts with this creditor)."""
     principal.require_admin()
     debtor = _debt_debtor(session, principal, debt_id)
     now = clock.now()
-    suppression = add_suppression(
+    suppression = suppress_debtor(
         session,
         principal.creditor,
         debtor,

@@ -7,18 +7,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.consent.models import REPLIES_ALLOWED, Suppression
+from app.consent.models import Suppression
 from app.creditors.models import Creditor
 from app.debts.models import Debtor
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import record_event
-from app.messaging.service import cancel_pending_messages
 
 # A UK Breathing Space lasts 60 days unless it ends earlier.
 BREATHING_SPACE = timedelta(days=60)
 
 
-def add_suppression(
+def new_suppression(
     session: Session,
     creditor: Creditor,
     debtor: Debtor,
@@ -29,8 +28,8 @@ def add_suppression(
     now: datetime,
     actor: str,
 ) -> Suppression:
-    """Suppress a debtor: nothing more is initiated, pending texts are cancelled, and
-    replies go out only where the reason allows them."""
+    """Store a suppression of a debtor (a breathing space without an end lasts 60
+    days), with its event. What it stops is the caller's cascade."""
     if ends_at is not None and ends_at <= now:
         raise ValidationFailed("ends_at must be in the future", field="ends_at")
     if ends_at is None and reason == "breathing_space":
@@ -60,16 +59,6 @@ def add_suppression(
             "suppression_id": suppression.id,
             "ends_at": ends_at.isoformat() if ends_at else None,
         },
-    )
-    cancel_pending_messages(
-        session,
-        now=now,
-        actor=actor,
-        reason=f"debtor suppressed: {reason}",
-        debtor_id=debtor.id,
-        initiated_only=reason in REPLIES_ALLOWED,
-        except_kinds=("opt_out_confirmation", "wrong_number_ack"),
-        held_reason="suppression",
     )
     return suppression
 

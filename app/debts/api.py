@@ -11,7 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.params import File
 from sqlalchemy import select
 
+from app.actions.debts import import_debts, import_debts_csv, queue_statement, review_debt
 from app.debts.models import Debt, Debtor
+from app.debts.queries import get_debt
 from app.debts.schemas import (
     CsvImportSummary,
     DebtorOut,
@@ -21,11 +23,10 @@ from app.debts.schemas import (
     ImportResponse,
     ImportResult,
     MessageList,
-    MessageOut,
     RowError,
     StatementQueued,
+    message_out,
 )
-from app.debts.service import get_debt, import_csv, import_rows, queue_statement, review_debt
 from app.errors import ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.security import ClockDep, PrincipalDep, SessionDep
@@ -33,8 +34,6 @@ from app.security import ClockDep, PrincipalDep, SessionDep
 router = APIRouter(prefix="/api/v1/debts", tags=["debts"])
 
 SPOOL_MEMORY_BYTES = 1 << 20
-# The statuses of a text not (yet) sent: those carry why.
-HOLDABLE = ("queued", "scheduled", "canceled")
 
 
 def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
@@ -62,33 +61,13 @@ def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
     )
 
 
-def message_out(message: Message) -> MessageOut:
-    """The API view of one message."""
-    return MessageOut(
-        id=message.id,
-        direction=message.direction,
-        kind=message.kind,
-        body=message.body,
-        status=message.status,
-        created_at=message.created_at,
-        send_after=message.send_after,
-        held_reason=message.held_reason if message.status in HOLDABLE else None,
-        sent_at=message.sent_at,
-        delivered_at=message.delivered_at,
-        segments=message.segments,
-        encoding=message.encoding,
-        error_code=message.error_code,
-        intent=message.intent,
-    )
-
-
 @router.post("")
-def import_debts(
+def import_debts_json(
     body: ImportRequest, principal: PrincipalDep, session: SessionDep, clock: ClockDep
 ) -> ImportResponse:
     """Create or update debts. Results come in input order; valid rows are stored,
     invalid ones say which field is wrong and why. Re-sending an external_id updates."""
-    outcomes = import_rows(
+    outcomes = import_debts(
         session, principal.creditor, body.items, now=clock.now(), actor=principal.actor
     )
     return ImportResponse(
@@ -105,7 +84,7 @@ def import_debts(
 
 
 @router.post("/import.csv")
-async def import_debts_csv(
+async def import_csv_file(
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
@@ -128,7 +107,7 @@ async def import_debts_csv(
         text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
         try:
             summary = await run_in_threadpool(
-                import_csv,
+                import_debts_csv,
                 session,
                 principal.creditor.id,
                 text,

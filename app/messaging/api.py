@@ -7,9 +7,9 @@ import logging
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
+from app.actions.delivery import record_delivery
 from app.messaging.gateway import provider_status
 from app.messaging.models import Message
-from app.messaging.service import apply_provider_status
 from app.security import ClockDep, SessionDep, TwilioFormDep
 
 logger = logging.getLogger("parley.webhooks")
@@ -46,7 +46,7 @@ def twilio_status_callback(
         return Response(status_code=204)
     raw_code = form.get("ErrorCode")
     error_code = int(raw_code) if raw_code and raw_code.isdigit() else None
-    apply_provider_status(
+    record_delivery(
         session,
         message,
         provider_status(form.get("MessageStatus") or form.get("SmsStatus")),

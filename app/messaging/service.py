@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.consent.ledger import record_revocation
+from app.clock import local_day_bounds
 from app.consent.models import REPLIES_ALLOWED, Suppression
 from app.creditors.models import Creditor
-from app.debts.models import Debt, Debtor
+from app.db import queued_work
+from app.debts.models import ContactStatus, Debt, Debtor
 from app.events import record_event
 from app.messaging.gateway import INVALID_NUMBER_CODES, OPTED_OUT_CODES, UNREACHABLE_CODES
 from app.messaging.governor import (
@@ -22,7 +23,6 @@ from app.messaging.governor import (
     Decision,
     agency_may_text,
     decide,
-    local_day_bounds,
     paced_send_at,
 )
 from app.messaging.models import PENDING_STATUSES, STATUS_RANK, Message, PhoneOptOut
@@ -231,6 +231,8 @@ def enqueue_message(
     )
     session.add(message)
     session.flush()
+    if status == "queued":
+        queued_work(session)
     record_event(
         session,
         creditor_id=creditor.id,
@@ -251,11 +253,18 @@ def enqueue_message(
 
 
 def set_contact_status(
-    session: Session, debtor: Debtor, status: str, *, now: datetime, actor: str, reason: str
-) -> None:
-    """Change a number's contact status (with an event), cancelling what waits for it."""
+    session: Session,
+    debtor: Debtor,
+    status: ContactStatus,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> bool:
+    """Change a number's contact status, with an event (what waits for it is the
+    caller's cascade: app.actions.lifecycle). Returns whether it changed."""
     if debtor.contact_status == status:
-        return
+        return False
     record_event(
         session,
         creditor_id=debtor.creditor_id,
@@ -269,16 +278,7 @@ def set_contact_status(
     )
     debtor.contact_status = status
     debtor.updated_at = now
-    if status != "active":
-        cancel_pending_messages(
-            session,
-            now=now,
-            actor=actor,
-            reason=f"number became {status}",
-            debtor_id=debtor.id,
-            except_kinds=("opt_out_confirmation", "wrong_number_ack"),
-            held_reason=status,
-        )
+    return True
 
 
 def contact_status_for_error(code: int | None) -> str | None:
@@ -317,31 +317,6 @@ def apply_provider_status(
     if not changed:
         return False
     message.updated_at = now
-    new_contact_status = contact_status_for_error(error_code)
-    if new_contact_status == "opted_out" and message.to_phone:
-        # The provider knows the number opted out (it replied STOP to the sender).
-        record_opt_out(session, message.to_phone, now=now, source_message_id=message.id)
-        record_revocation(
-            session,
-            phone=message.to_phone,
-            creditor_id=message.creditor_id,
-            channel="provider",
-            words=f"provider error {error_code}",
-            message_id=message.id,
-            now=now,
-            actor=actor,
-        )
-    if new_contact_status and message.debtor_id:
-        debtor = session.get(Debtor, message.debtor_id)
-        if debtor is not None:
-            set_contact_status(
-                session,
-                debtor,
-                new_contact_status,
-                now=now,
-                actor=actor,
-                reason=f"provider error {error_code}",
-            )
     return True
 
 

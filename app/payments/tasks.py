@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.jobs import PeriodicJob
 from app.payments.service import reconcile_codes
-from app.worker import PeriodicJob
 
 
 def expire_payment_codes(session: Session, now: datetime, settings: Settings) -> None:
