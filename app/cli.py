@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from app.clock import SystemClock
+from app.clock import SystemClock, clock_for
 from app.config import get_settings
 from app.logs import configure_logging
 
@@ -30,7 +30,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    app = create_app(settings, run_worker=not args.no_worker)
+    app = create_app(settings, clock=clock_for(settings.clock_file), run_worker=not args.no_worker)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
@@ -47,7 +47,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     worker = OutboxWorker(
         database,
         build_gateway(settings),
-        SystemClock(),
+        clock_for(settings.clock_file),
         settings,
         periodic_jobs(),
         body_renderers(),
@@ -59,7 +59,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
+        # Hand the claims back at once, even while the provider hangs.
         stop.set()
+        worker.shutdown()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -48,9 +48,27 @@ class Settings(BaseSettings):
     worker_lease_seconds: int = Field(default=300, ge=10)
     send_timeout_seconds: float = Field(default=10.0, gt=0)
     send_concurrency: int = Field(default=8, ge=1, le=64)
+    # Attempts for errors about one message (unreachable handset, unknown error); provider
+    # outages (5xx, 429, timeouts) are bounded by time instead (retry_window_seconds).
     max_send_attempts: int = Field(default=6, ge=1, le=20)
     retry_base_seconds: float = Field(default=30.0, gt=0)
+    retry_max_delay_seconds: float = Field(default=300.0, gt=0)
+    # How long a message keeps waiting for the provider after its first failure.
+    retry_window_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # After an attempt that got no answer (timeout, reset), how long to let the provider
+    # finish it before looking it up.
+    reconcile_after_seconds: float = Field(default=30.0, ge=0)
+    # How long an undecidable look-up keeps waiting (for other messages' outcomes and
+    # status callbacks) before the message is parked for a person.
+    review_after_seconds: float = Field(default=900.0, ge=0)
+    # Circuit breaker: this many provider failures in a row pause all sending; a single
+    # probe goes after the pause, which doubles (up to retry_max_delay_seconds) while the
+    # provider stays down.
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_pause_seconds: float = Field(default=15.0, gt=0)
     jobs_interval_seconds: float = Field(default=60.0, ge=0)
+    # Tests only: read the current time from this file (app.clock.FileClock).
+    clock_file: str | None = None
 
     @model_validator(mode="after")
     def _lease_outlasts_a_batch(self) -> Settings:
@@ -78,6 +96,8 @@ class Settings(BaseSettings):
             )
         if self.sms_gateway == "twilio" and self.twilio_auth_token is None:
             missing.append("TWILIO_AUTH_TOKEN")
+        if self.clock_file:
+            raise ValueError("PARLEY_CLOCK_FILE is for tests; production runs on the real clock")
         if missing:
             raise ValueError(f"production needs {', '.join(missing)}")
         return self

@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("parley.errors")
@@ -96,6 +98,19 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The database is down or unreachable: a temporary condition, said as such (503),
+        # so Twilio moves on to the fallback URL and clients retry. Nothing was stored.
+        logger.error("database unavailable", extra={"error_type": type(exc).__name__})
+        return JSONResponse(
+            error_body("database_unavailable", "the database is unavailable; try again"),
+            503,
+            headers={"Retry-After": "5"},
+        )
+
+    for unavailable in (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError):
+        app.add_exception_handler(unavailable, _database_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -9,11 +9,17 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-# E.164 numbers, long bare digit runs, and national formats such as (415) 555-0123;
-# ISO dates and UUIDs are left alone.
-_PHONE = re.compile(
-    r"\+\d{1,3}(?:[ .()-]{1,2}\d{2,5}){2,5}\b|\+\d{7,15}\b"
-    r"|(?<![\w-])\d{10,15}(?![\w-])|\(\d{2,4}\)\s?\d{3,5}[ -]?\d{4}"
+# A phone-like run: an optional "+", digits with at most two separators (space, dot,
+# dash, parentheses) between them, not glued to a word, a dot or a dash. Whether a run is
+# a number is decided by _looks_like_phone: ISO dates, IP addresses and decimals are not.
+_PHONE = re.compile(r"(?<![\w.+-])\+?\(?\d(?:[ .()-]{0,2}\d){5,18}(?![\w])")
+# The same, URL-encoded as HTTP clients log query strings (twilio, httpx, urllib3):
+# "To=%2B14155550123", "%2B1%20415%20555%200123"; "+" may also be a literal plus.
+_ENCODED_PHONE = re.compile(r"(?i)(?:%2B|\+)(?:\d|%20|%2D|%28|%29|%2E|[().-]){7,60}(?<=\d)(?![\w])")
+_NOT_PHONES = (
+    re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T].*)?"),  # dates, date-times
+    re.compile(r"\d{1,3}(?:\.\d{1,3}){3}"),  # IPv4 addresses
+    re.compile(r"\d+\.\d+"),  # decimals
 )
 _SECRET = re.compile(r"(?i)\b(pk_[a-z0-9_-]{6,}|bearer\s+\S+|sk_[a-z0-9]{6,})")
 _SENSITIVE_KEYS = {"body", "text", "token", "auth_token", "api_key", "authorization", "secret"}
@@ -24,14 +30,34 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
+def _looks_like_phone(run: str) -> bool:
+    digits = sum(ch.isdigit() for ch in run)
+    if any(pattern.fullmatch(run) for pattern in _NOT_PHONES):
+        return False
+    return 8 <= digits <= 15 if run.startswith("+") else 10 <= digits <= 15
+
+
+def _masked(digits: str) -> str:
+    return "+" + "*" * max(len(digits) - 2, 0) + digits[-2:]
+
+
 def mask_phone(value: str) -> str:
-    """Keep only the last two digits of anything that looks like a phone number."""
+    """Keep only the last two digits of anything that looks like a phone number: E.164,
+    national and partly formatted ("+1 415-555 0123", "(415) 555-0123", "415.555.0123")
+    and URL-encoded ("To=%2B14155550123") alike."""
+
+    def _mask_encoded(match: re.Match[str]) -> str:
+        decoded = re.sub(r"(?i)%2B|%20|%2D|%28|%29|%2E", " ", match.group(0))
+        digits = re.sub(r"\D", "", decoded)
+        return _masked(digits) if 8 <= len(digits) <= 15 else match.group(0)
 
     def _mask(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        return "+" + "*" * max(len(digits) - 2, 0) + digits[-2:]
+        run = match.group(0)
+        if not _looks_like_phone(run):
+            return run
+        return _masked(re.sub(r"\D", "", run))
 
-    return _PHONE.sub(_mask, value)
+    return _PHONE.sub(_mask, _ENCODED_PHONE.sub(_mask_encoded, value))
 
 
 def redact(value: str) -> str:

@@ -88,6 +88,7 @@ def create_app(
                 )
         stop = threading.Event()
         thread = None
+        worker: OutboxWorker | None = None
         if run_worker:
             worker = OutboxWorker(
                 database, gateway, clock, settings, periodic_jobs(), body_renderers()
@@ -100,8 +101,12 @@ def create_app(
         try:
             yield
         finally:
+            # A graceful stop (SIGTERM) hands the worker's claims back at once, even
+            # while the provider hangs: nothing waits out a lease.
             stop.set()
             app.state.worker_wakeup.set()
+            if worker is not None:
+                worker.shutdown()
             if thread is not None:
                 thread.join(timeout=30)
 

@@ -1,10 +1,27 @@
-"""The outbox worker: claims due messages, asks the contact governor once more, sends
-them through the gateway, and records the outcome.
+"""The outbox worker: claims due messages (answers first), asks the contact governor
+once more, sends them through the gateway, and records the outcome.
 
 Claiming and recording are separate short transactions; the provider call happens in
 between, outside any transaction. A claim is a lease: a worker that dies mid-send leaves
-a `sending` row whose lease runs out, and the next worker first asks the provider
-whether that message went out before sending it again.
+a `sending` row whose lease runs out; a worker stopped gracefully hands its leases back.
+
+Exactly once without trusting texts to be unique: after an attempt that may have reached
+the provider (a timeout, a reset, a 5xx, a crash) the message is looked up before it is
+sent again, and the look-up decides only what it can prove:
+- the provider's own answer to the create call, or a status callback (its URL carries
+  `?mid=<message id>`), names the provider message for sure;
+- otherwise the provider's copies with the same text to the same number, minus those
+  other rows already hold, are weighed against the other rows with that text that may
+  have reached it: none left means not sent; copies and no rival means this one; as many
+  copies as uncertain rows means all of them went; a rival still in flight means wait;
+  anything else waits for callbacks and then parks the message (`needs_review`, with
+  the reason) for a person. Body and time alone never decide.
+
+Provider outages: failures the provider causes (5xx, 429, timeouts, no connection) do
+not spend a message's attempts; they open a circuit breaker that pauses sending and
+probes, and a message only expires (`expired`, with why) once its retry window has
+passed. The contact rules still decide at every claim, so a retry never goes outside
+the debtor's window, and an answer that is no longer fresh waits for the window.
 """
 
 from __future__ import annotations
@@ -13,12 +30,13 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.actions.delivery import record_delivery
@@ -27,8 +45,16 @@ from app.config import Settings
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debtor
+from app.events import record_event
 from app.jobs import PeriodicJob
-from app.messaging.gateway import GatewayError, OutboundSMS, SendResult, SmsGateway
+from app.messaging.breaker import CircuitBreaker
+from app.messaging.gateway import (
+    GatewayError,
+    OutboundSMS,
+    ProviderMessage,
+    SendResult,
+    SmsGateway,
+)
 from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, validity_seconds
 from app.messaging.models import PENDING_STATUSES, Message
 from app.messaging.service import contact_verdict, sender_key
@@ -38,6 +64,11 @@ logger = logging.getLogger("parley.worker")
 
 # Advisory-lock keys of the periodic jobs (PostgreSQL), one per job position.
 JOBS_LOCK_BASE = 0x5041524C  # "PARL"
+# The provider's clock and ours may differ a little; its copy of an attempt is searched
+# from this long before the attempt.
+LOOKBACK = timedelta(minutes=5)
+# Statuses of rows that may still own an unrecorded provider copy.
+_UNSETTLED = ("queued", "scheduled", "sending", "needs_review")
 
 
 @dataclass(frozen=True)
@@ -45,10 +76,25 @@ class Claimed:
     """A message this worker holds the lease on, with what it needs to send it."""
 
     sms: OutboundSMS
-    reconcile_since: datetime | None
+    # An earlier attempt may have reached the provider: look it up before sending.
+    reconcile: bool
     # The attempt number this claim made; a result is recorded only while it still
     # matches, so a send that outlived its lease cannot overwrite a newer claim.
-    attempt: int = 0
+    attempt: int
+    # Search the provider's copies from here on (None: no look-up needed).
+    search_since: datetime | None = None
+    # Past this the provider has had its chance: the message expires instead of going.
+    retry_until: datetime | None = None
+
+
+class Verdict(Enum):
+    """What a look-up of earlier attempts concluded."""
+
+    NOT_SENT = "not_sent"  # no attempt reached the provider: send now
+    SETTLED = "settled"  # the provider has it; recorded
+    WAIT = "wait"  # cannot tell yet: look again later
+    PARKED = "parked"  # cannot tell, and waited long enough: a person decides
+    STALE = "stale"  # the claim is no longer ours
 
 
 # Writes a message's body again at send time (other domains register one per message
@@ -82,13 +128,29 @@ class OutboxWorker:
         self.renderers = dict(renderers or {})
         # Set by whoever queues work, so an idle worker does not wait a full poll.
         self.wakeup = threading.Event()
+        self.breaker = CircuitBreaker(
+            clock,
+            failures=settings.breaker_failures,
+            pause=timedelta(seconds=settings.breaker_pause_seconds),
+            max_pause=timedelta(seconds=settings.retry_max_delay_seconds),
+        )
         self._rng = random.Random()
         self._jobs_ran_at: datetime | None = None
+        # Claims not yet recorded (message id -> claim), and which of them already went
+        # to the provider: a graceful stop hands them back (see release_held).
+        self._held_lock = threading.Lock()
+        self._held: dict[str, Claimed] = {}
+        self._started: set[str] = set()
+        self._stopping = threading.Event()
 
     def status_callback_url(self, message_id: str) -> str:
         """Where Twilio reports delivery; the message id lets a callback find a row whose
         send result was never recorded."""
         return f"{self.settings.public_base}/webhooks/twilio/status?mid={message_id}"
+
+    @property
+    def _reconcile_after(self) -> timedelta:
+        return timedelta(seconds=self.settings.reconcile_after_seconds)
 
     def release_expired_leases(self) -> int:
         """Return `sending` rows whose worker vanished to the queue, marked for a lookup."""
@@ -103,13 +165,16 @@ class OutboxWorker:
             for message in stale:
                 message.status = "queued"
                 message.needs_reconcile = True
+                if message.reconcile_since is None:
+                    message.reconcile_since = message.sent_at or now
                 message.lease_expires_at = None
                 message.send_after = now
                 message.updated_at = now
             return len(stale)
 
     def claim(self, limit: int | None = None) -> list[Claimed]:
-        """Lease up to `limit` due messages that the contact rules let go now."""
+        """Lease up to `limit` due messages that the contact rules let go now, answers to
+        the debtors' own texts first (SendPriority), then the longest waiting."""
         now = self.clock.now()
         limit = limit or self.settings.worker_batch_size
         claimed: list[Claimed] = []
@@ -121,7 +186,7 @@ class OutboxWorker:
                     Message.status.in_(PENDING_STATUSES),
                     Message.send_after <= now,
                 )
-                .order_by(Message.send_after, Message.id)
+                .order_by(Message.priority, Message.send_after, Message.id)
                 .limit(limit)
             )
             if self.db.is_postgres:
@@ -229,29 +294,61 @@ class OutboxWorker:
                             from_number=from_number,
                             messaging_service_sid=service_sid,
                         ),
-                        message.created_at if message.needs_reconcile else None,
-                        message.attempts,
+                        reconcile=message.needs_reconcile,
+                        attempt=message.attempts,
+                        search_since=(message.reconcile_since or message.created_at) - LOOKBACK
+                        if message.needs_reconcile
+                        else None,
+                        retry_until=message.retry_until,
                     )
                 )
+        with self._held_lock:
+            for item in claimed:
+                self._held[item.sms.message_id] = item
         return claimed
 
+    # ------------------------------------------------------------------ delivering
     def deliver(self, item: Claimed) -> None:
         """Send one claimed message (looking first if an earlier attempt may have
         reached the provider) and record the outcome."""
         try:
-            result: SendResult | None = None
-            if item.reconcile_since is not None:
-                result = self.gateway.find_sent(item.sms, item.reconcile_since)
-                if result is not None:
-                    with self.db.transaction() as session:
-                        if _sid_taken(session, result.provider_sid, item.sms.message_id):
-                            # Another message with the same words, not this one's attempt.
-                            result = None
-            if result is None:
-                result = self.gateway.send(item.sms)
+            self._deliver(item)
+        finally:
+            with self._held_lock:
+                self._held.pop(item.sms.message_id, None)
+                self._started.discard(item.sms.message_id)
+
+    def _deliver(self, item: Claimed) -> None:
+        if self.breaker.is_paused():
+            # The provider went down while this batch was out: wait for it, unsent.
+            self._requeue(item, self.breaker.open_until or self.clock.now(), "provider paused")
+            return
+        if item.reconcile:
+            try:
+                copies = self.gateway.find_copies(item.sms, item.search_since or self.clock.now())
+            except GatewayError as error:
+                if error.provider_down:
+                    self.breaker.record_failure()
+                self._requeue(item, self.clock.now() + self.backoff(item.attempt), str(error))
+                return
+            self.breaker.record_success()
+            verdict = self._decide(item, copies)
+            if verdict is not Verdict.NOT_SENT:
+                return
+        if item.retry_until is not None and self.clock.now() >= item.retry_until:
+            self._expire(item)
+            self.breaker.release_probe()  # the provider was not asked
+            return
+        with self._held_lock:
+            self._started.add(item.sms.message_id)
+        try:
+            result = self.gateway.send(item.sms)
         except GatewayError as error:
+            if error.provider_down:
+                self.breaker.record_failure()
             self._record_failure(item, error)
             return
+        self.breaker.record_success()
         self._record_success(item, result)
 
     def _locked(self, session: Session, message_id: str) -> Message | None:
@@ -260,18 +357,227 @@ class OutboxWorker:
             Message, message_id, with_for_update=self.db.is_postgres, populate_existing=True
         )
 
+    def _own(self, session: Session, item: Claimed) -> Message | None:
+        """The claimed row, locked, while this claim still holds it."""
+        message = self._locked(session, item.sms.message_id)
+        if message is None or message.status != "sending" or message.attempts != item.attempt:
+            return None
+        return message
+
+    def _decide(self, item: Claimed, copies: list[ProviderMessage]) -> Verdict:
+        """Weigh the provider's copies of this text against the rows that may own them
+        (see the module docstring). A unique-index race on the provider id (another
+        worker recording the same copy at this instant) means: look again."""
+        try:
+            with self.db.transaction() as session:
+                return self._decide_in(session, item, copies)
+        except IntegrityError:
+            logger.warning(
+                "provider id recorded by another message meanwhile; looking again",
+                extra={"message_id": item.sms.message_id},
+            )
+            self._requeue(item, self.clock.now(), "provider id race", reconcile=True)
+            return Verdict.WAIT
+
+    def _decide_in(self, session: Session, item: Claimed, copies: list[ProviderMessage]) -> Verdict:
+        now = self.clock.now()
+        message = self._own(session, item)
+        if message is None:
+            return Verdict.STALE
+        held: set[str] = set()
+        if copies:
+            held = {
+                sid
+                for sid in session.scalars(
+                    select(Message.provider_sid).where(
+                        Message.provider_sid.in_([c.provider_sid for c in copies])
+                    )
+                )
+                if sid is not None
+            }
+        free = [c for c in copies if c.provider_sid not in held]
+        if not free:
+            return Verdict.NOT_SENT
+        since = item.search_since or message.created_at
+        rival_filter = (
+            Message.direction == "outbound",
+            Message.to_phone == message.to_phone,
+            Message.body == message.body,
+            Message.id != message.id,
+            Message.provider_sid.is_(None),
+            Message.status.in_(_UNSETTLED),
+            Message.created_at >= since - LOOKBACK,
+        )
+        media = list(message.media_urls or ())
+        candidates = [
+            m
+            for m in session.scalars(select(Message).where(*rival_filter))
+            if (m.status == "sending" or m.needs_reconcile) and list(m.media_urls or ()) == media
+        ]
+        if not candidates:
+            if len(free) > 1:
+                logger.error(
+                    "the provider holds several unrecorded copies of one message",
+                    extra={"message_id": message.id, "copies": len(free)},
+                )
+            self._adopt(session, message, free[0], now)
+            return Verdict.SETTLED
+        if any(m.status == "sending" and not m.needs_reconcile for m in candidates):
+            # A rival's first send is in flight: its own answer will name its copy.
+            self._wait(message, now, now + self._reconcile_after, "a same-text send in flight")
+            return Verdict.WAIT
+        group_query = select(Message).where(Message.id.in_([m.id for m in candidates]))
+        if self.db.is_postgres:
+            group_query = group_query.with_for_update(skip_locked=True)
+        rivals = list(session.scalars(group_query.execution_options(populate_existing=True)))
+        if len(rivals) != len(candidates) or any(m.provider_sid for m in rivals):
+            self._wait(message, now, now + self._reconcile_after, "a same-text row is busy")
+            return Verdict.WAIT
+        group = sorted([message, *rivals], key=lambda m: (m.created_at, m.id))
+        if len(free) == len(group):
+            # Every uncertain row reached the provider once: all of them went. Which copy
+            # is whose among identical texts to one number does not change what the
+            # debtor got; a status callback names its own row in any case.
+            for row, copy in zip(group, free, strict=True):
+                self._adopt(session, row, copy, now)
+            logger.info(
+                "same-text messages accounted for together",
+                extra={"message_id": message.id, "messages": len(group)},
+            )
+            return Verdict.SETTLED
+        started = message.reconcile_since or now
+        reason = (
+            f"{len(group)} messages with this text to this number may have reached the "
+            f"provider, which holds {len(free)} unrecorded copies: which went cannot be told"
+        )
+        if now < started + timedelta(seconds=self.settings.review_after_seconds):
+            self._wait(message, now, now + self._reconcile_after, reason)
+            return Verdict.WAIT
+        message.status = "needs_review"
+        message.lease_expires_at = None
+        message.error_message = reason[:500]
+        message.updated_at = now
+        if message.creditor_id:
+            record_event(
+                session,
+                creditor_id=message.creditor_id,
+                actor="worker",
+                kind="message.needs_review",
+                now=now,
+                debt_id=message.debt_id,
+                debtor_id=message.debtor_id,
+                to_value=message.id,
+                data={"reason": reason},
+            )
+        logger.warning(
+            "message parked for review", extra={"message_id": message.id, "rows": len(group)}
+        )
+        return Verdict.PARKED
+
+    def _adopt(
+        self, session: Session, message: Message, copy: ProviderMessage, now: datetime
+    ) -> None:
+        """Record that `copy` is this message's send (found by the look-up)."""
+        message.provider_sid = copy.provider_sid
+        if message.status in (*_UNSETTLED,):
+            message.status = "submitted"
+        message.lease_expires_at = None
+        message.needs_reconcile = False
+        message.reconcile_since = None
+        message.error_code = None
+        message.error_message = None
+        message.sent_at = message.sent_at or now
+        message.updated_at = now
+        session.flush()
+        record_delivery(session, message, copy.status, now=now, actor="worker")
+
+    def _wait(self, message: Message, now: datetime, until: datetime, reason: str) -> None:
+        message.status = "queued"
+        message.lease_expires_at = None
+        message.send_after = until
+        message.sent_at = None
+        message.updated_at = now
+        logger.info("look-up undecided, will look again", extra={"message_id": message.id})
+
+    def _requeue(
+        self, item: Claimed, until: datetime, reason: str, *, reconcile: bool = False
+    ) -> None:
+        """Give a claim back to the queue without a verdict (list failed, provider
+        paused, a race): nothing is known that was not known before."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            message = self._own(session, item)
+            if message is None:
+                return
+            message.status = "queued"
+            message.lease_expires_at = None
+            message.send_after = until
+            message.sent_at = None
+            message.needs_reconcile = message.needs_reconcile or reconcile
+            message.updated_at = now
+        logger.info("claim handed back", extra={"message_id": item.sms.message_id, "why": reason})
+
+    def _expire(self, item: Claimed) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            message = self._own(session, item)
+            if message is None:
+                return
+            reason = (
+                "expired: the provider did not take it before its retry deadline "
+                f"({item.retry_until:%Y-%m-%d %H:%M} UTC)"
+                + (f"; last error: {message.error_message}" if message.error_message else "")
+            )
+            message.status = "expired"
+            message.lease_expires_at = None
+            message.sent_at = None
+            message.error_message = reason[:500]
+            message.updated_at = now
+            if message.creditor_id:
+                record_event(
+                    session,
+                    creditor_id=message.creditor_id,
+                    actor="worker",
+                    kind="message.expired",
+                    now=now,
+                    debt_id=message.debt_id,
+                    debtor_id=message.debtor_id,
+                    to_value=message.id,
+                    data={"reason": reason},
+                )
+        logger.warning("message expired unsent", extra={"message_id": item.sms.message_id})
+
     def _record_success(self, item: Claimed, result: SendResult) -> None:
+        """The provider's answer to the create call: this copy is this message's. Two
+        rows recording one provider id at once hit the unique index: try again, and
+        the second sees the first."""
+        for _ in range(3):
+            try:
+                self._record_success_once(item, result)
+                return
+            except IntegrityError:
+                logger.warning(
+                    "provider id recorded twice at once; retrying",
+                    extra={"message_id": item.sms.message_id},
+                )
+        self._record_success_once(item, result)
+
+    def _record_success_once(self, item: Claimed, result: SendResult) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
             message = self._locked(session, item.sms.message_id)
             if message is None:
                 return
-            if message.provider_sid is None and not _sid_taken(
-                session, result.provider_sid, message.id
-            ):
-                message.provider_sid = result.provider_sid
-            if message.status == "sending":
-                if message.attempts != item.attempt:
+            if message.provider_sid is None:
+                if _sid_taken(session, result.provider_sid, message.id):
+                    logger.error(
+                        "provider id already held by another message",
+                        extra={"message_id": message.id},
+                    )
+                else:
+                    message.provider_sid = result.provider_sid
+            if message.status in ("sending", "queued", "scheduled", "needs_review"):
+                if message.status == "sending" and message.attempts != item.attempt:
                     logger.error(
                         "a send outlived its lease and was claimed again",
                         extra={"message_id": message.id, "attempt": item.attempt},
@@ -279,25 +585,43 @@ class OutboxWorker:
                 message.status = "submitted"
             message.lease_expires_at = None
             message.needs_reconcile = False
+            message.reconcile_since = None
+            message.error_code = None
+            message.error_message = None
+            message.sent_at = message.sent_at or now
             if result.segments:
                 message.segments = result.segments
             message.updated_at = now
+            session.flush()
             record_delivery(session, message, result.status, now=now, actor="worker")
 
     def _record_failure(self, item: Claimed, error: GatewayError) -> None:
         now = self.clock.now()
         with self.db.transaction() as session:
-            message = self._locked(session, item.sms.message_id)
-            if message is None or message.status != "sending" or message.attempts != item.attempt:
+            message = self._own(session, item)
+            if message is None:
                 return
             message.lease_expires_at = None
             message.updated_at = now
-            message.needs_reconcile = message.needs_reconcile or error.maybe_sent
-            if error.retryable and message.attempts < self.settings.max_send_attempts:
+            if error.maybe_sent:
+                message.needs_reconcile = True
+                message.reconcile_since = message.reconcile_since or message.sent_at or now
+            counted_out = (
+                not error.provider_down and message.attempts >= self.settings.max_send_attempts
+            )
+            if error.retryable and not counted_out:
+                if message.retry_until is None:
+                    message.retry_until = now + timedelta(
+                        seconds=self.settings.retry_window_seconds
+                    )
+                delay = self.backoff(message.attempts)
+                if error.maybe_sent and error.http_status is None:
+                    # No answer at all: let a slow provider finish before looking it up.
+                    delay = max(delay, self._reconcile_after)
                 message.status = "queued"
                 message.error_code = error.code
                 message.error_message = error.message[:500]
-                message.send_after = now + self.backoff(message.attempts)
+                message.send_after = min(now + delay, max(message.retry_until, now))
                 message.held_reason = "provider_retry"
                 message.sent_at = None
                 logger.warning(
@@ -330,10 +654,11 @@ class OutboxWorker:
             )
 
     def backoff(self, attempt: int) -> timedelta:
-        """Exponential backoff with full jitter: base * 2^(attempt-1), randomised
-        between half and the whole, so failing sends don't retry in lockstep."""
-        ceiling = self.settings.retry_base_seconds * (2 ** max(attempt - 1, 0))
-        ceiling = min(ceiling, 6 * 3600)
+        """Exponential backoff with full jitter: base * 2^(attempt-1) up to
+        retry_max_delay_seconds, randomised between half and the whole, so failing
+        sends don't retry in lockstep."""
+        ceiling = self.settings.retry_base_seconds * (2 ** min(max(attempt - 1, 0), 30))
+        ceiling = min(ceiling, self.settings.retry_max_delay_seconds)
         return timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling))
 
     def run_jobs(self) -> None:
@@ -354,37 +679,115 @@ class OutboxWorker:
 
     def run_once(self) -> int:
         """One tick: release dead leases, run the jobs when their interval has passed,
-        claim and send a batch."""
+        claim and send a batch (a single probe while the provider is paused)."""
         self.release_expired_leases()
         now = self.clock.now()
         interval = timedelta(seconds=self.settings.jobs_interval_seconds)
         if self._jobs_ran_at is None or now - self._jobs_ran_at >= interval:
             self._jobs_ran_at = now
             self.run_jobs()
-        batch = self.claim()
-        if len(batch) > 1 and self.settings.send_concurrency > 1:
-            # Provider calls are network-bound: send a batch in parallel; each result
-            # is recorded in its own short transaction.
-            with ThreadPoolExecutor(
-                max_workers=min(self.settings.send_concurrency, len(batch)),
-                thread_name_prefix="parley-send",
-            ) as pool:
-                list(pool.map(self.deliver, batch))
-        else:
-            for item in batch:
-                self.deliver(item)
+        allowance = self.breaker.allowance(self.settings.worker_batch_size)
+        if allowance == 0 or self._stopping.is_set():
+            return 0
+        batch = self.claim(allowance)
+        if not batch:
+            self.breaker.release_probe()
+            return 0
+        self._send_batch(batch)
         return len(batch)
 
+    def _send_batch(self, batch: list[Claimed]) -> None:
+        """Provider calls are network-bound: send a batch from up to send_concurrency
+        threads, each result recorded in its own short transaction. The threads are
+        daemons and the wait ends early on shutdown(): a hung provider never holds up a
+        stop (the leases are handed back instead, see release_held)."""
+        pending = list(batch)
+        lock = threading.Lock()
+        done = threading.Condition(lock)
+        remaining = [len(batch)]
+
+        def sender() -> None:
+            while True:
+                with lock:
+                    if not pending or self._stopping.is_set():
+                        return
+                    item = pending.pop(0)
+                try:
+                    self.deliver(item)
+                except Exception:
+                    logger.exception("send failed unexpectedly")
+                finally:
+                    with done:
+                        remaining[0] -= 1
+                        done.notify_all()
+
+        threads = [
+            threading.Thread(target=sender, name="parley-send", daemon=True)
+            for _ in range(min(self.settings.send_concurrency, len(batch)))
+        ]
+        for thread in threads:
+            thread.start()
+        with done:
+            while remaining[0] > 0 and not self._stopping.is_set():
+                done.wait(timeout=0.1)
+
+    def shutdown(self) -> None:
+        """Ask the worker to stop now (a signal handler may call it): no new claims, the
+        current batch is abandoned, and run_forever hands back what it still holds."""
+        self._stopping.set()
+        self.wakeup.set()
+
+    def release_held(self) -> int:
+        """Hand back every claim this worker still holds (a graceful stop): unsent ones
+        go straight back to the queue, ones whose provider call had started are marked
+        for a look-up (it may have reached the provider), so no lease is left to run
+        out."""
+        with self._held_lock:
+            held = list(self._held.values())
+            started = set(self._started)
+        if not held:
+            return 0
+        now = self.clock.now()
+        released = 0
+        with self.db.transaction() as session:
+            for item in held:
+                message = self._own(session, item)
+                if message is None:
+                    continue
+                message.status = "queued"
+                message.lease_expires_at = None
+                message.sent_at = None
+                message.updated_at = now
+                if item.sms.message_id in started:
+                    message.needs_reconcile = True
+                    message.reconcile_since = message.reconcile_since or now
+                    message.send_after = now + self._reconcile_after
+                else:
+                    message.send_after = now
+                released += 1
+        logger.info("worker stopped: claims handed back", extra={"released": released})
+        return released
+
     def run_forever(self, stop: threading.Event) -> None:
-        """Tick until `stop` is set; an empty tick waits for the poll interval."""
+        """Tick until `stop` is set (or shutdown() is called); an empty tick waits for the
+        poll interval. On the way out every claim still held is handed back."""
         logger.info("worker started", extra={"gateway": self.gateway.name})
-        while not stop.is_set():
+
+        def stopping() -> bool:
+            return stop.is_set() or self._stopping.is_set()
+
+        while not stopping():
             try:
                 sent = self.run_once()
             except Exception:
                 logger.exception("worker tick failed")
                 sent = 0
-            if sent == 0 and not stop.is_set():
+            if sent == 0 and not stopping():
                 self.wakeup.wait(self.settings.worker_poll_seconds)
                 self.wakeup.clear()
+        self._stopping.set()
+        try:
+            self.release_held()
+        except Exception:
+            logger.exception("could not hand back claims; their leases will run out")
         logger.info("worker stopped")

@@ -42,6 +42,8 @@ import binascii
 import json
 import math
 import secrets
+import socket
+import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -133,12 +135,50 @@ class _Failure:
     message: str
 
 
+@dataclass(frozen=True)
+class Fault:
+    """What one request gets instead of a prompt, truthful answer.
+
+    ``status``: answer this HTTP status with Twilio error JSON (``code`` defaults to
+    it); ``reset``: drop the connection with a TCP reset, no answer; ``delay``: wait this
+    many seconds before answering; ``hang``: wait until ``release_hung()`` (or stop);
+    ``keep``: for a message create, create the message *before* the wait and the
+    error/reset, as Twilio does when it accepted a message but its answer is lost.
+    """
+
+    status: int | None = None
+    code: int | None = None
+    reset: bool = False
+    delay: float = 0.0
+    hang: bool = False
+    keep: bool = False
+    message: str = "Service Unavailable (injected by FakeTwilio)"
+    # Answer a create with this SID instead of a fresh one (a provider that gives two
+    # messages one id); both messages are kept.
+    sid: str | None = None
+
+    @classmethod
+    def kept_timeout(cls, seconds: float) -> Fault:
+        """Twilio keeps the message, the answer comes after the client gave up."""
+        return cls(delay=seconds, keep=True)
+
+
+# (request, how many earlier requests of the same kind went to this To number) -> fault
+FaultPolicy = Callable[[RecordedRequest, int], "Fault | None"]
+_RESET = object()
+_PASS = object()
+
+
 @dataclass
 class _State:
     requests: list[RecordedRequest] = field(default_factory=list)
     messages: dict[str, dict[str, object]] = field(default_factory=dict)
     failures: list[_Failure] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
+    create_policy: FaultPolicy | None = None
+    list_policy: FaultPolicy | None = None
+    outage: Fault | None = None
+    per_to: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class _Server(ThreadingHTTPServer):
@@ -189,6 +229,12 @@ class _Handler(BaseHTTPRequestHandler):
         if result is None:  # stopped while delaying: drop the connection unanswered
             self.close_connection = True
             return
+        if result is _RESET:
+            # SO_LINGER 0: close() sends RST, the client sees "connection reset by peer".
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        assert isinstance(result, tuple)
         status, payload = result
         data = json.dumps(payload).encode("utf-8")
         try:
@@ -232,6 +278,11 @@ class FakeTwilio:
         self._created = threading.Condition(self._lock)
         self._state = _State()
         self._stopping = threading.Event()
+        # Bumped by release_hung(): a hung request goes on once it changes.
+        self._release_generation = 0
+        # Notified on every recorded request, so tests wait for one instead of sleeping.
+        self._arrived = threading.Condition(self._lock)
+        self._hung = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -353,9 +404,52 @@ class FakeTwilio:
             self._state.delays.extend([seconds] * n)
 
     def reset(self) -> None:
-        """Forget recorded requests, messages, pending failures and delays."""
+        """Forget recorded requests, messages, pending failures, delays and policies."""
         with self._lock:
             self._state = _State()
+
+    def set_create_policy(self, policy: FaultPolicy | None) -> None:
+        """Decide a fault per message create: ``policy(request, nth)`` where ``nth``
+        counts the earlier creates to the same To number (0 for the first)."""
+        with self._lock:
+            self._state.create_policy = policy
+
+    def set_list_policy(self, policy: FaultPolicy | None) -> None:
+        """The same for Messages-list reads (``nth`` per To filter): e.g. answer
+        ``Fault(status=503)`` to make ``messages.list`` raise ``TwilioException``."""
+        with self._lock:
+            self._state.list_policy = policy
+
+    def set_outage(self, fault: Fault | None) -> None:
+        """While set, every authenticated request gets ``fault`` (e.g.
+        ``Fault(status=503)`` or ``Fault(reset=True)``) and nothing is created;
+        ``None`` ends the outage."""
+        with self._lock:
+            self._state.outage = fault
+
+    def release_hung(self) -> None:
+        """Let every request held by a ``Fault(hang=True)`` so far go on (later ones
+        hang until the next call)."""
+        with self._arrived:
+            self._release_generation += 1
+            self._arrived.notify_all()
+
+    def hung_count(self) -> int:
+        """How many requests are held by ``Fault(hang=True)`` right now."""
+        with self._lock:
+            return self._hung
+
+    def wait_for_requests(
+        self, predicate: Callable[[list[RecordedRequest]], bool], timeout: float
+    ) -> bool:
+        """Block until ``predicate(requests so far)`` holds (an event, not a sleep)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: predicate(self._state.requests), timeout)
+
+    def wait_for_hung(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests are held by ``Fault(hang=True)``."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self._hung >= count, timeout)
 
     # ----------------------------------------------------------------- handling
     def _check_auth(self, headers: Mapping[str, str]) -> bool:
@@ -380,7 +474,7 @@ class FakeTwilio:
         path: str,
         form: dict[str, list[str]],
         headers: dict[str, str],
-    ) -> tuple[int, dict[str, object]] | None:
+    ) -> tuple[int, dict[str, object]] | object | None:
         parts = path.strip("/").split("/")
         url_account = parts[2] if len(parts) >= 3 and parts[:2] == [API_VERSION, "Accounts"] else ""
         auth_ok = self._check_auth(headers)
@@ -392,9 +486,25 @@ class FakeTwilio:
             account_sid=url_account,
             auth_ok=auth_ok,
         )
-        with self._lock:
+        rest_parts = parts[3:]
+        is_create = method == "POST" and rest_parts == ["Messages.json"]
+        is_list = method == "GET" and rest_parts == ["Messages.json"]
+        with self._arrived:
             self._state.requests.append(record)
+            self._arrived.notify_all()
             delay = self._state.delays.pop(0) if self._state.delays else 0.0
+            fault = self._state.outage if auth_ok else None
+            if fault is None and auth_ok and (is_create or is_list):
+                to = (form.get("To") or [""])[0]
+                kind = "create" if is_create else "list"
+                nth = self._state.per_to.get((kind, to), 0)
+                self._state.per_to[(kind, to)] = nth + 1
+                policy = self._state.create_policy if is_create else self._state.list_policy
+                fault = policy(record, nth) if policy is not None else None
+        if fault is not None:
+            outcome = self._apply_fault(fault, form if is_create else None)
+            if outcome is not _PASS:
+                return outcome
         if delay > 0 and self._stopping.wait(delay):
             return None
 
@@ -420,6 +530,35 @@ class FakeTwilio:
             found = self.get_message(rest[1].removesuffix(".json"))
             return (200, found) if found is not None else not_found
         return not_found
+
+    def _apply_fault(
+        self, fault: Fault, create_form: dict[str, list[str]] | None
+    ) -> tuple[int, dict[str, object]] | object | None:
+        kept: tuple[int, dict[str, object]] | None = None
+        if fault.keep and create_form is not None:
+            kept = self._create_message(create_form, use_failures=False, sid=fault.sid)
+        if fault.delay > 0 and self._stopping.wait(fault.delay):
+            return None
+        if fault.hang:
+            with self._arrived:
+                generation = self._release_generation
+                self._hung += 1
+                self._arrived.notify_all()
+                while self._release_generation == generation and not self._stopping.is_set():
+                    self._arrived.wait(0.05)
+                self._hung -= 1
+            if self._stopping.is_set():
+                return None
+        if fault.reset:
+            return _RESET
+        if fault.status is not None:
+            code = fault.code if fault.code is not None else fault.status
+            return fault.status, _error_body(fault.status, code, fault.message)
+        if kept is not None:
+            return kept
+        if fault.sid is not None and create_form is not None:
+            return self._create_message(create_form, use_failures=False, sid=fault.sid)
+        return _PASS  # only slowed down: answer truthfully
 
     def wait_for_messages(self, count: int, timeout: float) -> bool:
         """Block until `count` messages exist (an event, not a polling sleep)."""
@@ -450,9 +589,11 @@ class FakeTwilio:
             "start": 0,
         }
 
-    def _create_message(self, form: Mapping[str, list[str]]) -> tuple[int, dict[str, object]]:
+    def _create_message(
+        self, form: Mapping[str, list[str]], *, use_failures: bool = True, sid: str | None = None
+    ) -> tuple[int, dict[str, object]]:
         with self._lock:
-            failure = self._state.failures.pop(0) if self._state.failures else None
+            failure = self._state.failures.pop(0) if self._state.failures and use_failures else None
         if failure is not None:
             return failure.status, _error_body(failure.status, failure.code, failure.message)
 
@@ -483,7 +624,7 @@ class FakeTwilio:
             status = "queued"
         else:  # Messaging Service picks the sender later; Twilio answers "accepted".
             status = "accepted"
-        sid = new_sid("MM" if media else "SM")
+        sid = sid or new_sid("MM" if media else "SM")
         now = rfc2822_now(self.now())
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
         resource: dict[str, object] = {
@@ -512,7 +653,10 @@ class FakeTwilio:
             "uri": uri,
         }
         with self._created:
-            self._state.messages[sid] = {
+            key = sid
+            while key in self._state.messages:  # a reused SID: keep both messages
+                key += "+"
+            self._state.messages[key] = {
                 **resource,
                 "_created_iso": self.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }

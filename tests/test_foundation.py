@@ -311,3 +311,31 @@ def test_demo_seed_is_complete_and_repeatable(
         assert len(session.scalars(select(OfferRule)).all()) == 1
         assert len(session.scalars(select(CallbackCalendar)).all()) == 1
         assert len(session.scalars(select(ApiKey)).all()) == 2
+
+
+def test_webhooks_and_api_answer_503_while_the_database_is_down(
+    settings: Settings, clock: FixedClock, is_postgres: bool, tmp_path: Path
+) -> None:
+    from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+    from tests.fake_twilio import inbound_sms_params, status_callback_params, twilio_signature
+
+    url = (
+        "postgresql+psycopg://postgres@127.0.0.1:18299/down?connect_timeout=2"
+        if is_postgres
+        else f"sqlite:///{tmp_path / 'missing-dir' / 'down.db'}"
+    )
+    app = create_app(settings, clock=clock, database=Database(url))
+    inbound = inbound_sms_params(from_="+14155550123", to="+15005550006", body="PAY")
+    status = status_callback_params("SM" + "1" * 32, "delivered")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path, params in (
+            ("/webhooks/twilio/sms", inbound),
+            ("/webhooks/twilio/status", status),
+        ):
+            signature = twilio_signature(AUTH_TOKEN, f"{PUBLIC_URL}{path}", params)
+            response = client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+            assert response.status_code == 503, response.text
+            assert response.json()["error"]["code"] == "database_unavailable"
+            assert response.headers["retry-after"] == "5"
+        api = client.get("/api/v1/debts", headers={"Authorization": "Bearer whatever"})
+        assert api.status_code == 503

@@ -233,7 +233,7 @@ def test_transient_errors_retry_with_backoff(
     assert len(fake_twilio.messages) == 1
 
 
-def test_retries_stop_after_the_last_attempt(
+def test_retries_of_one_messages_error_stop_after_the_last_attempt(
     db: Database,
     twilio_gateway: TwilioGateway,
     clock: FixedClock,
@@ -247,7 +247,8 @@ def test_retries_stop_after_the_last_attempt(
     )
     queue(tw_client, tenant, import_debt(tw_client, tenant))
     clock.set(LA_OPENS)
-    fake_twilio.fail_next(5, status=500)
+    # 30003: the handset is unreachable; that is about this message, not the provider.
+    fake_twilio.fail_next(5, status=400, code=30003)
     worker.run_once()
     clock.advance(timedelta(minutes=5))
     worker.run_once()
@@ -255,6 +256,42 @@ def test_retries_stop_after_the_last_attempt(
     assert message.status == "failed" and message.attempts == 2
     clock.advance(timedelta(hours=1))
     assert worker.run_once() == 0
+
+
+def test_provider_errors_retry_until_the_retry_window_ends_then_expire_with_why(
+    db: Database,
+    twilio_gateway: TwilioGateway,
+    clock: FixedClock,
+    twilio_settings: Settings,
+    tw_client: TestClient,
+    tenant: Tenant,
+    fake_twilio: FakeTwilio,
+) -> None:
+    settings = twilio_settings.model_copy(
+        update={"max_send_attempts": 2, "retry_window_seconds": 3600.0, "breaker_failures": 100}
+    )
+    worker = OutboxWorker(db, twilio_gateway, clock, settings)
+    queue(tw_client, tenant, import_debt(tw_client, tenant))
+    clock.set(LA_OPENS)
+    fake_twilio.fail_next(1000, status=500)
+    worker.run_once()
+    for _ in range(30):  # far more attempts than max_send_attempts
+        [message] = messages(db)
+        if message.status != "queued":
+            break
+        assert message.send_after is not None
+        assert message.retry_until == LA_OPENS + timedelta(hours=1)
+        assert message.send_after <= message.retry_until
+        clock.set(message.send_after)
+        worker.run_once()
+    [message] = messages(db)
+    assert message.attempts > 2
+    assert message.status == "expired"
+    assert message.error_message is not None
+    assert "retry deadline" in message.error_message and "Internal Server Error" in (
+        message.error_message
+    )
+    assert fake_twilio.messages == []
 
 
 @pytest.mark.parametrize(

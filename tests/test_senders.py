@@ -100,7 +100,8 @@ def test_each_creditor_texts_from_its_own_sender_and_gets_only_its_replies(
     statement(tw_client, global_, debts[global_])
     tw_worker.run_once()
     sent = [(m["from"], m["messaging_service_sid"]) for m in fake_twilio.messages]
-    assert sent == [(A_FROM, None), (None, B_SERVICE), ("+15005550006", None)]
+    assert sent[0] == (A_FROM, None)
+    assert sorted(sent[1:], key=str) == sorted([(None, B_SERVICE), ("+15005550006", None)], key=str)
     # Beta and Gamma texted later, but the reply went to Alpha's number: it is Alpha's.
     clock.advance(timedelta(minutes=5))
     sms_to(tw_client, A_FROM, "PAY")

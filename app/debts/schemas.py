@@ -154,6 +154,9 @@ class MessageOut(BaseModel):
     segments: int
     encoding: str
     error_code: int | None
+    # Why a text did not go (yet): the provider's error, or the reason it expired or
+    # waits for a person (status needs_review).
+    error_message: str | None = None
     intent: str | None
 
 
@@ -197,5 +200,6 @@ def message_out(message: Message) -> MessageOut:
         segments=message.segments,
         encoding=message.encoding,
         error_code=message.error_code,
+        error_message=message.error_message,
         intent=message.intent,
     )

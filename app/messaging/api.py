@@ -1,4 +1,4 @@
-"""Twilio delivery-status callbacks."""
+"""Twilio delivery-status callbacks, and a person's verdict on a parked message."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from app.actions.delivery import record_delivery
+from app.errors import Conflict, NotFound
 from app.messaging.gateway import provider_status
 from app.messaging.models import Message
-from app.security import ClockDep, SessionDep, TwilioFormDep
+from app.messaging.schemas import ReviewDecision, ReviewedMessage
+from app.messaging.service import review_parked_message
+from app.security import ClockDep, PrincipalDep, SessionDep, TwilioFormDep
 
 logger = logging.getLogger("parley.webhooks")
 
@@ -38,6 +41,7 @@ def twilio_status_callback(
         if message is not None and message.provider_sid is None and sid:
             message.provider_sid = sid
             message.needs_reconcile = False
+            message.reconcile_since = None
             if message.status == "sending":
                 message.status = "submitted"
                 message.lease_expires_at = None
@@ -55,3 +59,39 @@ def twilio_status_callback(
         error_message=f"Twilio error {error_code}" if error_code else None,
     )
     return Response(status_code=204)
+
+
+@router.post("/api/v1/messages/{message_id}/review", tags=["messages"])
+def review_message(
+    message_id: str,
+    decision: ReviewDecision,
+    principal: PrincipalDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> ReviewedMessage:
+    """Settle a message in `needs_review`: the worker could not tell whether an earlier
+    attempt reached Twilio and did not guess (its `error_message` says why). Check the
+    Twilio console, then answer `sent`, `resend` or `cancel`."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    message = session.get(Message, message_id, with_for_update=postgres, populate_existing=True)
+    if message is None or message.creditor_id != principal.creditor.id:
+        raise NotFound("no such message", field="message_id")
+    if message.status != "needs_review":
+        raise Conflict(
+            f"only a message in needs_review can be reviewed; this one is {message.status}",
+            field="status",
+        )
+    review_parked_message(
+        session,
+        message,
+        decision.outcome,
+        now=clock.now(),
+        actor=principal.actor,
+        note=decision.note,
+    )
+    return ReviewedMessage(
+        id=message.id,
+        status=message.status,
+        send_after=message.send_after,
+        error_message=message.error_message,
+    )

@@ -8,13 +8,14 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
 from app.config import TWILIO_DEFAULT_API_BASE, Settings
 from app.logs import mask_phone
@@ -55,13 +56,27 @@ class SendResult:
     segments: int | None = None
 
 
+@dataclass(frozen=True)
+class ProviderMessage:
+    """An outbound message as the provider's Messages list shows it."""
+
+    provider_sid: str
+    status: str
+    body: str
+    num_media: int
+    created_at: datetime | None
+
+
 @dataclass
 class GatewayError(Exception):
-    """A send that did not go through.
+    """A send (or look-up) that did not go through.
 
     `retryable`: another attempt later may succeed (timeouts, 5xx, 429).
-    `maybe_sent`: the provider may have accepted it anyway (read timeouts), so look
-    before sending again.
+    `maybe_sent`: the provider may have accepted it anyway (read timeouts, resets,
+    5xx), so look before sending again.
+    `provider_down`: the provider itself is failing (5xx, 429, timeouts, no
+    connection), not this message: it counts towards pausing all sending, not
+    towards this message's attempts.
     """
 
     message: str
@@ -69,6 +84,7 @@ class GatewayError(Exception):
     http_status: int | None = None
     retryable: bool = False
     maybe_sent: bool = False
+    provider_down: bool = False
 
     def __str__(self) -> str:
         return f"{self.message} (code={self.code}, status={self.http_status})"
@@ -81,8 +97,10 @@ class SmsGateway(Protocol):
 
     def send(self, sms: OutboundSMS) -> SendResult: ...
 
-    def find_sent(self, sms: OutboundSMS, since: datetime) -> SendResult | None:
-        """The provider's record of `sms` if an earlier attempt reached it, else None."""
+    def find_copies(self, sms: OutboundSMS, since: datetime) -> list[ProviderMessage]:
+        """Outbound messages the provider holds to `sms.to` with `sms`'s text and media
+        count, created since `since`, oldest first: the candidates for an earlier
+        attempt that reached it. Raises GatewayError (retryable) when it cannot tell."""
         ...
 
 
@@ -103,13 +121,35 @@ def classify_twilio_error(exc: TwilioRestException) -> GatewayError:
     """Decide whether a Twilio REST error is worth retrying."""
     status = int(exc.status) if exc.status is not None else None
     code = int(exc.code) if exc.code is not None else None
-    retryable = status is not None and (status == 429 or status >= 500)
-    if code in RETRYABLE_CODES:
-        retryable = True
+    provider_down = status is not None and (status == 429 or status >= 500)
+    retryable = provider_down or code in RETRYABLE_CODES
     # A 5xx may come after Twilio accepted the message: look before sending again.
     maybe_sent = status is not None and status >= 500
     return GatewayError(
-        str(exc.msg), code=code, http_status=status, retryable=retryable, maybe_sent=maybe_sent
+        str(exc.msg),
+        code=code,
+        http_status=status,
+        retryable=retryable,
+        maybe_sent=maybe_sent,
+        provider_down=provider_down,
+    )
+
+
+def classify_transport_error(exc: requests.exceptions.RequestException) -> GatewayError:
+    """A request that got no HTTP answer: did it possibly reach the provider?"""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return GatewayError("connect timeout", retryable=True, provider_down=True)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return GatewayError("timeout", retryable=True, maybe_sent=True, provider_down=True)
+    reason = exc.args[0] if exc.args else None
+    if isinstance(getattr(reason, "reason", None), NewConnectionError):
+        # Refused / unreachable: the request never left this host.
+        return GatewayError("no connection", retryable=True, provider_down=True)
+    return GatewayError(
+        f"transport error: {type(exc).__name__}",
+        retryable=True,
+        maybe_sent=True,
+        provider_down=True,
     )
 
 
@@ -168,30 +208,59 @@ class TwilioGateway:
             created = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
             raise classify_twilio_error(exc) from exc
-        except requests.exceptions.ConnectTimeout as exc:
-            raise GatewayError("connect timeout", retryable=True) from exc
-        except requests.exceptions.Timeout as exc:
-            raise GatewayError("timeout", retryable=True, maybe_sent=True) from exc
         except requests.exceptions.RequestException as exc:
-            raise GatewayError(
-                f"transport error: {type(exc).__name__}", retryable=True, maybe_sent=True
-            ) from exc
+            raise classify_transport_error(exc) from exc
         segments = int(created.num_segments) if created.num_segments else None
         return SendResult(str(created.sid), provider_status(created.status), segments)
 
-    def find_sent(self, sms: OutboundSMS, since: datetime) -> SendResult | None:
+    def find_copies(self, sms: OutboundSMS, since: datetime) -> list[ProviderMessage]:
         # Not filtered on DateSent: Twilio leaves it empty while a message is still queued.
         try:
             found = self.client.messages.list(to=sms.to, limit=50)
-        except (TwilioRestException, requests.exceptions.RequestException) as exc:
-            raise GatewayError("could not look up earlier attempts", retryable=True) from exc
+        except TwilioRestException as exc:
+            error = classify_twilio_error(exc)
+            raise GatewayError(
+                "could not look up earlier attempts",
+                code=error.code,
+                http_status=error.http_status,
+                retryable=True,
+                provider_down=error.provider_down,
+            ) from exc
+        except TwilioException as exc:
+            # A failed page (5xx, 429) raises the base class, not TwilioRestException.
+            response = exc.args[1] if len(exc.args) > 1 else None
+            status = getattr(response, "status_code", None)
+            raise GatewayError(
+                "could not look up earlier attempts",
+                http_status=status,
+                retryable=True,
+                provider_down=status is None or status == 429 or status >= 500,
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            error = classify_transport_error(exc)
+            raise GatewayError(
+                "could not look up earlier attempts", retryable=True, provider_down=True
+            ) from exc
+        copies = []
         for message in found:
             created = message.date_created
-            if created is not None and created < since - timedelta(minutes=5):
+            if created is not None and created < since:
                 continue
-            if message.body == sms.body and message.direction != "inbound":
-                return SendResult(str(message.sid), provider_status(message.status))
-        return None
+            if message.direction == "inbound" or (message.body or "") != sms.body:
+                continue
+            if int(message.num_media or 0) != len(sms.media_urls):
+                continue
+            copies.append(
+                ProviderMessage(
+                    provider_sid=str(message.sid),
+                    status=provider_status(message.status),
+                    body=message.body or "",
+                    num_media=int(message.num_media or 0),
+                    created_at=created,
+                )
+            )
+        copies.sort(key=lambda c: (c.created_at is None, c.created_at or since, c.provider_sid))
+        return copies
 
 
 @dataclass
@@ -211,8 +280,8 @@ class SimulatorGateway:
         )
         return SendResult(sid, "delivered")
 
-    def find_sent(self, sms: OutboundSMS, since: datetime) -> SendResult | None:
-        return None
+    def find_copies(self, sms: OutboundSMS, since: datetime) -> list[ProviderMessage]:
+        return []
 
 
 def build_gateway(settings: Settings) -> SmsGateway:

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ID, Base, new_id
@@ -14,11 +24,17 @@ from app.db import ID, Base, new_id
 # rules until send_after) -> sending (claimed by a worker, lease running) -> submitted
 # (the provider accepted it) -> sent -> delivered | undelivered | failed (-> read).
 # canceled: never sent (the number opted out or went bad before its turn).
+# needs_review: the worker could not tell whether an earlier attempt reached the provider
+# and will not guess; a person decides (error_message says why).
+# expired: the provider stayed unreachable past the message's retry deadline (why in
+# error_message); never sent.
 # Inbound: received.
 MESSAGE_STATUSES = (
     "queued",
     "scheduled",
     "sending",
+    "needs_review",
+    "expired",
     "submitted",
     "sent",
     "delivered",
@@ -35,6 +51,7 @@ STATUS_RANK = {
     "queued": 0,
     "scheduled": 0,
     "sending": 1,
+    "needs_review": 1,
     "submitted": 2,
     "sent": 3,
     "delivered": 4,
@@ -42,9 +59,25 @@ STATUS_RANK = {
     "failed": 4,
     "read": 5,
     "canceled": 9,
+    "expired": 9,
     "received": 9,
 }
 PENDING_STATUSES = ("queued", "scheduled")
+
+
+class SendPriority(IntEnum):
+    """The order in which the worker claims due messages (lower first): an answer to the
+    debtor's own text never waits behind a wave of statements or reminders."""
+
+    ANSWER = 0  # replies to a text the debtor just sent
+    NOTICE = 1  # other non-initiated texts (agents' messages, confirmations)
+    BULK = 2  # initiated texts: statements, reminders, follow-ups
+
+    @classmethod
+    def for_message(cls, *, is_reply: bool, initiated: bool) -> SendPriority:
+        if is_reply:
+            return cls.ANSWER
+        return cls.BULK if initiated else cls.NOTICE
 
 
 class PhoneOptOut(Base):
@@ -66,7 +99,10 @@ class Message(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {MESSAGE_STATUSES}", name="status"),
         CheckConstraint(f"direction IN {DIRECTIONS}", name="direction"),
+        CheckConstraint(f"priority IN {tuple(int(p) for p in SendPriority)}", name="priority"),
         Index("ix_messages_outbox", "status", "send_after"),
+        # The claim order: answers first, then the oldest due.
+        Index("ix_messages_claim", "status", "priority", "send_after"),
         Index("ix_messages_debtor_created", "debtor_id", "created_at"),
         # The daily cap counts per number across creditors sharing a sender.
         Index("ix_messages_to_phone_sent", "to_phone", "sent_at"),
@@ -100,9 +136,18 @@ class Message(Base):
     send_after: Mapped[datetime | None]
     # Why it is not sent now (governor.HELD_REASONS); None when nothing holds it.
     held_reason: Mapped[str | None] = mapped_column(String(32))
+    # Claim order (SendPriority): lower goes first.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=int(SendPriority.BULK))
+    # Set at the first failure the provider caused (outage, 5xx, 429, timeout): past
+    # this moment the message expires instead of waiting for the provider again.
+    retry_until: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]
     # An earlier attempt may have reached the provider (timeout, crash): look before resending.
     needs_reconcile: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When that first uncertain attempt was made: the look-up searches the provider from
+    # shortly before it, and parks the message for a person if it still cannot decide
+    # long after it.
+    reconcile_since: Mapped[datetime | None]
     # For inbound: what the reply was understood as.
     intent: Mapped[str | None] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(8))

@@ -25,7 +25,13 @@ from app.messaging.governor import (
     decide,
     paced_send_at,
 )
-from app.messaging.models import PENDING_STATUSES, STATUS_RANK, Message, PhoneOptOut
+from app.messaging.models import (
+    PENDING_STATUSES,
+    STATUS_RANK,
+    Message,
+    PhoneOptOut,
+    SendPriority,
+)
 from app.segments import count_segments
 
 MAX_BODY_CHARS = 1600
@@ -224,6 +230,7 @@ def enqueue_message(
         attempts=0,
         send_after=decision.send_at,
         held_reason=decision.held_reason,
+        priority=int(SendPriority.for_message(is_reply=is_reply, initiated=initiated)),
         needs_reconcile=False,
         error_message=None if decision.send_at else decision.reason,
         created_at=now,
@@ -400,3 +407,45 @@ def cancel_pending_messages(
             data={"reason": reason, "message_ids": [m.id for m in messages]},
         )
     return len(messages)
+
+
+REVIEW_OUTCOMES = ("sent", "resend", "cancel")
+
+
+def review_parked_message(
+    session: Session, message: Message, outcome: str, *, now: datetime, actor: str, note: str | None
+) -> None:
+    """Apply a person's verdict to a message parked in `needs_review` (see
+    app/worker.py: the worker never guesses whether an uncertain attempt went)."""
+    if outcome not in REVIEW_OUTCOMES:
+        raise ValueError(f"unknown review outcome {outcome!r}")
+    message.needs_reconcile = False
+    message.reconcile_since = None
+    message.lease_expires_at = None
+    message.updated_at = now
+    if outcome == "sent":
+        message.status = "submitted"
+        message.sent_at = message.sent_at or now
+        message.error_message = "confirmed sent by a person after review"
+    elif outcome == "resend":
+        message.status = "queued"
+        message.send_after = now
+        message.sent_at = None
+        message.retry_until = None
+        message.error_message = None
+    else:
+        message.status = "canceled"
+        message.error_message = "left unsent by a person after review"
+    if message.creditor_id:
+        record_event(
+            session,
+            creditor_id=message.creditor_id,
+            actor=actor,
+            kind="message.reviewed",
+            now=now,
+            debt_id=message.debt_id,
+            debtor_id=message.debtor_id,
+            to_value=message.id,
+            data={"outcome": outcome, "note": note},
+        )
+    session.flush()

@@ -1,7 +1,7 @@
 """creditor kind and senders, held reasons, consent ledger, suppressions
 
 Revision ID: 0e7b3847bccd
-Revises: 512a00d9453e
+Revises: deebab1fbd3c
 Create Date: 2026-12-02 02:00:31.712884
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db
 
 revision: str = "0e7b3847bccd"
-down_revision: str | None = "512a00d9453e"
+down_revision: str | None = "deebab1fbd3c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
