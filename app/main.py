@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import health
+from app import health, simulation
 from app.actions.cadence import JOBS as CADENCE_JOBS
 from app.actions.callbacks import JOBS as CALLBACK_JOBS
 from app.actions.calls import CallbacksDesk
@@ -133,4 +133,5 @@ def create_app(
     app.include_router(payments_api.router)
     app.include_router(callbacks_api.router)
     app.include_router(consent_api.router)
+    app.include_router(simulation.router)
     return app
