@@ -1,26 +1,19 @@
-"""API keys: generation, hashing, and the FastAPI dependency that scopes a request
-to one creditor."""
+"""API keys: generation, hashing, look-up, and who a request acts as (the Principal).
+The FastAPI dependencies that use them are in app/deps.py."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from twilio.request_validator import RequestValidator
 
 from app.clock import Clock
-from app.config import Settings
 from app.creditors.models import ApiKey, Creditor
-from app.db import Database, set_on_queued
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden
 
 KEY_PREFIX = "pk_"
 
@@ -87,79 +80,3 @@ class Principal:
         """Refuse agent keys on settings that only the finance team may change."""
         if not self.is_admin:
             raise Forbidden("this API key's role may not change settings; use an admin key")
-
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request, committed when the endpoint returns, before the
-    response is sent (scope="function"), and rolled back when it raises."""
-    database: Database = request.app.state.db
-    with database.transaction() as session:
-        wakeup = getattr(request.app.state, "worker_wakeup", None)
-        if wakeup is not None:
-            # Texts queued by this request are sent at once, after the commit.
-            set_on_queued(session, wakeup.set)
-        yield session
-
-
-def get_clock(request: Request) -> Clock:
-    """The app's clock (a FixedClock in tests)."""
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-def get_app_settings(request: Request) -> Settings:
-    """The settings the app was created with."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-
-
-def get_principal(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """Authenticate `Authorization: Bearer <key>` (401 when missing, unknown or revoked)."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    key = find_api_key(session, credentials.credentials)
-    if key is None or key.revoked_at is not None:
-        raise Unauthorized("invalid or revoked API key")
-    creditor = session.get(Creditor, key.creditor_id)
-    if creditor is None:
-        raise Unauthorized("invalid API key")
-    return Principal(creditor=creditor, api_key=key)
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-
-async def verified_twilio_form(request: Request) -> dict[str, str]:
-    """The form of a Twilio webhook whose X-Twilio-Signature checks out against
-    PARLEY_PUBLIC_URL + path (so it works behind a TLS-terminating proxy).
-
-    Refuses (403, no details) when the signature is missing or wrong, and when no auth
-    token is configured, since then nothing can be verified.
-    """
-    settings: Settings = request.app.state.settings
-    signature = request.headers.get("X-Twilio-Signature")
-    token = settings.twilio_auth_token
-    form = await request.form()
-    params = {key: str(value) for key, value in form.multi_items()}
-    if not signature or token is None:
-        raise Forbidden("forbidden")
-    url = settings.public_base + request.url.path
-    if request.url.query:
-        url += "?" + request.url.query
-    if not RequestValidator(token.get_secret_value()).validate(url, params, signature):
-        raise Forbidden("forbidden")
-    return params
-
-
-TwilioFormDep = Annotated[dict[str, str], Depends(verified_twilio_form)]

@@ -38,11 +38,11 @@ from app.consent.models import ConsentEntry, Suppression
 from app.creditors.models import Creditor
 from app.db import Base, Database
 from app.debts.models import Debt, Debtor, Event
+from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.messaging.gateway import OutboundSMS, ProviderMessage, SendResult
 from app.messaging.governor import agency_may_text
 from app.messaging.models import Message, PhoneOptOut
 from app.payments.models import PaymentCode
-from app.security import PrincipalDep, SessionDep, SettingsDep
 
 MAX_DAYS = 62
 SENT = ("submitted", "sent", "delivered", "read", "undelivered")

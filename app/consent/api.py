@@ -19,9 +19,9 @@ from app.consent.schemas import (
 )
 from app.consent.service import lift_suppression, list_suppressions
 from app.debts.models import Debt, Debtor
+from app.deps import ClockDep, PrincipalDep, SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.phones import PhoneError, normalize_phone
-from app.security import ClockDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["consent"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.creditors.schemas import CreditorOut, CreditorPatch
 from app.creditors.service import update_creditor
-from app.security import ClockDep, PrincipalDep, SessionDep
+from app.deps import ClockDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/creditor", tags=["creditor"])
 

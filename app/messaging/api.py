@@ -8,12 +8,12 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from app.actions.delivery import record_delivery
+from app.deps import ClockDep, PrincipalDep, SessionDep, TwilioFormDep
 from app.errors import Conflict, NotFound
 from app.messaging.gateway import provider_status
 from app.messaging.models import Message
 from app.messaging.schemas import ReviewDecision, ReviewedMessage
 from app.messaging.service import review_parked_message
-from app.security import ClockDep, PrincipalDep, SessionDep, TwilioFormDep
 
 logger = logging.getLogger("parley.webhooks")
 
