@@ -248,7 +248,7 @@ class OutboxWorker:
                             ZoneInfo(debtor.timezone),
                             *(ZoneInfo(z) for z in debtor.other_timezones or ()),
                         ],
-                        policy=ContactPolicy.for_creditor(creditor),
+                        policy=ContactPolicy.for_debtor(creditor, debtor),
                     )
                 renderer = self.renderers.get(message.kind)
                 if renderer is not None and not message.needs_reconcile:

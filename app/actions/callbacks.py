@@ -32,6 +32,7 @@ from app.events import record_event
 from app.jobs import PeriodicJob
 from app.messaging.models import Message
 from app.messaging.service import contact_verdict, enqueue_message
+from app.texts import locale_tag
 
 # --------------------------------------------------------------- initiated texts
 
@@ -142,7 +143,9 @@ def offer_after_no_answer(
     if slots:
         conversation = get_conversation(session, debtor, now)
         _open_menu(conversation, slot_options(slots), callback.debt_id, opens_at=send_at, now=now)
-        menu = slot_menu_text(slots, debtor.timezone, debtor.language, now=send_at)
+        menu = slot_menu_text(
+            slots, debtor.timezone, locale_tag(debtor.language, debtor.phone), now=send_at
+        )
         body = callback_text("no_answer", creditor, debtor, menu=menu)
     else:
         body = callback_text("no_answer_no_slots", creditor, debtor)

@@ -135,7 +135,7 @@ def contact_verdict(
     of the number across creditors sharing a sender. `planning` (queueing a new text)
     counts pending ones against the cap too. An initiated text held for later is paced:
     spread through the window rather than released with every other at its opening."""
-    policy = ContactPolicy.for_creditor(creditor)
+    policy = ContactPolicy.for_debtor(creditor, debtor)
     suppression = active_suppression(session, debtor.id, now)
     decision = decide(
         now=now,
