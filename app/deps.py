@@ -1,5 +1,6 @@
 """The FastAPI dependencies every router uses: the request's one transaction, the clock,
-the settings, the authenticated principal, and a signature-checked Twilio form."""
+the settings, and a signature-checked Twilio form. The authenticated principal and its
+role are checked by app.access.deps.Authorize."""
 
 from __future__ import annotations
 
@@ -7,18 +8,13 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from app.clock import Clock
 from app.config import Settings
-from app.creditors.models import Creditor
 from app.db import Database, set_on_queued
-from app.errors import Forbidden, Unauthorized
-from app.security import Principal, find_api_key
-
-_bearer = HTTPBearer(auto_error=False)
+from app.errors import Forbidden
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -48,25 +44,6 @@ def get_app_settings(request: Request) -> Settings:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-
-
-def get_principal(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """Authenticate `Authorization: Bearer <key>` (401 when missing, unknown or revoked)."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    key = find_api_key(session, credentials.credentials)
-    if key is None or key.revoked_at is not None:
-        raise Unauthorized("invalid or revoked API key")
-    creditor = session.get(Creditor, key.creditor_id)
-    if creditor is None:
-        raise Unauthorized("invalid API key")
-    return Principal(creditor=creditor, api_key=key)
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 async def verified_twilio_form(request: Request) -> dict[str, str]:

@@ -9,6 +9,7 @@ from app.debts.models import Debt, Debtor, Event
 from app.messaging.models import Message, PhoneOptOut
 from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan
 from app.payments.models import Payment, PaymentCode
+from app.users.models import User
 
 __all__ = [
     "ApiKey",
@@ -31,4 +32,5 @@ __all__ = [
     "Plan",
     "Promise",
     "Suppression",
+    "User",
 ]

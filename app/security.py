@@ -1,19 +1,17 @@
-"""API keys: generation, hashing, look-up, and who a request acts as (the Principal).
-The FastAPI dependencies that use them are in app/deps.py."""
+"""API keys: generation, hashing, look-up. Who a request acts as and what it may do is
+app.access; the FastAPI dependencies are in app/deps.py and app/access/deps.py."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.clock import Clock
 from app.creditors.models import ApiKey, Creditor
-from app.errors import Forbidden
 
 KEY_PREFIX = "pk_"
 
@@ -59,24 +57,3 @@ def find_api_key(session: Session, plain: str) -> ApiKey | None:
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return row
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: one key of one creditor."""
-
-    creditor: Creditor
-    api_key: ApiKey
-
-    @property
-    def actor(self) -> str:
-        return f"api_key:{self.api_key.id}"
-
-    @property
-    def is_admin(self) -> bool:
-        return self.api_key.role == "admin"
-
-    def require_admin(self) -> None:
-        """Refuse agent keys on settings that only the finance team may change."""
-        if not self.is_admin:
-            raise Forbidden("this API key's role may not change settings; use an admin key")

@@ -32,13 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
+from app.access.deps import CanConfigure
 from app.clock import FixedClock
 from app.config import Settings
 from app.consent.models import ConsentEntry, Suppression
 from app.creditors.models import Creditor
 from app.db import Base, Database
 from app.debts.models import Debt, Debtor, Event
-from app.deps import PrincipalDep, SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep
 from app.messaging.gateway import OutboundSMS, ProviderMessage, SendResult
 from app.messaging.governor import agency_may_text
 from app.messaging.models import Message, PhoneOptOut
@@ -472,14 +473,13 @@ router = APIRouter(prefix="/api/v1/simulations", tags=["simulation"])
 @router.post("")
 def simulate(
     body: SimulationRequest,
-    principal: PrincipalDep,
+    principal: CanConfigure,
     session: SessionDep,
     request: Request,
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Dry-run this creditor's current rules over its portfolio for `days` (nothing is
     sent and the real data is only read); the same report as `parley simulate`."""
-    principal.require_admin()
     clock = request.app.state.clock
     return run_simulation(
         session,

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
 
+from app.access.deps import CanExport, CanManageDebts, CanView
+from app.access.principal import Principal
 from app.actions.suppressions import suppress_debtor
 from app.consent.ledger import ledger_csv, ledger_entries, ledger_row, record_consent
 from app.consent.models import REPLIES_ALLOWED, Suppression
@@ -19,7 +21,7 @@ from app.consent.schemas import (
 )
 from app.consent.service import lift_suppression, list_suppressions
 from app.debts.models import Debt, Debtor
-from app.deps import ClockDep, PrincipalDep, SessionDep
+from app.deps import ClockDep, SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.phones import PhoneError, normalize_phone
 
@@ -48,7 +50,7 @@ def suppression_out(suppression: Suppression, now: datetime) -> SuppressionOut:
     )
 
 
-def _debt_debtor(session: SessionDep, principal: PrincipalDep, debt_id: str) -> Debtor:
+def _debt_debtor(session: SessionDep, principal: Principal, debt_id: str) -> Debtor:
     debt = session.get(Debt, debt_id)
     if debt is None or debt.creditor_id != principal.creditor.id:
         raise NotFound("debt not found", field="id")
@@ -59,10 +61,13 @@ def _debt_debtor(session: SessionDep, principal: PrincipalDep, debt_id: str) -> 
 
 @router.post("/debts/{debt_id}/suppressions", status_code=201)
 def create_suppression(
-    debt_id: str, body: SuppressionIn, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    debt_id: str,
+    body: SuppressionIn,
+    principal: CanManageDebts,
+    session: SessionDep,
+    clock: ClockDep,
 ) -> SuppressionOut:
     """Suppress the debt's debtor (all their debts with this creditor)."""
-    principal.require_admin()
     debtor = _debt_debtor(session, principal, debt_id)
     now = clock.now()
     suppression = suppress_debtor(
@@ -80,7 +85,7 @@ def create_suppression(
 
 @router.get("/debts/{debt_id}/suppressions")
 def debtor_suppressions(
-    debt_id: str, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    debt_id: str, principal: CanView, session: SessionDep, clock: ClockDep
 ) -> SuppressionList:
     """The suppressions of the debt's debtor, newest first."""
     debtor = _debt_debtor(session, principal, debt_id)
@@ -95,10 +100,9 @@ def debtor_suppressions(
 
 @router.delete("/suppressions/{suppression_id}")
 def lift(
-    suppression_id: str, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    suppression_id: str, principal: CanManageDebts, session: SessionDep, clock: ClockDep
 ) -> SuppressionOut:
     """Lift a suppression now."""
-    principal.require_admin()
     now = clock.now()
     suppression = lift_suppression(
         session, principal.creditor, suppression_id, now=now, actor=principal.actor
@@ -117,7 +121,7 @@ def _phone(value: str | None, country: str) -> str | None:
 
 @router.get("/consent-ledger")
 def consent_ledger(
-    principal: PrincipalDep, session: SessionDep, phone: str | None = None
+    principal: CanView, session: SessionDep, phone: str | None = None
 ) -> ConsentLedger:
     """Consent and revocations of the numbers this creditor texts, oldest first."""
     creditor = principal.creditor
@@ -127,7 +131,7 @@ def consent_ledger(
 
 @router.get("/consent-ledger.csv", response_class=Response)
 def consent_ledger_csv(
-    principal: PrincipalDep, session: SessionDep, phone: str | None = None
+    principal: CanExport, session: SessionDep, phone: str | None = None
 ) -> Response:
     """The same ledger as a CSV file."""
     creditor = principal.creditor
@@ -141,10 +145,9 @@ def consent_ledger_csv(
 
 @router.post("/consent-ledger", status_code=201)
 def add_consent(
-    body: ConsentIn, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    body: ConsentIn, principal: CanManageDebts, session: SessionDep, clock: ClockDep
 ) -> ConsentEntryOut:
     """Record how and when consent to text a number was obtained."""
-    principal.require_admin()
     creditor = principal.creditor
     phone = _phone(body.phone, creditor.country)
     assert phone is not None

@@ -7,8 +7,9 @@ import logging
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
+from app.access.deps import CanWork
 from app.actions.delivery import record_delivery
-from app.deps import ClockDep, PrincipalDep, SessionDep, TwilioFormDep
+from app.deps import ClockDep, SessionDep, TwilioFormDep
 from app.errors import Conflict, NotFound
 from app.messaging.gateway import provider_status
 from app.messaging.models import Message
@@ -65,7 +66,7 @@ def twilio_status_callback(
 def review_message(
     message_id: str,
     decision: ReviewDecision,
-    principal: PrincipalDep,
+    principal: CanWork,
     session: SessionDep,
     clock: ClockDep,
 ) -> ReviewedMessage:

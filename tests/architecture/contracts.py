@@ -23,7 +23,9 @@ ABOVE_DOMAINS = (
     "app.demo",
     "app.simulation",
 )
-NOT_DOMAINS = {"actions", "console", "__pycache__"}
+NOT_DOMAINS = {"actions", "console", "access", "__pycache__"}
+# Plumbing kept as a package (who is calling and what it may do).
+PLUMBING_PACKAGES = ("app.access",)
 
 
 def domains() -> list[str]:
@@ -40,7 +42,8 @@ def domain_modules(domain: str) -> list[str]:
 
 def plumbing() -> list[str]:
     top = sorted(p.stem for p in APP.glob("*.py") if p.stem != "__init__")
-    return [f"app.{m}" for m in top if f"app.{m}" not in ABOVE_DOMAINS and m != "models"]
+    modules = [f"app.{m}" for m in top if f"app.{m}" not in ABOVE_DOMAINS and m != "models"]
+    return sorted([*modules, *PLUMBING_PACKAGES])
 
 
 def private_modules(domain: str) -> list[str]:
