@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     bootstrap_api_key: SecretStr | None = None
     bootstrap_creditor: str = "Demo Creditor"
     payment_webhook_secret: SecretStr | None = None
+    # Signs console session cookies; without it (development, tests) a random key is
+    # made per process, so sessions end when the process does.
+    console_secret: SecretStr | None = None
 
     default_region: str = Field(default="US", description="Region for national phone numbers")
     log_level: str = "INFO"
@@ -94,6 +97,9 @@ class Settings(BaseSettings):
             missing.append(
                 f"PARLEY_PAYMENT_WEBHOOK_SECRET (at least {MIN_SECRET_LENGTH} characters)"
             )
+        console = self.console_secret
+        if console is None or len(console.get_secret_value()) < 2 * MIN_SECRET_LENGTH:
+            missing.append(f"PARLEY_CONSOLE_SECRET (at least {2 * MIN_SECRET_LENGTH} characters)")
         if self.sms_gateway == "twilio" and self.twilio_auth_token is None:
             missing.append("TWILIO_AUTH_TOKEN")
         if self.clock_file:

@@ -83,7 +83,11 @@ def test_production_refuses_missing_or_weak_secrets() -> None:
         Settings(environment="production", payment_webhook_secret=None)
     with pytest.raises(ValidationError, match="at least 16 characters"):
         Settings(environment="production", payment_webhook_secret="")
-    accepted = Settings(environment="production", payment_webhook_secret="x" * 16)
+    with pytest.raises(ValidationError, match="PARLEY_CONSOLE_SECRET"):
+        Settings(environment="production", payment_webhook_secret="x" * 16, console_secret="y")
+    accepted = Settings(
+        environment="production", payment_webhook_secret="x" * 16, console_secret="y" * 32
+    )
     assert accepted.environment == "production"
 
 

@@ -1,7 +1,7 @@
 """outbox priority, retry deadline, review and expired states
 
 Revision ID: deebab1fbd3c
-Revises: 74762034ac74
+Revises: 23cb6fd2330c
 Create Date: 2026-12-02 01:58:57.822515
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db
 
 revision: str = "deebab1fbd3c"
-down_revision: str | None = "74762034ac74"
+down_revision: str | None = "23cb6fd2330c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
