@@ -37,7 +37,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from app.db import Database
-    from app.main import periodic_jobs
+    from app.main import body_renderers, periodic_jobs
     from app.messaging.gateway import build_gateway
     from app.worker import OutboxWorker
 
@@ -45,7 +45,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_json)
     database = Database(settings.sqlalchemy_url)
     worker = OutboxWorker(
-        database, build_gateway(settings), clock_for(settings.clock_file), settings, periodic_jobs()
+        database,
+        build_gateway(settings),
+        clock_for(settings.clock_file),
+        settings,
+        periodic_jobs(),
+        body_renderers(),
     )
     if args.once:
         sent = worker.run_once()
@@ -257,6 +262,35 @@ def _cmd_demo(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from datetime import UTC, date, datetime
+
+    from app.db import Database
+    from app.simulation import MAX_DAYS, run_simulation
+
+    if not 1 <= args.days <= MAX_DAYS:
+        print(f"--days must be between 1 and {MAX_DAYS}", file=sys.stderr)
+        return 2
+    try:
+        start = date.fromisoformat(args.start) if args.start else datetime.now(UTC).date()
+    except ValueError:
+        print("--start must be a date YYYY-MM-DD", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    database = Database(settings.sqlalchemy_url)
+    try:
+        result = run_simulation(
+            database, args.creditor, days=args.days, start=start, seed=args.seed, settings=settings
+        )
+    except LookupError as exc:
+        print(str(exc).strip("'\""), file=sys.stderr)
+        return 2
+    finally:
+        database.dispose()
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also what `parley --help` prints)."""
     parser = argparse.ArgumentParser(
@@ -332,6 +366,18 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="create the demo creditor with a few debts; print its key and console login"
     )
     demo.set_defaults(func=_cmd_demo)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="dry-run a creditor's rules over its portfolio on a throw-away copy with a\n"
+        "simulated clock and debtor replies; print one JSON report (messages,\n"
+        "by_local_hour, held_by_reason, violations)",
+    )
+    simulate.add_argument("--creditor", required=True, help="the creditor's name")
+    simulate.add_argument("--days", type=int, required=True, help="how many days to simulate")
+    simulate.add_argument("--start", help="first simulated day, YYYY-MM-DD (default today, UTC)")
+    simulate.add_argument("--seed", type=int, default=0, help="seed of the debtor replies model")
+    simulate.set_defaults(func=_cmd_simulate)
     return parser
 
 

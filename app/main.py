@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import health
+from app import health, simulation
 from app.actions.cadence import JOBS as CADENCE_JOBS
 from app.actions.callbacks import JOBS as CALLBACK_JOBS
 from app.actions.calls import CallbacksDesk
@@ -24,12 +24,14 @@ from app.analytics import api as analytics_api
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
+from app.consent import api as consent_api
 from app.console import install_console
 from app.conversations import api as conversations_api
 from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
 from app.debts import api as debts_api
+from app.debts.service import statement_at_send
 from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.exports import api as exports_api
@@ -39,7 +41,7 @@ from app.messaging.gateway import SmsGateway, build_gateway
 from app.offers import api as offers_api
 from app.payments import api as payments_api
 from app.payments.tasks import JOBS as PAYMENT_JOBS
-from app.worker import OutboxWorker
+from app.worker import BodyRenderer, OutboxWorker
 
 logger = logging.getLogger("parley")
 
@@ -48,6 +50,11 @@ def periodic_jobs() -> list[PeriodicJob]:
     """The scheduled work every worker tick runs (cadence, promises, plans, codes,
     callback reminders)."""
     return [*CADENCE_JOBS, *PROMISE_JOBS, *PLAN_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
+
+
+def body_renderers() -> dict[str, BodyRenderer]:
+    """Message kinds whose wording is written again when they are sent."""
+    return {"statement": statement_at_send}
 
 
 def build_inbound_handler(settings: Settings) -> InboundHandler:
@@ -87,7 +94,9 @@ def create_app(
         thread = None
         worker: OutboxWorker | None = None
         if run_worker:
-            worker = OutboxWorker(database, gateway, clock, settings, periodic_jobs())
+            worker = OutboxWorker(
+                database, gateway, clock, settings, periodic_jobs(), body_renderers()
+            )
             worker.wakeup = app.state.worker_wakeup
             thread = threading.Thread(
                 target=worker.run_forever, args=(stop,), name="parley-worker", daemon=True
@@ -131,6 +140,8 @@ def create_app(
     app.include_router(offers_api.router)
     app.include_router(payments_api.router)
     app.include_router(callbacks_api.router)
+    app.include_router(consent_api.router)
+    app.include_router(simulation.router)
     app.include_router(analytics_api.router)
     app.include_router(exports_api.router)
     install_console(app, settings)

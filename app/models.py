@@ -1,6 +1,7 @@
 """Imports every model so the metadata (Alembic, create_all) sees all tables."""
 
 from app.callbacks.models import Callback, CallbackCalendar
+from app.consent.models import ConsentEntry, Suppression
 from app.conversations.models import Conversation, Promise
 from app.creditors.models import ApiKey, Creditor
 from app.db import Base
@@ -15,6 +16,7 @@ __all__ = [
     "Base",
     "Callback",
     "CallbackCalendar",
+    "ConsentEntry",
     "Conversation",
     "Creditor",
     "Debt",
@@ -29,5 +31,6 @@ __all__ = [
     "PhoneOptOut",
     "Plan",
     "Promise",
+    "Suppression",
     "User",
 ]

@@ -29,9 +29,11 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -53,9 +55,10 @@ from app.messaging.gateway import (
     SendResult,
     SmsGateway,
 )
-from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, decide
+from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, validity_seconds
 from app.messaging.models import PENDING_STATUSES, Message
-from app.messaging.service import initiated_counter
+from app.messaging.service import contact_verdict, sender_key
+from app.segments import count_segments
 
 logger = logging.getLogger("parley.worker")
 
@@ -94,6 +97,11 @@ class Verdict(Enum):
     STALE = "stale"  # the claim is no longer ours
 
 
+# Writes a message's body again at send time (other domains register one per message
+# kind): the new body, or None when the text no longer has a reason to go.
+BodyRenderer = Callable[[Session, Message, datetime], str | None]
+
+
 def _sid_taken(session: Session, sid: str, message_id: str) -> bool:
     """Whether another message already holds this provider id."""
     owner = session.scalars(select(Message.id).where(Message.provider_sid == sid)).first()
@@ -110,12 +118,14 @@ class OutboxWorker:
         clock: Clock,
         settings: Settings,
         jobs: list[PeriodicJob] | None = None,
+        renderers: Mapping[str, BodyRenderer] | None = None,
     ) -> None:
         self.db = db
         self.gateway = gateway
         self.clock = clock
         self.settings = settings
         self.jobs = jobs or []
+        self.renderers = dict(renderers or {})
         # Set by whoever queues work, so an idle worker does not wait a full poll.
         self.wakeup = threading.Event()
         self.breaker = CircuitBreaker(
@@ -208,20 +218,20 @@ class OutboxWorker:
                     message.status = "canceled"
                     message.error_message = "no debtor for this message"
                     continue
-                decision = decide(
-                    now=now,
-                    contact_status=debtor.contact_status,
-                    timezone=debtor.timezone,
-                    other_timezones=debtor.other_timezones or (),
-                    policy=ContactPolicy.for_debtor(creditor, debtor),
+                decision = contact_verdict(
+                    session,
+                    creditor=creditor,
+                    debtor=debtor,
                     kind=message.kind,
                     initiated=message.initiated,
                     is_reply=message.is_reply and now - message.created_at <= REPLY_FRESHNESS,
-                    initiated_count_on=initiated_counter(
-                        session, debtor, include_pending=False, exclude_id=message.id
-                    ),
+                    now=now,
+                    planning=False,
+                    exclude_id=message.id,
+                    message_id=message.id,
                 )
                 message.updated_at = now
+                message.held_reason = decision.held_reason
                 if decision.send_at is None:
                     message.status = "canceled"
                     message.error_message = decision.reason
@@ -230,6 +240,40 @@ class OutboxWorker:
                     message.status = "scheduled"
                     message.send_after = decision.send_at
                     continue
+                validity: int | None = None
+                if message.initiated:
+                    validity = validity_seconds(
+                        at=now,
+                        zones=[
+                            ZoneInfo(debtor.timezone),
+                            *(ZoneInfo(z) for z in debtor.other_timezones or ()),
+                        ],
+                        policy=ContactPolicy.for_debtor(creditor, debtor),
+                    )
+                renderer = self.renderers.get(message.kind)
+                if renderer is not None and not message.needs_reconcile:
+                    # Wording that depends on the day ("due today", "N days ago", the
+                    # balance) is written now, not when the text was queued.
+                    body = renderer(session, message, now)
+                    if body is None:
+                        message.status = "canceled"
+                        message.held_reason = "canceled"
+                        message.error_message = "nothing left to say (debt no longer due)"
+                        continue
+                    if body != message.body:
+                        info = count_segments(body)
+                        message.body = body
+                        message.segments = info.segments
+                        message.encoding = info.encoding
+                service_sid, from_number = sender_key(creditor)
+                if not service_sid:
+                    # Which of our numbers wrote to the debtor: their answer comes back
+                    # to it, and inbound routing reads it.
+                    message.from_phone = from_number or (
+                        None
+                        if self.settings.twilio_messaging_service_sid
+                        else self.settings.twilio_from
+                    )
                 message.status = "sending"
                 message.attempts += 1
                 message.lease_expires_at = now + timedelta(
@@ -246,6 +290,9 @@ class OutboxWorker:
                             body=message.body,
                             media_urls=tuple(message.media_urls or ()),
                             status_callback=self.status_callback_url(message.id),
+                            validity_period=validity,
+                            from_number=from_number,
+                            messaging_service_sid=service_sid,
                         ),
                         reconcile=message.needs_reconcile,
                         attempt=message.attempts,
@@ -605,6 +652,7 @@ class OutboxWorker:
                 message.error_code = error.code
                 message.error_message = error.message[:500]
                 message.send_after = min(now + delay, max(message.retry_until, now))
+                message.held_reason = "provider_retry"
                 message.sent_at = None
                 logger.warning(
                     "send failed, will retry",

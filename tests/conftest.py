@@ -146,9 +146,9 @@ def client(app: Any) -> Iterator[TestClient]:
 def worker(
     db: Database, gateway: SmsGateway, clock: FixedClock, settings: Settings
 ) -> OutboxWorker:
-    from app.main import periodic_jobs
+    from app.main import body_renderers, periodic_jobs
 
-    return OutboxWorker(db, gateway, clock, settings, periodic_jobs())
+    return OutboxWorker(db, gateway, clock, settings, periodic_jobs(), body_renderers())
 
 
 class Tenant:

@@ -75,6 +75,17 @@ DECISIONS: dict[tuple[str, str], Permission] = {
     ("POST", "/api/v1/callbacks/{callback_id}/complete"): P.WORK,
     ("POST", "/api/v1/callbacks/{callback_id}/reschedule"): P.WORK,
     ("POST", "/api/v1/callbacks/{callback_id}/cancel"): P.WORK,
+    # A person's verdict on a parked outbox message (issue 11).
+    ("POST", "/api/v1/messages/{message_id}/review"): P.WORK,
+    # Suppressions and the consent ledger (issue 16).
+    ("POST", "/api/v1/debts/{debt_id}/suppressions"): P.MANAGE_DEBTS,
+    ("GET", "/api/v1/debts/{debt_id}/suppressions"): P.VIEW,
+    ("DELETE", "/api/v1/suppressions/{suppression_id}"): P.MANAGE_DEBTS,
+    ("GET", "/api/v1/consent-ledger"): P.VIEW,
+    ("GET", "/api/v1/consent-ledger.csv"): P.EXPORT,
+    ("POST", "/api/v1/consent-ledger"): P.MANAGE_DEBTS,
+    # The dry run of the creditor's rules (issue 16).
+    ("POST", "/api/v1/simulations"): P.CONFIGURE,
 }
 
 # The console's pages and forms: the signed-in user's role decides (the console's own

@@ -30,9 +30,8 @@ from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.jobs import PeriodicJob
-from app.messaging.governor import ContactPolicy, decide
 from app.messaging.models import Message
-from app.messaging.service import enqueue_message, initiated_counter
+from app.messaging.service import contact_verdict, enqueue_message
 from app.texts import locale_tag
 
 # --------------------------------------------------------------- initiated texts
@@ -43,16 +42,15 @@ def _planned_send_at(
 ) -> datetime | None:
     """When an initiated text queued now would go out, by the same rules
     enqueue_message applies (None: never)."""
-    return decide(
-        now=now,
-        contact_status=debtor.contact_status,
-        timezone=debtor.timezone,
-        other_timezones=debtor.other_timezones or (),
-        policy=ContactPolicy.for_debtor(creditor, debtor),
+    return contact_verdict(
+        session,
+        creditor=creditor,
+        debtor=debtor,
         kind=kind,
         initiated=True,
         is_reply=False,
-        initiated_count_on=initiated_counter(session, debtor, include_pending=True),
+        now=now,
+        planning=True,
     ).send_at
 
 

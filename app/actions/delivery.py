@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from app.actions.lifecycle import change_number, number_change_for_error
+from app.actions.lifecycle import NumberChange, change_number, number_change_for_error
+from app.consent.ledger import record_revocation
 from app.debts.models import Debtor
 from app.messaging.models import Message
 from app.messaging.service import apply_provider_status
@@ -36,6 +37,18 @@ def record_delivery(
         actor=actor,
     )
     change = number_change_for_error(error_code) if changed else None
+    if change is NumberChange.OPTED_OUT and message.to_phone:
+        # The provider knows the number unsubscribed from this sender: a revocation.
+        record_revocation(
+            session,
+            phone=message.to_phone,
+            creditor_id=message.creditor_id,
+            channel="provider",
+            words=f"provider error {error_code}",
+            message_id=message.id,
+            now=now,
+            actor=actor,
+        )
     if change is not None and message.debtor_id:
         debtor = session.get(Debtor, message.debtor_id)
         if debtor is not None:

@@ -22,6 +22,7 @@ from app.actions.desks import Desks
 from app.actions.lifecycle import DebtChange, NumberChange, change_debt, change_number
 from app.actions.reply import ReplyContext
 from app.config import Settings
+from app.consent.ledger import record_opt_in, record_revocation
 from app.conversations.classifier import Classification, Intent, classify
 from app.conversations.models import Promise
 from app.conversations.promises import cancel_open_promises
@@ -101,7 +102,11 @@ class InboundHandler:
         # One text of a number at a time on PostgreSQL: two STOPs arriving together
         # confirm once.
         postgres = session.get_bind().dialect.name == "postgresql"
-        debtor = find_debtor(session, phone, creditor_id, lock=postgres)
+        try:
+            to_number = normalize_phone(to_phone, self.settings.default_region)
+        except PhoneError:
+            to_number = to_phone
+        debtor = find_debtor(session, phone, creditor_id, lock=postgres, to_phone=to_number)
         info = count_segments(body)
         inbound = Message(
             creditor_id=debtor.creditor_id if debtor else None,
@@ -258,6 +263,18 @@ class InboundHandler:
 
     def _stop(self, ctx: ReplyContext) -> None:
         already = ctx.debtor.contact_status == "opted_out"
+        # In the debtor's exact words, whatever they were: the classifier understood
+        # a revocation, which holds at once for every creditor texting the number.
+        revocation = record_revocation(
+            ctx.session,
+            phone=ctx.debtor.phone,
+            creditor_id=ctx.creditor.id,
+            channel="sms",
+            words=ctx.inbound.body,
+            message_id=ctx.inbound.id,
+            now=ctx.now,
+            actor="debtor",
+        )
         change_number(
             ctx.session,
             ctx.debtor,
@@ -270,10 +287,19 @@ class InboundHandler:
         ctx.close_menu()
         if not already and ctx.debtor.contact_status == "opted_out":
             # The one confirmation the rules allow.
-            ctx.reply(ctx.text("opt_out_confirmation"), kind="opt_out_confirmation")
+            confirmation = ctx.reply(ctx.text("opt_out_confirmation"), kind="opt_out_confirmation")
+            revocation.confirmation_message_id = confirmation.id
 
     def _start(self, ctx: ReplyContext) -> None:
         was_opted_out = ctx.debtor.contact_status == "opted_out"
+        record_opt_in(
+            ctx.session,
+            phone=ctx.debtor.phone,
+            creditor_id=ctx.creditor.id,
+            words=ctx.inbound.body,
+            message_id=ctx.inbound.id,
+            now=ctx.now,
+        )
         change_number(
             ctx.session,
             ctx.debtor,
@@ -438,9 +464,27 @@ class InboundHandler:
         if classification.intent is Intent.STOP:
             # Kept for the number: a creditor importing it later must not text it.
             record_opt_out(session, inbound.from_phone or "", now=now, source_message_id=inbound.id)
+            record_revocation(
+                session,
+                phone=inbound.from_phone or "",
+                creditor_id=None,
+                channel="sms",
+                words=inbound.body,
+                message_id=inbound.id,
+                now=now,
+                actor="debtor",
+            )
             return InboundResult(inbound.id, intent=inbound.intent)
         if classification.intent is Intent.START:
             clear_opt_out(session, inbound.from_phone or "")
+            record_opt_in(
+                session,
+                phone=inbound.from_phone or "",
+                creditor_id=None,
+                words=inbound.body,
+                message_id=inbound.id,
+                now=now,
+            )
             return InboundResult(inbound.id, intent=inbound.intent)
         if opted_out_phones(session, [inbound.from_phone or ""]):
             return InboundResult(inbound.id, intent=inbound.intent)

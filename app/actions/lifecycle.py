@@ -399,6 +399,7 @@ def change_number(
                 reason=f"number became {cascade.contact_status}",
                 debtor_id=row.id,
                 except_kinds=cascade.keep_kinds,
+                held_reason=cascade.contact_status,
             )
         if cascade.callbacks:
             cancel_callbacks_for(session, debtor_id=row.id, now=now, actor=actor, reason=why)

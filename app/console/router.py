@@ -457,9 +457,12 @@ def _hold_reason(
     the debtor's contact window, a day that is not a business day, the daily cap."""
     if message.direction != "outbound":
         return None
-    stored = getattr(message, "held_reason", None)
-    if stored:
-        return str(stored)
+    stored = message.held_reason
+    worded = ("outside_window", "daily_cap", "weekend", "holiday", "pacing")
+    if stored and not (stored in worded and message.status in ("queued", "scheduled")):
+        # The governor's own reason (suppression, agency rule, opted out...), with why.
+        detail = f": {message.error_message}" if message.error_message else ""
+        return stored.replace("_", " ") + detail
     if message.status == "canceled":
         return message.error_message or page.t("held_canceled")
     if message.status not in ("queued", "scheduled"):

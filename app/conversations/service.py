@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.conversations.models import Conversation
+from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.messaging.models import Message
@@ -20,10 +21,17 @@ ACTIVE_DEBT_STATUSES = ("open", "in_plan", "paused", "disputed")
 
 
 def find_debtor(
-    session: Session, phone: str, creditor_id: str | None = None, *, lock: bool = False
+    session: Session,
+    phone: str,
+    creditor_id: str | None = None,
+    *,
+    lock: bool = False,
+    to_phone: str | None = None,
 ) -> Debtor | None:
-    """The debtor this number belongs to; when several creditors know it, the one that
-    texted it last (the reply most likely answers that text). `lock` holds the number's
+    """The debtor this number belongs to. When several creditors know it, the reply is
+    routed by the number it was sent to (`to_phone`) first: the creditor whose own
+    sender that is, or whose texts to this number left from it; among those (or all,
+    when they share one sender) the one that texted it last. `lock` holds the number's
     debtor rows for the transaction, so its texts are answered one at a time."""
     query = select(Debtor).where(Debtor.phone == phone).order_by(Debtor.id)
     if creditor_id is not None:
@@ -33,6 +41,10 @@ def find_debtor(
     debtors = list(session.scalars(query))
     if len(debtors) <= 1:
         return debtors[0] if debtors else None
+    if to_phone:
+        debtors = _routed_by_to(session, debtors, to_phone) or debtors
+        if len(debtors) == 1:
+            return debtors[0]
     latest = session.scalars(
         select(Message.debtor_id)
         .where(Message.debtor_id.in_([d.id for d in debtors]), Message.direction == "outbound")
@@ -41,6 +53,31 @@ def find_debtor(
     ).first()
     by_id = {d.id: d for d in debtors}
     return by_id.get(latest or "", debtors[0])
+
+
+def _routed_by_to(session: Session, debtors: list[Debtor], to_phone: str) -> list[Debtor]:
+    """The debtors whose creditor owns the sender `to_phone`, else those whose texts to
+    the number went out from it (a shared sender keeps several)."""
+    creditor_ids = {d.creditor_id for d in debtors}
+    owners = set(
+        session.scalars(
+            select(Creditor.id).where(
+                Creditor.id.in_(creditor_ids), Creditor.twilio_from == to_phone
+            )
+        )
+    )
+    if owners:
+        return [d for d in debtors if d.creditor_id in owners]
+    senders = set(
+        session.scalars(
+            select(Message.debtor_id).where(
+                Message.debtor_id.in_([d.id for d in debtors]),
+                Message.direction == "outbound",
+                Message.from_phone == to_phone,
+            )
+        )
+    )
+    return [d for d in debtors if d.id in senders]
 
 
 def get_conversation(session: Session, debtor: Debtor, now: datetime) -> Conversation:

@@ -13,6 +13,9 @@ from app.db import ID, Base, new_id
 from app.texts import LANGUAGES, Language
 
 PAYMENT_SCHEMES = ("boleto", "pix", "reference")
+# first_party: collects its own debts; agency: collects for others (a debt collector,
+# which must say so, and which Twilio does not let text US or Canadian numbers).
+CREDITOR_KINDS = ("first_party", "agency")
 
 
 class Creditor(Base):
@@ -23,10 +26,13 @@ class Creditor(Base):
         CheckConstraint(f"payment_scheme IN {PAYMENT_SCHEMES}", name="payment_scheme"),
         CheckConstraint(f"default_language IN {LANGUAGES}", name="default_language"),
         CheckConstraint("max_initiated_per_day >= 1", name="max_initiated_per_day"),
+        CheckConstraint(f"kind IN {CREDITOR_KINDS}", name="kind"),
+        CheckConstraint("send_spread_minutes >= 0", name="send_spread_minutes"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="first_party")
     # Shown to debtors in HELP answers and on the payment page.
     contact_phone: Mapped[str | None] = mapped_column(String(32))
     country: Mapped[str] = mapped_column(String(2), default="US")
@@ -45,8 +51,14 @@ class Creditor(Base):
     legal_name: Mapped[str | None] = mapped_column(String(200))
     tax_id: Mapped[str | None] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(300))
-    # Collection agencies must say so in their messages (FDCPA 807(11)).
+    # Collection agencies must say so in their messages (FDCPA 807(11)); follows `kind`.
     collector_disclosure: Mapped[bool] = mapped_column(Boolean, default=False)
+    # This creditor's own sender, overriding PARLEY_TWILIO_FROM / _MESSAGING_SERVICE_SID.
+    twilio_from: Mapped[str | None] = mapped_column(String(40))
+    twilio_messaging_service_sid: Mapped[str | None] = mapped_column(String(64))
+    # Initiated texts are spread over this many minutes from the moment they may first
+    # go (the window's opening, usually), never released as one wave; 0 turns it off.
+    send_spread_minutes: Mapped[int] = mapped_column(Integer, default=240)
     boleto_bank_code: Mapped[str | None] = mapped_column(String(3))
     boleto_agreement: Mapped[str | None] = mapped_column(String(20))
     pix_key: Mapped[str | None] = mapped_column(String(77))

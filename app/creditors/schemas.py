@@ -14,6 +14,7 @@ from app.texts import supported_language
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 PaymentScheme = Literal["boleto", "pix", "reference"]
+CreditorKind = Literal["first_party", "agency"]
 Language = Literal["en", "es", "pt-BR"]
 
 
@@ -37,6 +38,7 @@ class CreditorOut(BaseModel):
 
     id: str
     name: str
+    kind: str
     contact_phone: str | None
     country: str
     default_language: str
@@ -61,6 +63,9 @@ class CreditorOut(BaseModel):
     cadence_offsets: list[int]
     rebill_every_days: int
     escalate_after_unanswered: int
+    twilio_from: str | None
+    twilio_messaging_service_sid: str | None
+    send_spread_minutes: int
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -71,6 +76,11 @@ class CreditorPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=120)
+    kind: CreditorKind | None = Field(
+        default=None,
+        description="first_party: collects its own debts; agency: collects for others "
+        "(says so in every statement; cannot text US or Canadian numbers)",
+    )
     contact_phone: str | None = None
     country: str | None = None
     default_language: Language | None = None
@@ -97,6 +107,9 @@ class CreditorPatch(BaseModel):
     cadence_offsets: list[int] | None = Field(default=None, min_length=1, max_length=6)
     rebill_every_days: int | None = Field(default=None, ge=7, le=90)
     escalate_after_unanswered: int | None = Field(default=None, ge=1, le=20)
+    twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    send_spread_minutes: int | None = Field(default=None, ge=0, le=780)
 
     @field_validator("cadence_offsets")
     @classmethod
@@ -131,7 +144,7 @@ class CreditorPatch(BaseModel):
             raise ValueError("no public-holiday calendar for this country")
         return value
 
-    @field_validator("contact_phone")
+    @field_validator("contact_phone", "twilio_from")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
         if value is None:

@@ -27,6 +27,7 @@ def create_creditor(session: Session, clock: Clock, name: str, **settings: objec
     now = clock.now()
     creditor = Creditor(
         name=name,
+        kind="first_party",
         country="US",
         default_language="en",
         payment_scheme="reference",
@@ -40,11 +41,16 @@ def create_creditor(session: Session, clock: Clock, name: str, **settings: objec
         cadence_offsets=[-3, 0, 7],
         rebill_every_days=30,
         escalate_after_unanswered=3,
+        send_spread_minutes=240,
         created_at=now,
         updated_at=now,
     )
     for key, value in settings.items():
         setattr(creditor, key, value)
+    if "kind" in settings:
+        creditor.collector_disclosure = creditor.kind == "agency"
+    elif settings.get("collector_disclosure"):
+        creditor.kind = "agency"
     session.add(creditor)
     session.flush()
     return creditor
@@ -84,7 +90,22 @@ def update_creditor(
             errors.append(("contact_window_start", "must not be before 08:00 local time"))
         if end > LAWFUL_WINDOW[1]:
             errors.append(("contact_window_end", "must not be after 21:00 local time"))
+    kind = changes.get("kind", creditor.kind)
+    if "collector_disclosure" in changes:
+        wanted = changes["collector_disclosure"]
+        if wanted is None or wanted != (kind == "agency"):
+            errors.append(
+                (
+                    "collector_disclosure",
+                    "follows kind: agencies disclose that they are debt collectors, "
+                    "first-party creditors do not; set kind instead",
+                )
+            )
+    if "kind" in changes and kind is not None:
+        changes["collector_disclosure"] = kind == "agency"
     for key in (
+        "kind",
+        "send_spread_minutes",
         "country",
         "default_language",
         "payment_scheme",

@@ -31,8 +31,11 @@ class DebtorIn(BaseModel):
     phone: str = Field(min_length=3, max_length=40)
     language: str | None = None
     timezone: str | None = None
+    # How consent to text the number was obtained ("signed form 2026-03-01"), kept in
+    # the consent ledger.
+    consent: str | None = Field(default=None, max_length=500)
 
-    _clean = field_validator("name", "phone", "language", "timezone", mode="before")(
+    _clean = field_validator("name", "phone", "language", "timezone", "consent", mode="before")(
         _no_control_characters
     )
 
@@ -182,6 +185,9 @@ class MessageOut(BaseModel):
     status: str
     created_at: datetime
     send_after: datetime | None
+    # Why it is not sent now (outside_window, daily_cap, holiday, opted_out,
+    # suppression, agency_rule, pacing, lane_budget, lane_paused ...); None otherwise.
+    held_reason: str | None
     sent_at: datetime | None
     delivered_at: datetime | None
     segments: int
@@ -213,6 +219,10 @@ class DebtReview(BaseModel):
     note: str | None = Field(default=None, max_length=500)
 
 
+# The statuses of a text not (yet) sent: those carry why.
+HOLDABLE = ("queued", "scheduled", "canceled")
+
+
 def message_out(message: Message) -> MessageOut:
     """The API view of one message."""
     return MessageOut(
@@ -223,6 +233,7 @@ def message_out(message: Message) -> MessageOut:
         status=message.status,
         created_at=message.created_at,
         send_after=message.send_after,
+        held_reason=message.held_reason if message.status in HOLDABLE else None,
         sent_at=message.sent_at,
         delivered_at=message.delivered_at,
         segments=message.segments,

@@ -9,19 +9,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import IO, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.consent.models import ConsentEntry
 from app.creditors.models import Creditor
 from app.db import new_id
 from app.debts.models import Debt, Debtor
 from app.debts.schemas import DebtIn
 from app.errors import NotFound, ValidationFailed
 from app.events import record_event
-from app.messaging.models import PhoneOptOut
+from app.messaging.models import Message, PhoneOptOut
 from app.money import format_money
 from app.phones import (
     AmbiguousTimezone,
@@ -131,6 +133,23 @@ def first_statement_on(creditor: Creditor, due: date) -> date:
     return due + timedelta(days=min(int(o) for o in creditor.cadence_offsets or [0]))
 
 
+def _consent_at_import(
+    creditor: Creditor, row: ValidRow, now: datetime, actor: str
+) -> ConsentEntry:
+    """The consent ledger's note of a number imported (with how consent was obtained,
+    when the import says)."""
+    return ConsentEntry(
+        phone=row.phone,
+        creditor_id=creditor.id,
+        event="consent",
+        channel="import",
+        words=row.data.debtor.consent,
+        effective_at=now,
+        actor=actor,
+        recorded_at=now,
+    )
+
+
 def _upsert_chunk(
     session: Session,
     creditor: Creditor,
@@ -182,7 +201,10 @@ def _upsert_chunk(
             )
             session.add(debtor)
             debtors[row.phone] = debtor
+            session.add(_consent_at_import(creditor, row, now, actor))
         else:
+            if data.debtor.consent:
+                session.add(_consent_at_import(creditor, row, now, actor))
             debtor.name = data.debtor.name
             if data.debtor.language:
                 debtor.language = row.language
@@ -394,13 +416,16 @@ CSV_ALIASES = {
     "debtor.timezone": "timezone",
     "debtor_timezone": "timezone",
     "timezone": "timezone",
+    "debtor.consent": "consent",
+    "debtor_consent": "consent",
+    "consent": "consent",
 }
 
 
 def csv_rows(stream: IO[str]) -> Iterator[dict[str, Any]]:
     """Rows of an import CSV as API-shaped items, read lazily (a 50,000-row file never
     sits in memory). Header: external_id, name (or debtor.name / debtor_name), phone,
-    language, timezone, amount, currency, due_date, description."""
+    language, timezone, consent, amount, currency, due_date, description."""
     reader = csv.DictReader(stream)
     while True:
         try:
@@ -510,10 +535,27 @@ def statement_text(creditor: Creditor, debt: Debt, debtor: Debtor, today: date) 
         text = render("statement_due_today", language, **params)
     else:
         text = render("statement_due", language, **params)
-    if creditor.collector_disclosure:
+    if creditor.kind == "agency":
         # FDCPA 807(11): a collector's communications say they come from a debt collector.
         text = f"{render('collector_disclosure', language)} {text}"
     return text
 
 
 COLLECTIBLE = ("open", "in_plan")
+
+
+def statement_at_send(session: Session, message: Message, now: datetime) -> str | None:
+    """A queued statement's words as of the moment it goes out (the worker asks just
+    before sending): "due today" and "N days ago" in the debtor's local date, the
+    balance as it stands. None when the debt no longer calls for a statement."""
+    if message.debt_id is None or message.creditor_id is None:
+        return message.body
+    debt = session.get(Debt, message.debt_id)
+    creditor = session.get(Creditor, message.creditor_id)
+    debtor = session.get(Debtor, message.debtor_id) if message.debtor_id else None
+    if debt is None or creditor is None or debtor is None:
+        return message.body
+    if debt.balance <= 0 or (message.initiated and debt.status not in COLLECTIBLE):
+        return None
+    today = now.astimezone(ZoneInfo(debtor.timezone)).date()
+    return statement_text(creditor, debt, debtor, today)

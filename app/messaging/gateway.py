@@ -39,6 +39,12 @@ class OutboundSMS:
     body: str
     media_urls: Sequence[str] = ()
     status_callback: str | None = None
+    # Twilio's ValidityPeriod (seconds): an initiated text not handed to the carrier
+    # by then fails instead of arriving after the debtor's window closes.
+    validity_period: int | None = None
+    # The creditor's own sender, when it has one (else the global setting).
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,11 @@ class TwilioGateway:
 
     def send(self, sms: OutboundSMS) -> SendResult:
         kwargs: dict[str, object] = {"to": sms.to, "body": sms.body}
-        if self._settings.twilio_messaging_service_sid:
+        if sms.messaging_service_sid:
+            kwargs["messaging_service_sid"] = sms.messaging_service_sid
+        elif sms.from_number:
+            kwargs["from_"] = sms.from_number
+        elif self._settings.twilio_messaging_service_sid:
             kwargs["messaging_service_sid"] = self._settings.twilio_messaging_service_sid
         else:
             kwargs["from_"] = self._settings.twilio_from
@@ -192,6 +202,8 @@ class TwilioGateway:
             kwargs["status_callback"] = sms.status_callback
         if sms.media_urls:
             kwargs["media_url"] = list(sms.media_urls)
+        if sms.validity_period is not None:
+            kwargs["validity_period"] = sms.validity_period
         try:
             created = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:

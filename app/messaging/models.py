@@ -104,6 +104,8 @@ class Message(Base):
         # The claim order: answers first, then the oldest due.
         Index("ix_messages_claim", "status", "priority", "send_after"),
         Index("ix_messages_debtor_created", "debtor_id", "created_at"),
+        # The daily cap counts per number across creditors sharing a sender.
+        Index("ix_messages_to_phone_sent", "to_phone", "sent_at"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
@@ -132,6 +134,8 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Outbox: the earliest moment the worker may send it.
     send_after: Mapped[datetime | None]
+    # Why it is not sent now (governor.HELD_REASONS); None when nothing holds it.
+    held_reason: Mapped[str | None] = mapped_column(String(32))
     # Claim order (SendPriority): lower goes first.
     priority: Mapped[int] = mapped_column(SmallInteger, default=int(SendPriority.BULK))
     # Set at the first failure the provider caused (outage, 5xx, 429, timeout): past

@@ -12,12 +12,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.clock import local_day_bounds
+from app.consent.models import REPLIES_ALLOWED, Suppression
 from app.creditors.models import Creditor
 from app.db import queued_work
 from app.debts.models import ContactStatus, Debt, Debtor
 from app.events import record_event
 from app.messaging.gateway import INVALID_NUMBER_CODES, OPTED_OUT_CODES, UNREACHABLE_CODES
-from app.messaging.governor import ContactPolicy, decide
+from app.messaging.governor import (
+    ContactPolicy,
+    Decision,
+    agency_may_text,
+    decide,
+    paced_send_at,
+)
 from app.messaging.models import (
     PENDING_STATUSES,
     STATUS_RANK,
@@ -32,18 +39,44 @@ MAX_BODY_CHARS = 1600
 SENT_LIKE = ("sending", "submitted", "sent", "delivered", "undelivered", "read")
 
 
+def sender_key(creditor: Creditor) -> tuple[str | None, str | None]:
+    """What identifies the sender a creditor's texts go out from (None, None: the
+    global PARLEY_TWILIO_FROM / _MESSAGING_SERVICE_SID)."""
+    return (creditor.twilio_messaging_service_sid or None, creditor.twilio_from or None)
+
+
+def creditors_sharing_sender(session: Session, creditor: Creditor) -> list[str]:
+    """The ids of the creditors whose texts leave from the same sender as `creditor`'s
+    (itself included): a number they all text sees one sender, so one daily cap."""
+    service_sid, from_number = sender_key(creditor)
+    query = select(Creditor.id).where(
+        func.coalesce(Creditor.twilio_messaging_service_sid, "") == (service_sid or "")
+    )
+    if not service_sid:
+        query = query.where(func.coalesce(Creditor.twilio_from, "") == (from_number or ""))
+    return list(session.scalars(query))
+
+
 def initiated_counter(
-    session: Session, debtor: Debtor, *, include_pending: bool, exclude_id: str | None = None
+    session: Session,
+    debtor: Debtor,
+    *,
+    include_pending: bool,
+    exclude_id: str | None = None,
+    creditor_ids: Sequence[str] | None = None,
 ) -> Callable[[date], int]:
-    """A function day -> how many initiated messages this debtor got (or will get) that
-    local day. Pending (scheduled) ones count too when planning a new message, so two
+    """A function day -> how many initiated messages this debtor's number got (or will
+    get) that local day, from this creditor or (`creditor_ids`) every creditor sharing
+    its sender. Pending (scheduled) ones count too when planning a new message, so two
     statements queued together spread over two days."""
     zone = ZoneInfo(debtor.timezone)
+    ids = list(creditor_ids) if creditor_ids else [debtor.creditor_id]
 
     def count_on(day: date) -> int:
         start, end = local_day_bounds(day, zone)
         sent = select(func.count(Message.id)).where(
-            Message.debtor_id == debtor.id,
+            Message.to_phone == debtor.phone,
+            Message.creditor_id.in_(ids),
             Message.direction == "outbound",
             Message.initiated.is_(True),
             Message.status.in_(SENT_LIKE),
@@ -55,7 +88,8 @@ def initiated_counter(
         total = session.scalar(sent) or 0
         if include_pending:
             pending = select(func.count(Message.id)).where(
-                Message.debtor_id == debtor.id,
+                Message.to_phone == debtor.phone,
+                Message.creditor_id.in_(ids),
                 Message.direction == "outbound",
                 Message.initiated.is_(True),
                 Message.status.in_(("queued", "scheduled")),
@@ -66,6 +100,75 @@ def initiated_counter(
         return total
 
     return count_on
+
+
+def active_suppression(session: Session, debtor_id: str, now: datetime) -> str | None:
+    """The reason of the debtor's suppression in force now, if any (the oldest)."""
+    return session.scalars(
+        select(Suppression.reason)
+        .where(
+            Suppression.debtor_id == debtor_id,
+            Suppression.lifted_at.is_(None),
+            Suppression.starts_at <= now,
+            (Suppression.ends_at.is_(None)) | (Suppression.ends_at > now),
+        )
+        .order_by(Suppression.starts_at, Suppression.id)
+        .limit(1)
+    ).first()
+
+
+def contact_verdict(
+    session: Session,
+    *,
+    creditor: Creditor,
+    debtor: Debtor,
+    kind: str,
+    initiated: bool,
+    is_reply: bool,
+    now: datetime,
+    planning: bool,
+    exclude_id: str | None = None,
+    message_id: str | None = None,
+) -> Decision:
+    """The governor's verdict on one text, with every fact it needs gathered here: the
+    creditor's policy and kind, the debtor's status and suppressions, and the daily cap
+    of the number across creditors sharing a sender. `planning` (queueing a new text)
+    counts pending ones against the cap too. An initiated text held for later is paced:
+    spread through the window rather than released with every other at its opening."""
+    policy = ContactPolicy.for_debtor(creditor, debtor)
+    suppression = active_suppression(session, debtor.id, now)
+    decision = decide(
+        now=now,
+        contact_status=debtor.contact_status,
+        timezone=debtor.timezone,
+        other_timezones=debtor.other_timezones or (),
+        policy=policy,
+        kind=kind,
+        initiated=initiated,
+        is_reply=is_reply,
+        initiated_count_on=initiated_counter(
+            session,
+            debtor,
+            include_pending=planning,
+            exclude_id=exclude_id,
+            creditor_ids=creditors_sharing_sender(session, creditor) if initiated else None,
+        ),
+        suppression=suppression,
+        replies_allowed_while_suppressed=suppression in REPLIES_ALLOWED,
+        agency_blocked=creditor.kind == "agency" and not agency_may_text(debtor.phone),
+    )
+    if not initiated or decision.send_at is None or decision.send_at <= now:
+        return decision
+    zones = [ZoneInfo(debtor.timezone), *(ZoneInfo(z) for z in debtor.other_timezones or ())]
+    local_day = decision.send_at.astimezone(zones[0]).date().isoformat()
+    paced = paced_send_at(
+        planned=decision.send_at,
+        zones=zones,
+        policy=policy,
+        spread_minutes=creditor.send_spread_minutes,
+        key=f"{debtor.id}:{message_id or kind}:{local_day}",
+    )
+    return Decision(paced, decision.reason, decision.held_reason)
 
 
 def enqueue_message(
@@ -96,16 +199,15 @@ def enqueue_message(
     if len(body) > MAX_BODY_CHARS:
         raise ValueError(f"message body longer than {MAX_BODY_CHARS} characters")
     info = count_segments(body)
-    decision = decide(
-        now=now,
-        contact_status=debtor.contact_status,
-        timezone=debtor.timezone,
-        other_timezones=debtor.other_timezones or (),
-        policy=ContactPolicy.for_debtor(creditor, debtor),
+    decision = contact_verdict(
+        session,
+        creditor=creditor,
+        debtor=debtor,
         kind=kind,
         initiated=initiated,
         is_reply=is_reply,
-        initiated_count_on=initiated_counter(session, debtor, include_pending=True),
+        now=now,
+        planning=True,
     )
     if decision.send_at is None:
         status = "canceled"
@@ -127,6 +229,7 @@ def enqueue_message(
         encoding=info.encoding,
         attempts=0,
         send_after=decision.send_at,
+        held_reason=decision.held_reason,
         priority=int(SendPriority.for_message(is_reply=is_reply, initiated=initiated)),
         needs_reconcile=False,
         error_message=None if decision.send_at else decision.reason,
@@ -150,6 +253,7 @@ def enqueue_message(
             "kind": kind,
             "send_after": decision.send_at.isoformat() if decision.send_at else None,
             "reason": decision.reason,
+            "held_reason": decision.held_reason,
         },
     )
     return message
@@ -266,6 +370,7 @@ def cancel_pending_messages(
     initiated_only: bool = False,
     kinds: Collection[str] | None = None,
     except_kinds: Collection[str] = (),
+    held_reason: str = "canceled",
 ) -> int:
     """Cancel outbound messages still waiting in the outbox (about a debt and/or to a
     debtor), with one event; sent ones are history and stay as they are."""
@@ -288,6 +393,7 @@ def cancel_pending_messages(
     for message in messages:
         message.status = "canceled"
         message.error_message = reason
+        message.held_reason = held_reason
         message.updated_at = now
     if messages and messages[0].creditor_id:
         record_event(

@@ -4,7 +4,7 @@ through the worker, and the agents' queue afterwards."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -484,7 +484,11 @@ def test_no_answer_texts_a_fresh_menu_that_books_again(
             select(Message).where(Message.kind == "callback_no_answer")
         ).one()
         assert (follow_up.status, follow_up.initiated) == ("scheduled", True)
-        assert follow_up.send_after == datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+        # Paced: somewhere in the first four hours of the window, not at its opening.
+        assert follow_up.send_after is not None
+        opening = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+        assert opening <= follow_up.send_after <= opening + timedelta(hours=4)
+        assert follow_up.held_reason == "outside_window"
     # Slots counted from when the text goes out: Thursday is Thanksgiving, so Friday.
     assert follow_up.body == (
         "Acme Finance: we tried to call you but could not reach you. When can we call "

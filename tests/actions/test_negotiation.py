@@ -443,7 +443,9 @@ def test_the_governor_holds_initiated_texts_for_the_debtors_window(
     messages = client.get(f"/api/v1/debts/{debt_id}/messages", headers=tenant.headers).json()
     [statement] = [m for m in messages["items"] if m["kind"] == "statement"]
     assert statement["send_after"] is not None
-    assert statement["send_after"].startswith("2026-11-25T23:00")  # 18:00 EST
+    # From 18:00 EST, paced through the debtor's evening (a quarter hour kept before 21:00).
+    assert "2026-11-25T23:00" <= statement["send_after"] <= "2026-11-26T01:45"
+    assert statement["held_reason"] == "outside_window"
 
 
 # ------------------------------------------------------------------------ callbacks

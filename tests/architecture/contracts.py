@@ -15,7 +15,14 @@ APP = ROOT / "app"
 # What a domain exposes to the others.
 PUBLIC = ("models", "schemas", "queries")
 # Layers above the domains (and the modules that compose them).
-ABOVE_DOMAINS = ("app.actions", "app.worker", "app.main", "app.cli", "app.demo")
+ABOVE_DOMAINS = (
+    "app.actions",
+    "app.worker",
+    "app.main",
+    "app.cli",
+    "app.demo",
+    "app.simulation",
+)
 NOT_DOMAINS = {"actions", "console", "access", "__pycache__"}
 # Plumbing kept as a package (who is calling and what it may do).
 PLUMBING_PACKAGES = ("app.access",)

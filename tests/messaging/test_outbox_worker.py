@@ -28,6 +28,14 @@ LA_OPENS = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 
 
 @pytest.fixture
+def tenant(db: Database, clock: FixedClock) -> Tenant:
+    # About the window and the cap, not pacing: held texts go at the window's opening.
+    return make_tenant(
+        db, clock, "Acme Finance", contact_phone="+14155550100", send_spread_minutes=0
+    )
+
+
+@pytest.fixture
 def tw_client(
     db: Database, twilio_settings: Settings, clock: FixedClock, twilio_gateway: TwilioGateway
 ) -> Any:

@@ -1,0 +1,1 @@
+"""Consent to texts and its revocations (a ledger per number), and suppressions."""

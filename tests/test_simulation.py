@@ -1,0 +1,167 @@
+"""`parley simulate` and `POST /api/v1/simulations`: a dry run of a creditor's rules on
+a throw-away copy, with the real worker, jobs and governor on a simulated clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from app.clock import FixedClock
+from app.config import Settings
+from app.db import Database
+from app.debts.models import Debt
+from app.demo import seed_demo
+from app.messaging.models import Message
+from app.simulation import run_simulation
+from tests.conftest import Tenant, make_tenant
+from tests.helpers import debt_row
+
+# Fifteen zones on both sides of the date line, with and without DST; the month runs
+# over Europe's (25 October) and North America's (1 November) change back to winter time.
+ZONES = [
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Sao_Paulo",
+    "America/St_Johns",
+    "Europe/London",
+    "Europe/Madrid",
+    "Africa/Cairo",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "Australia/Lord_Howe",
+    "Pacific/Kiritimati",
+]
+
+
+def portfolio(count: int) -> list[dict[str, object]]:
+    rows = []
+    for i in range(count):
+        rows.append(
+            debt_row(
+                f"SIM-{i}",
+                debtor_name=f"Debtor {i}",
+                debtor_phone=f"+1{212 + i // 10_000 * 100}555{i % 10_000:04d}",
+                debtor_timezone=ZONES[i % len(ZONES)],
+                amount=5_000 + (i * 37) % 50_000,
+                due_date=date(2026, 10, 14 + i % 35).isoformat()
+                if 14 + i % 35 <= 31
+                else date(2026, 11, 14 + i % 35 - 31).isoformat(),
+            )
+        )
+    return rows
+
+
+def test_a_month_for_two_thousand_debtors_over_fifteen_zones_breaks_no_rule(
+    client: TestClient, db: Database, clock: FixedClock, settings: Settings
+) -> None:
+    tenant = make_tenant(db, clock, "Month Test Lending")
+    response = client.patch(
+        "/api/v1/creditor",
+        json={"cadence_enabled": True, "cadence_offsets": [-3, 0, 7]},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200
+    imported = client.post(
+        "/api/v1/debts", json={"items": portfolio(2_000)}, headers=tenant.headers
+    )
+    assert {r["status"] for r in imported.json()["results"]} == {"created"}
+    result = run_simulation(
+        db,
+        "Month Test Lending",
+        days=31,
+        start=date(2026, 10, 20),
+        seed=7,
+        settings=settings,
+    )
+    assert result["violations"] == []
+    assert result["debtors"] == 2_000
+    # Every debt gets at least one statement in the month.
+    assert result["initiated"] >= 2_000
+    assert result["inbound"] > 100 and result["replies"] > 100 and result["payments"] > 10
+    hours = result["by_local_hour"]
+    assert set(hours) == {str(h) for h in range(24)}
+    initiated_hours = sum(hours[str(h)] for h in range(8, 21))
+    assert initiated_hours >= result["initiated"]
+    # Paced: the opening hour carries far less than the one wave it used to be.
+    assert hours["8"] < result["initiated"] * 0.4
+    assert result["held_by_reason"].get("outside_window", 0) > 0
+    # The real data is untouched.
+    with db.transaction() as session:
+        assert session.scalar(select(func.count(Message.id))) == 0
+        assert session.scalar(select(func.count(Debt.id))) == 2_000
+
+
+def test_the_demo_creditor_simulates_a_month_without_violations(
+    db: Database, clock: FixedClock, settings: Settings
+) -> None:
+    with db.transaction() as session:
+        seed_demo(session, clock, settings)
+        from app.creditors.models import Creditor
+
+        name = session.scalars(select(Creditor.name)).one()
+    result = run_simulation(db, name, days=30, start=date(2026, 11, 25), seed=1, settings=settings)
+    assert result["violations"] == []
+    assert result["messages"] >= 3
+    assert set(result) >= {"messages", "by_local_hour", "held_by_reason", "violations"}
+
+
+def test_the_api_and_the_command_line_give_the_report(
+    client: TestClient, tenant: Tenant, database_url: str
+) -> None:
+    client.post(
+        "/api/v1/debts", json={"items": portfolio(30)}, headers=tenant.headers
+    ).raise_for_status()
+    response = client.post(
+        "/api/v1/simulations", json={"days": 3, "seed": 2}, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["violations"] == [] and report["initiated"] >= 30
+    for body, field in (({"days": 0}, "days"), ({"days": 2, "start": "soon"}, "start")):
+        bad = client.post("/api/v1/simulations", json=body, headers=tenant.headers)
+        assert bad.status_code == 422
+        assert field in {f["field"].split(".")[-1] for f in bad.json()["error"]["fields"]}
+    env = {**os.environ, "PARLEY_DATABASE_URL": database_url, "PARLEY_LOG_JSON": "false"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "simulate",
+            "--creditor",
+            "Acme Finance",
+            "--days",
+            "2",
+            "--start",
+            "2026-11-25",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert printed["violations"] == [] and printed["initiated"] >= 30
+    missing = subprocess.run(
+        [sys.executable, "-m", "app.cli", "simulate", "--creditor", "Nobody", "--days", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert missing.returncode == 2 and "Nobody" in missing.stderr
