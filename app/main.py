@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import health
+from app.access_log import AccessLogMiddleware
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
@@ -21,12 +22,14 @@ from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
 from app.debts import api as debts_api
+from app.edge import BodyLimitMiddleware, UnstorableTextMiddleware
 from app.errors import install_error_handlers
 from app.messaging import api as messaging_api
 from app.messaging.gateway import SmsGateway, build_gateway
 from app.messaging.worker import OutboxWorker, PeriodicJob
 from app.offers import api as offers_api
 from app.payments import api as payments_api
+from app.throttle import FailureThrottle
 
 logger = logging.getLogger("parley")
 
@@ -66,7 +69,9 @@ def create_app(
     the app's lifetime (what `parley serve` does unless --no-worker)."""
     settings = settings or get_settings()
     clock = clock or SystemClock()
-    database = database or Database(settings.sqlalchemy_url)
+    database = database or Database(
+        settings.sqlalchemy_url, sqlite_busy_timeout=settings.sqlite_busy_timeout_seconds
+    )
     gateway = gateway or build_gateway(settings)
 
     @asynccontextmanager
@@ -109,7 +114,20 @@ def create_app(
     app.state.engine = build_engine(settings)
     # Set when something was queued, so the in-process worker sends it at once.
     app.state.worker_wakeup = threading.Event()
+    app.state.auth_throttle = FailureThrottle(clock, settings.auth_failures_per_minute)
+    app.state.page_token_throttle = FailureThrottle(clock, settings.page_token_failures_per_minute)
     install_error_handlers(app)
+    # Outermost last: the access log sees every answer, the size limit comes before any
+    # reading of the body, the text check before any route.
+    app.add_middleware(
+        UnstorableTextMiddleware, row_validated_paths=frozenset({debts_api.JSON_IMPORT_PATH})
+    )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_body_bytes,
+        limits={debts_api.CSV_IMPORT_PATH: settings.max_import_body_bytes},
+    )
+    app.add_middleware(AccessLogMiddleware)
     app.include_router(health.router)
     app.include_router(creditors_api.router)
     app.include_router(debts_api.router)

@@ -1,71 +1,37 @@
-"""API keys: generation, hashing, and the FastAPI dependency that scopes a request
-to one creditor."""
+"""The FastAPI dependencies that authenticate a request (API keys, throttled per client
+address) and scope it to one creditor, and the Twilio signature check."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
+from app.access_log import mask_client, request_client
 from app.clock import Clock
 from app.config import Settings
+from app.creditors.keys import (
+    authenticate_api_key,
+    create_api_key,
+    find_api_key,
+    generate_api_key,
+    key_prefix,
+)
 from app.creditors.models import ApiKey, Creditor
 from app.db import Database
-from app.errors import Forbidden, Unauthorized
+from app.edge import storable_twilio_form
+from app.errors import Forbidden, TooManyRequests, Unauthorized
+from app.throttle import FailureThrottle
 
-KEY_PREFIX = "pk_"
+__all__ = ["create_api_key", "find_api_key", "generate_api_key"]
 
-
-def generate_api_key() -> str:
-    """A new secret key: 256 bits, URL-safe, recognisable by its prefix."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_api_key(key: str) -> str:
-    """Keys are high-entropy, so one SHA-256 is enough to make a leaked table useless."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def create_api_key(
-    session: Session,
-    creditor: Creditor,
-    clock: Clock,
-    *,
-    name: str = "default",
-    role: str = "admin",
-    key: str | None = None,
-) -> tuple[ApiKey, str]:
-    """Store a key for `creditor` and return it with its one-time plain text."""
-    plain = key or generate_api_key()
-    row = ApiKey(
-        creditor_id=creditor.id,
-        name=name,
-        role=role,
-        key_hash=hash_api_key(plain),
-        key_prefix=plain[:10],
-        created_at=clock.now(),
-    )
-    session.add(row)
-    session.flush()
-    return row, plain
-
-
-def find_api_key(session: Session, plain: str) -> ApiKey | None:
-    """The stored key matching `plain`, compared by digest."""
-    digest = hash_api_key(plain)
-    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
-        return None
-    return row
+logger = logging.getLogger("parley.security")
 
 
 @dataclass(frozen=True)
@@ -118,18 +84,36 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 def get_principal(
+    request: Request,
     session: SessionDep,
+    clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Authenticate `Authorization: Bearer <key>` (401 when missing, unknown or revoked)."""
+    """Authenticate `Authorization: Bearer <key>` (401 when missing, unknown, revoked or
+    expired; 429 with Retry-After for an address that keeps presenting wrong keys)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    key = find_api_key(session, credentials.credentials)
-    if key is None or key.revoked_at is not None:
-        raise Unauthorized("invalid or revoked API key")
-    creditor = session.get(Creditor, key.creditor_id)
-    if creditor is None:
-        raise Unauthorized("invalid API key")
+    throttle: FailureThrottle = request.app.state.auth_throttle
+    client = request_client(request)
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        logger.warning(
+            "api key attempt throttled", extra={"client": mask_client(client), "retry_after": wait}
+        )
+        raise TooManyRequests("too many failed API key attempts; try again later", wait)
+    key = authenticate_api_key(session, credentials.credentials, clock.now())
+    creditor = session.get(Creditor, key.creditor_id) if key is not None else None
+    if key is None or creditor is None:
+        throttle.record_failure(client)
+        logger.warning(
+            "api key refused",
+            extra={
+                "client": mask_client(client),
+                # Three characters say which kind of key it was, never enough to find it.
+                "key_hint": key_prefix(credentials.credentials)[:3],
+            },
+        )
+        raise Unauthorized("invalid, expired or revoked API key")
     return Principal(creditor=creditor, api_key=key)
 
 
@@ -148,14 +132,20 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
     token = settings.twilio_auth_token
     form = await request.form()
     params = {key: str(value) for key, value in form.multi_items()}
-    if not signature or token is None:
-        raise Forbidden("forbidden")
     url = settings.public_base + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    if not RequestValidator(token.get_secret_value()).validate(url, params, signature):
+    if (
+        not signature
+        or token is None
+        or not RequestValidator(token.get_secret_value()).validate(url, params, signature)
+    ):
+        logger.warning(
+            "twilio webhook refused: missing or wrong signature",
+            extra={"client": mask_client(request_client(request)), "path": request.url.path},
+        )
         raise Forbidden("forbidden")
-    return params
+    return storable_twilio_form(params)
 
 
 TwilioFormDep = Annotated[dict[str, str], Depends(verified_twilio_form)]

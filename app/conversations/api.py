@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -22,7 +22,7 @@ from app.conversations.schemas import (
     SimulatedResult,
     SimulatedSms,
 )
-from app.debts.api import message_out
+from app.debts.api import MAX_OFFSET, message_out
 from app.debts.models import Debt, Debtor
 from app.debts.phones import PhoneError, normalize_phone
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -190,12 +190,10 @@ def list_conversations(
     principal: PrincipalDep,
     session: SessionDep,
     needs_attention: bool | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ConversationList:
     """Conversations, most recent first; `needs_attention=true` is the human queue."""
-    if not 1 <= limit <= 500:
-        raise ValidationFailed("limit must be between 1 and 500", field="limit")
     query = (
         select(Conversation, Debtor)
         .join(Debtor, Debtor.id == Conversation.debtor_id)

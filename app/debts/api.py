@@ -6,7 +6,7 @@ import io
 import tempfile
 from typing import Annotated
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.params import File
 from sqlalchemy import select
@@ -33,6 +33,12 @@ from app.security import ClockDep, PrincipalDep, SessionDep
 router = APIRouter(prefix="/api/v1/debts", tags=["debts"])
 
 SPOOL_MEMORY_BYTES = 1 << 20
+# Its rows are checked one by one (valid rows stored, the others answered with why).
+JSON_IMPORT_PATH = "/api/v1/debts"
+# The one route whose body may exceed PARLEY_MAX_BODY_BYTES (app/edge.py).
+CSV_IMPORT_PATH = "/api/v1/debts/import.csv"
+# Offsets and limits beyond these are refused (422) before they reach the database.
+MAX_OFFSET = 10_000_000
 
 
 def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
@@ -101,7 +107,7 @@ def import_debts(
     )
 
 
-@router.post("/import.csv")
+@router.post(CSV_IMPORT_PATH.removeprefix("/api/v1/debts"))
 async def import_debts_csv(
     request: Request,
     principal: PrincipalDep,
@@ -112,6 +118,12 @@ async def import_debts_csv(
     """Import a CSV (multipart `file` or a raw `text/csv` body), streamed to a spool
     file and stored chunk by chunk. Columns: external_id, name, phone, language,
     timezone, amount, currency, due_date, description."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if file is None and media in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        raise ValidationFailed("a form upload needs a 'file' part with the CSV", field="file")
+    # The key check is over: end its transaction so that, on SQLite, nobody waits for
+    # the write lock while the upload is read.
+    session.commit()
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
         if file is not None:
             while data := await file.read(64 * 1024):
@@ -131,6 +143,7 @@ async def import_debts_csv(
                 text,
                 now=clock.now(),
                 actor=principal.actor,
+                checkpoint=session.commit,
             )
         except UnicodeDecodeError as exc:
             raise ValidationFailed("the CSV must be UTF-8 text", field="file") from exc
@@ -158,13 +171,11 @@ def read_debt(debt_id: str, principal: PrincipalDep, session: SessionDep) -> Deb
 def list_debts(
     principal: PrincipalDep,
     session: SessionDep,
-    status: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[DebtOut]:
     """This creditor's debts, newest first."""
-    if not 1 <= limit <= 1000:
-        raise ValidationFailed("limit must be between 1 and 1000", field="limit")
     query = (
         select(Debt, Debtor)
         .join(Debtor, Debtor.id == Debt.debtor_id)
