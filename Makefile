@@ -30,6 +30,7 @@ lint: install
 	$(BIN)/ruff check app tests bench migrations
 	$(BIN)/ruff format --check app tests bench migrations
 	$(BIN)/mypy --strict app
+	$(BIN)/lint-imports
 
 test-sqlite: install
 	env -u PARLEY_TEST_DATABASE_URL $(BIN)/pytest -q

@@ -40,7 +40,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from app.db import Database
     from app.main import periodic_jobs
     from app.messaging.gateway import build_gateway
-    from app.messaging.worker import OutboxWorker
+    from app.worker import OutboxWorker
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -141,9 +141,10 @@ def _cmd_revoke_api_key(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    from app.actions.debts import import_debts_csv
     from app.creditors.service import get_creditor_by_name
     from app.db import Database
-    from app.debts.service import ImportSummary, import_csv
+    from app.debts.service import ImportSummary
     from app.errors import ValidationFailed
 
     path = Path(args.file)
@@ -176,7 +177,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle,
         ):
             try:
-                summary = import_csv(
+                summary = import_debts_csv(
                     session,
                     creditor.id,
                     handle,
@@ -235,6 +236,13 @@ def _cmd_demo(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _days(text: str) -> int:
+    """A key's lifetime in days, 1 to 3650."""
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise argparse.ArgumentTypeError("must be a whole number of days from 1 to 3650")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also what `parley --help` prints)."""
     parser = argparse.ArgumentParser(
@@ -271,8 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--create", action="store_true", help="create the creditor if missing")
     key.add_argument(
         "--expires-in-days",
-        type=int,
-        choices=range(1, 3651),
+        type=_days,
         metavar="DAYS",
         help="the key stops working after this many days (1-3650; default: never)",
     )

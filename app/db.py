@@ -3,8 +3,9 @@ where transactions are committed."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,8 @@ from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+logger = logging.getLogger("parley.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -126,16 +129,53 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commit when the block ends, roll back when it raises."""
+        """One unit of work: commit when the block ends, roll back when it raises.
+        Callbacks registered with `after_commit(session, fn)` run once the commit has
+        succeeded (never after a rollback)."""
         session = self._factory()
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
+            session.info.pop(_AFTER_COMMIT, None)
             raise
         finally:
             session.close()
+        for callback in session.info.pop(_AFTER_COMMIT, []):
+            try:
+                callback()
+            except Exception:
+                # The data is committed; a failed wake-up only delays the work.
+                logger.exception("after-commit callback failed")
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_AFTER_COMMIT = "parley.after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` after this session's transaction commits (e.g. wake a worker:
+    waking it before the commit would let it look for rows it cannot see yet). Each
+    distinct callback runs once per transaction."""
+    callbacks: list[Callable[[], None]] = session.info.setdefault(_AFTER_COMMIT, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+_ON_QUEUED = "parley.on_queued"
+
+
+def set_on_queued(session: Session, callback: Callable[[], None]) -> None:
+    """What to run after commit when this transaction queued outbound work (the web
+    process sets its worker's wake-up here)."""
+    session.info[_ON_QUEUED] = callback
+
+
+def queued_work(session: Session) -> None:
+    """This transaction queued work for the worker: wake it once the commit is done."""
+    callback = session.info.get(_ON_QUEUED)
+    if callback is not None:
+        after_commit(session, callback)

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from app.actions.debts import import_debts
 from app.callbacks.service import get_calendar, save_calendar
 from app.clock import Clock
 from app.config import Settings
 from app.creditors.service import get_or_create_creditor
-from app.debts.service import import_rows
 from app.offers.service import create_rule, creditor_rules
 from app.security import create_api_key
 
@@ -48,7 +48,7 @@ def seed_demo(session: Session, clock: Clock, settings: Settings) -> str:
     ]
     failed = [
         outcome
-        for outcome in import_rows(session, creditor, rows, now=clock.now(), actor="demo")
+        for outcome in import_debts(session, creditor, rows, now=clock.now(), actor="demo")
         if outcome.status == "error"
     ]
     if failed:

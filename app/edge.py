@@ -26,6 +26,9 @@ from app.errors import ValidationFailed, error_body
 # UTF-8 at all (for the database, the logs or the JSON answer).
 UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_MESSAGE = "must not contain NUL characters or unpaired surrogates"
+# List offsets beyond this are refused (422) before they reach the database (SQLite's
+# integers stop at 2**63, and nobody pages that far).
+MAX_OFFSET = 10_000_000
 # Signed Twilio posts are never refused for their text (Twilio would retry them forever);
 # their NULs are removed after the signature check instead (app/security.py).
 UNCHECKED_FORM_PREFIXES = ("/webhooks/",)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.debts.models import Debt, Event
+from app.debts.models import Debt, DebtStatus, Event
 
 
 def record_event(
@@ -42,7 +42,7 @@ def record_event(
 def set_debt_status(
     session: Session,
     debt: Debt,
-    status: str,
+    status: DebtStatus,
     *,
     now: datetime,
     actor: str,

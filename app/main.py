@@ -12,46 +12,46 @@ from fastapi import FastAPI
 
 from app import health
 from app.access_log import AccessLogMiddleware
+from app.actions.cadence import JOBS as CADENCE_JOBS
+from app.actions.callbacks import JOBS as CALLBACK_JOBS
+from app.actions.calls import CallbacksDesk
+from app.actions.desks import Desks
+from app.actions.inbound import InboundHandler
+from app.actions.pay import PaymentsDesk
+from app.actions.plan_jobs import JOBS as PLAN_JOBS
+from app.actions.plans import OffersPlanDesk
+from app.actions.promise_jobs import JOBS as PROMISE_JOBS
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
 from app.conversations import api as conversations_api
-from app.conversations.engine import ConversationEngine
-from app.conversations.ports import Desks
 from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
 from app.debts import api as debts_api
 from app.edge import BodyLimitMiddleware, UnstorableTextMiddleware
 from app.errors import install_error_handlers
+from app.jobs import PeriodicJob
 from app.messaging import api as messaging_api
 from app.messaging.gateway import SmsGateway, build_gateway
-from app.messaging.worker import OutboxWorker, PeriodicJob
 from app.offers import api as offers_api
 from app.payments import api as payments_api
+from app.payments.tasks import JOBS as PAYMENT_JOBS
 from app.throttle import FailureThrottle
+from app.worker import OutboxWorker
 
 logger = logging.getLogger("parley")
 
 
 def periodic_jobs() -> list[PeriodicJob]:
-    """The scheduled work every worker tick runs (reminders, plan checks...)."""
-    from app.callbacks.tasks import JOBS as CALLBACK_JOBS
-    from app.conversations.tasks import JOBS as CONVERSATION_JOBS
-    from app.debts.tasks import JOBS as DEBT_JOBS
-    from app.offers.tasks import JOBS as OFFER_JOBS
-    from app.payments.tasks import JOBS as PAYMENT_JOBS
-
-    return [*DEBT_JOBS, *CONVERSATION_JOBS, *OFFER_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
+    """The scheduled work every worker tick runs (cadence, promises, plans, codes,
+    callback reminders)."""
+    return [*CADENCE_JOBS, *PROMISE_JOBS, *PLAN_JOBS, *PAYMENT_JOBS, *CALLBACK_JOBS]
 
 
-def build_engine(settings: Settings) -> ConversationEngine:
-    """The conversation engine with the real desks for PAY, PLAN and CALL."""
-    from app.callbacks.desk import CallbacksDesk
-    from app.offers.desk import OffersPlanDesk
-    from app.payments.desk import PaymentsDesk
-
-    return ConversationEngine(
+def build_inbound_handler(settings: Settings) -> InboundHandler:
+    """Inbound handling with the real desks for PAY, PLAN and CALL."""
+    return InboundHandler(
         Desks(payments=PaymentsDesk(), plans=OffersPlanDesk(), callbacks=CallbacksDesk()),
         settings,
     )
@@ -111,7 +111,7 @@ def create_app(
     app.state.clock = clock
     app.state.db = database
     app.state.gateway = gateway
-    app.state.engine = build_engine(settings)
+    app.state.inbound = build_inbound_handler(settings)
     # Set when something was queued, so the in-process worker sends it at once.
     app.state.worker_wakeup = threading.Event()
     app.state.auth_throttle = FailureThrottle(clock, settings.auth_failures_per_minute)
@@ -120,7 +120,8 @@ def create_app(
     # Outermost last: the access log sees every answer, the size limit comes before any
     # reading of the body, the text check before any route.
     app.add_middleware(
-        UnstorableTextMiddleware, row_validated_paths=frozenset({debts_api.JSON_IMPORT_PATH})
+        UnstorableTextMiddleware,
+        row_validated_paths=frozenset({debts_api.JSON_IMPORT_PATH, debts_api.CSV_IMPORT_PATH}),
     )
     app.add_middleware(
         BodyLimitMiddleware,

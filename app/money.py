@@ -25,7 +25,7 @@ from babel.numbers import (
     get_decimal_symbol,
 )
 
-from app.messaging.segments import is_gsm7, to_gsm7_friendly
+from app.segments import is_gsm7, to_gsm7_friendly
 
 __all__ = [
     "format_money",

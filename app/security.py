@@ -24,7 +24,7 @@ from app.creditors.keys import (
     key_prefix,
 )
 from app.creditors.models import ApiKey, Creditor
-from app.db import Database
+from app.db import Database, set_on_queued
 from app.edge import storable_twilio_form
 from app.errors import Forbidden, TooManyRequests, Unauthorized
 from app.throttle import FailureThrottle
@@ -63,6 +63,10 @@ def get_session(request: Request) -> Iterator[Session]:
     response is sent (scope="function"), and rolled back when it raises."""
     database: Database = request.app.state.db
     with database.transaction() as session:
+        wakeup = getattr(request.app.state, "worker_wakeup", None)
+        if wakeup is not None:
+            # Texts queued by this request are sent at once, after the commit.
+            set_on_queued(session, wakeup.set)
         yield session
 
 

@@ -34,7 +34,7 @@ BACKENDS = ("sqlite", "postgres")
 
 # Area codes with a well-known zone; "+1 NPA 555 XXXX" numbers are valid mobile-or-
 # fixed numbers for `phonenumbers`, so they pass Parley's checks. Checked at start-up
-# by `check_phone_plan` against app.debts.phones.
+# by `check_phone_plan` against app.phones.
 AREA_CODES: tuple[tuple[str, str], ...] = (
     ("415", "America/Los_Angeles"),
     ("212", "America/New_York"),
@@ -60,7 +60,7 @@ def phone_for(key: int) -> tuple[str, str]:
 
 def check_phone_plan() -> None:
     """Fail early if `phonenumbers` stops accepting the generated numbers."""
-    from app.debts.phones import infer_timezone, normalize_phone
+    from app.phones import infer_timezone, normalize_phone
 
     for key in range(len(AREA_CODES)):
         for line in (0, 1234, 9999):

@@ -41,12 +41,12 @@ if __package__ in (None, ""):  # run as a script: make `app`, `bench`, `tests` i
 
 from sqlalchemy import func, insert, select
 
+from app.actions.debts import import_debts_csv as import_csv
 from app.clock import SystemClock
 from app.creditors.service import create_creditor
 from app.db import Base, Database, new_id
 from app.debts.models import Debt
-from app.debts.service import import_csv
-from app.messaging.texts import normalize_language
+from app.texts import normalize_language
 from bench.common import (
     check_phone_plan,
     drop_postgres,

@@ -34,16 +34,17 @@ if __package__ in (None, ""):  # run as a script: make `app`, `bench`, `tests` i
 
 from sqlalchemy import func, select
 
+from app.actions.debts import import_debts as import_rows
+from app.actions.debts import queue_statement
 from app.clock import FixedClock
 from app.config import Settings
 from app.creditors.models import Creditor
 from app.creditors.service import create_creditor
 from app.db import Database
 from app.debts.models import Debt
-from app.debts.service import import_rows, queue_statement
 from app.messaging.gateway import SimulatorGateway, SmsGateway, TwilioGateway
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from bench.common import (
     DISTINCT_PHONES,
     check_phone_plan,

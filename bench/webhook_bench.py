@@ -53,11 +53,11 @@ import uvicorn
 from fastapi import FastAPI, Response
 from sqlalchemy import func, select
 
+from app.actions.debts import import_debts as import_rows
 from app.clock import FixedClock
 from app.config import Settings
 from app.creditors.service import create_creditor
 from app.db import Database
-from app.debts.service import import_rows
 from app.main import create_app
 from app.messaging.gateway import SimulatorGateway
 from app.messaging.models import Message

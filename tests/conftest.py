@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from app.clock import FixedClock
@@ -21,10 +22,17 @@ from app.creditors.service import create_creditor
 from app.db import Base, Database
 from app.main import create_app
 from app.messaging.gateway import SimulatorGateway, SmsGateway, TwilioGateway
-from app.messaging.worker import OutboxWorker
 from app.migrate import upgrade_to_head
 from app.security import create_api_key
+from app.worker import OutboxWorker
 from tests.fake_twilio import FakeTwilio
+from tests.network_guard import install as install_network_guard
+
+install_network_guard()
+
+# No per-example deadline: the machine is shared, and speed is measured in bench/.
+hypothesis_settings.register_profile("parley", deadline=None)
+hypothesis_settings.load_profile("parley")
 
 TEST_DB_ENV = "PARLEY_TEST_DATABASE_URL"
 AUTH_TOKEN = "test-auth-token"

@@ -12,7 +12,7 @@ from app.conversations.models import Conversation
 from app.db import Database
 from app.debts.models import Debt
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import Tenant
 from tests.helpers import import_debt, outbound_bodies, send_sms
 

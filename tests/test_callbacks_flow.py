@@ -15,7 +15,7 @@ from app.callbacks.models import Callback
 from app.clock import FixedClock
 from app.db import Database
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.callbacks_support import (
     callbacks,
     conversation_of,

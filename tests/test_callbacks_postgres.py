@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
+from app.actions.inbound import InboundHandler
 from app.callbacks import service
 from app.callbacks.slots import Slot
 from app.clock import FixedClock
-from app.conversations.engine import ConversationEngine
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debtor
@@ -59,7 +59,7 @@ def debtors_with_menus(
 
 def choose_in_own_transaction(
     db: Database,
-    engine: ConversationEngine,
+    engine: InboundHandler,
     phone: str,
     now: datetime,
     *,
@@ -70,7 +70,7 @@ def choose_in_own_transaction(
     """The debtor's "A" handled as the webhook does, in its own transaction."""
     try:
         with db.transaction() as session:
-            engine.handle_inbound(
+            engine.handle(
                 session,
                 provider_sid=f"SMrace{phone[-4:]}",
                 from_phone=phone,
@@ -122,7 +122,7 @@ def test_two_debtors_racing_for_the_last_seat_one_wins_one_gets_a_fresh_menu(
     put_calendar(client, tenant, capacity=2)
     early, first, second = debtors_with_menus(client, tenant, clock, 3)
     text(client, clock, early, "A")  # seat 1 of Wednesday 11:30; one seat is left
-    engine: ConversationEngine = app.state.engine
+    engine: InboundHandler = app.state.inbound
     now = clock.now() + timedelta(seconds=1)
     errors: list[BaseException] = []
     first_booked, release_first = threading.Event(), threading.Event()
@@ -169,7 +169,7 @@ def test_many_debtors_at_once_never_overbook(
 ) -> None:
     put_calendar(client, tenant, capacity=2)
     first, *others = debtors_with_menus(client, tenant, clock, 6)
-    engine: ConversationEngine = app.state.engine
+    engine: InboundHandler = app.state.inbound
     now = clock.now() + timedelta(seconds=1)
     errors: list[BaseException] = []
     first_booked, release_first = threading.Event(), threading.Event()

@@ -12,20 +12,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from app.actions.calls import CallbacksDesk
+from app.actions.reply import ReplyContext
 from app.callbacks import service
-from app.callbacks.desk import CallbacksDesk
 from app.callbacks.models import Callback
 from app.clock import FixedClock
 from app.config import Settings
 from app.conversations.classifier import Classification, Intent
-from app.conversations.context import ReplyContext
-from app.conversations.engine import get_conversation
+from app.conversations.service import get_conversation
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debt, Debtor, Event
 from app.events import set_debt_status
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.callbacks_support import (
     WEEKDAY_HOURS,
     callbacks,

@@ -15,9 +15,9 @@ from app.clock import FixedClock
 from app.conversations.models import Conversation, Promise
 from app.db import Database
 from app.debts.models import Debt, Debtor
-from app.main import build_engine
+from app.main import build_inbound_handler
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Tenant
 from tests.fake_twilio import inbound_sms_params, twilio_signature
 from tests.helpers import import_debt, outbound_bodies, send_sms
@@ -107,7 +107,7 @@ def test_concurrent_duplicates_store_one(
     settings: object,
 ) -> None:
     setup_debt(client, tenant)
-    engine = build_engine(settings)  # type: ignore[arg-type]
+    engine = build_inbound_handler(settings)  # type: ignore[arg-type]
     barrier = threading.Barrier(4)
     results: list[bool] = []
     errors: list[BaseException] = []
@@ -116,7 +116,7 @@ def test_concurrent_duplicates_store_one(
         try:
             with db.transaction() as session:
                 barrier.wait()
-                result = engine.handle_inbound(
+                result = engine.handle(
                     session,
                     provider_sid="SM" + "9" * 32,
                     from_phone=NY,
@@ -458,7 +458,7 @@ def test_concurrent_first_texts_all_kept(
     settings: object,
 ) -> None:
     setup_debt(client, tenant)
-    engine = build_engine(settings)  # type: ignore[arg-type]
+    engine = build_inbound_handler(settings)  # type: ignore[arg-type]
     barrier = threading.Barrier(6)
     errors: list[BaseException] = []
 
@@ -466,7 +466,7 @@ def test_concurrent_first_texts_all_kept(
         try:
             with db.transaction() as session:
                 barrier.wait()
-                engine.handle_inbound(
+                engine.handle(
                     session,
                     provider_sid=f"SM{index:032d}",
                     from_phone=NY,
@@ -501,7 +501,7 @@ def test_concurrent_stops_confirm_once(
     settings: object,
 ) -> None:
     setup_debt(client, tenant)
-    engine = build_engine(settings)  # type: ignore[arg-type]
+    engine = build_inbound_handler(settings)  # type: ignore[arg-type]
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -509,7 +509,7 @@ def test_concurrent_stops_confirm_once(
         try:
             with db.transaction() as session:
                 barrier.wait()
-                engine.handle_inbound(
+                engine.handle(
                     session,
                     provider_sid=f"SMstop{index:028d}",
                     from_phone=NY,

@@ -173,3 +173,26 @@ def test_odd_error_codes_in_status_callbacks_are_ignored(
     assert post_status(client, params) == 204
     message = reload(db, sent_message)
     assert message.status == "undelivered" and message.error_code is None
+
+
+def test_values_the_database_cannot_hold_are_a_422(db: Database) -> None:
+    """The backstop behind the schemas' bounds: a real DataError (PostgreSQL) maps to 422."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+    from sqlalchemy.exc import DBAPIError
+
+    from app.creditors.models import Creditor
+    from app.errors import ValidationFailed, database_refusal
+
+    if not db.is_postgres:
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    now = datetime.now(UTC)
+    with pytest.raises(DBAPIError) as info, db.transaction() as session:
+        session.execute(
+            insert(Creditor).values(
+                id="c-long", name="x" * 500, country="US", created_at=now, updated_at=now
+            )
+        )
+    refusal = database_refusal(info.value)
+    assert isinstance(refusal, ValidationFailed) and refusal.status_code == 422

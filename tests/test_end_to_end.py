@@ -17,7 +17,7 @@ from app.db import Database
 from app.main import create_app
 from app.messaging.gateway import TwilioGateway
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Tenant
 from tests.fake_twilio import FakeTwilio, status_callback_params, twilio_signature
 from tests.helpers import send_sms

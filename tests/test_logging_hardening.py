@@ -104,7 +104,7 @@ def test_every_request_leaves_one_access_log_line(
         client.get("/api/v1/creditor", headers={"Authorization": "Bearer pk_wrong"})
         client.get("/no/such/route")
     records = [r for r in caplog.records if r.name == "parley.access"]
-    assert [(getattr(r, "method"), getattr(r, "path"), getattr(r, "status")) for r in records] == [
+    assert [(r.method, r.path, r.status) for r in records] == [
         ("GET", "/api/v1/debts/{debt_id}", 200),
         ("GET", "/p/{token}", 200),
         ("GET", "/api/v1/creditor", 401),
@@ -129,6 +129,6 @@ def test_refused_webhooks_leave_a_masked_trace(
         )
     assert response.status_code == 403
     [trace] = [r for r in caplog.records if "twilio webhook refused" in r.getMessage()]
-    assert getattr(trace, "client") == "203.0.113.0/24"
+    assert trace.client == "203.0.113.0/24"
     formatted = JsonFormatter().format(trace)
     assert "+14155550123" not in formatted and "forged" not in formatted

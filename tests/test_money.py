@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.messaging.segments import is_gsm7
 from app.money import (
     format_money,
     format_money_compact,
@@ -15,6 +14,7 @@ from app.money import (
     minor_unit_exponent,
     to_decimal,
 )
+from app.segments import is_gsm7
 
 
 @pytest.mark.parametrize("code", ["USD", "BRL", "EUR", "MXN", "JPY", "BHD", "GBP", "CLF"])

@@ -17,9 +17,9 @@ from app.clock import FixedClock
 from app.creditors.models import Creditor
 from app.db import Database, new_id
 from app.debts.models import Debt, Debtor, Event
-from app.messaging.worker import OutboxWorker
 from app.offers.models import Installment, OfferRuleVersion, Plan
 from app.offers.service import apply_payment_to_plan, compute_offers, create_rule
+from app.worker import OutboxWorker
 from tests.conftest import Tenant, make_tenant
 from tests.helpers import import_debt, outbound_bodies, send_sms
 

@@ -17,8 +17,8 @@ from app.debts.models import Debtor
 from app.main import create_app
 from app.messaging.gateway import TwilioGateway
 from app.messaging.models import Message
-from app.messaging.segments import count_segments
-from app.messaging.worker import OutboxWorker
+from app.segments import count_segments
+from app.worker import OutboxWorker
 from tests.conftest import PUBLIC_URL, Tenant, make_tenant
 from tests.fake_twilio import FakeTwilio
 from tests.helpers import import_debt, send_sms

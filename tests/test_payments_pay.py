@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from app.clock import FixedClock
 from app.db import Database
-from app.messaging.segments import count_segments
 from app.payments.schemes import boleto_format_typed_line, boleto_typed_line, pix_parse
+from app.segments import count_segments
 from tests.conftest import PUBLIC_URL, Tenant, make_tenant
 from tests.helpers import import_debt, outbound_bodies, send_sms
 from tests.payments_support import (

@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from app.actions.codes import issue_current_code
+from app.actions.payments import receive_payment
 from app.clock import FixedClock
 from app.creditors.models import Creditor
 from app.db import Database
@@ -26,8 +28,6 @@ from app.payments.service import (
     PaymentOutcome,
     PaymentReport,
     issue_code,
-    issue_current_code,
-    receive_payment,
     reconcile_codes,
 )
 from tests.conftest import T0, Tenant

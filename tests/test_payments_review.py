@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from app.actions.codes import issue_current_code
 from app.clock import FixedClock
 from app.creditors.models import Creditor
 from app.db import Database
@@ -24,11 +25,10 @@ from app.payments.api import MAX_JSON_DEPTH, MAX_WEBHOOK_BODY
 from app.payments.models import PaymentCode
 from app.payments.pages import first_name
 from app.payments.service import (
-    issue_current_code,
     reconcile_codes,
-    retire_codes,
     set_code_status,
     set_code_status_if_active,
+    set_live_codes_status,
 )
 from tests.conftest import Tenant, make_settings
 from tests.helpers import import_debt
@@ -116,7 +116,7 @@ def test_a_retired_lump_sum_code_paid_in_full_earns_no_discount(
     assert debt_events(db, debt_id, "debt.write_off") == []
 
 
-def test_retire_codes_supersedes_the_live_codes_and_their_discount(
+def test_superseding_live_codes_ends_them_and_their_discount(
     client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
 ) -> None:
     debt_id = lump_sum_debt(client, tenant, db, clock)
@@ -124,8 +124,9 @@ def test_retire_codes_supersedes_the_live_codes_and_their_discount(
     with db.transaction() as session:
         debt = session.get(Debt, debt_id)
         assert debt is not None
-        assert retire_codes(session, debt, now=clock.now(), reason="debt re-imported") == 1
-        assert retire_codes(session, debt, now=clock.now(), reason="debt re-imported") == 0
+        now, why = clock.now(), "debt re-imported"
+        assert set_live_codes_status(session, debt, "superseded", now=now, reason=why) == 1
+        assert set_live_codes_status(session, debt, "superseded", now=now, reason=why) == 0
 
     assert [c.status for c in codes(db, debt_id)] == ["superseded"]
     [event] = [

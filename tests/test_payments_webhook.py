@@ -18,7 +18,7 @@ from app.debts.models import Debt, Event
 from app.main import create_app
 from app.messaging.models import Message
 from app.offers.models import Installment
-from app.offers.service import active_plan, plan_installments
+from app.offers.queries import active_plan, plan_installments
 from app.payments.api import payment_signature
 from app.payments.schemes import boleto_typed_line
 from tests.conftest import PAYMENT_SECRET, T0, Tenant, make_settings
@@ -219,7 +219,7 @@ def test_exact_payment_settles_the_debt_and_stops_everything(
     assert "$123.60" in thanks.body and "paid in full" in thanks.body
     with db.transaction() as session:
         [promise] = session.scalars(select(Promise).where(Promise.debt_id == debt_id))
-        assert promise.status == "canceled"
+        assert promise.status == "kept"
     [status_event] = debt_events(db, debt_id, "debt.status")
     assert (status_event.from_value, status_event.to_value) == ("open", "settled")
     assert len(debt_events(db, debt_id, "payment.applied")) == 1
@@ -324,7 +324,7 @@ def test_installment_payments_go_to_the_code_then_in_order_and_complete_the_plan
 def test_a_later_installments_code_takes_its_own_installment_first(
     client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
 ) -> None:
-    from app.offers.service import PayTerms
+    from app.payments.models import PayTerms
     from app.payments.service import issue_code
 
     create_offer_rule(client, tenant, lump_sum_discount_pct="0")

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.messaging.segments import is_gsm7
 from app.offers.schedule import (
     PlanOption,
     installment_amounts,
@@ -18,6 +17,7 @@ from app.offers.schedule import (
     plan_menu_text,
     plan_options,
 )
+from app.segments import is_gsm7
 
 
 def reference_pmt(total: int, count: int, rate: Decimal) -> Decimal:

@@ -14,10 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
+from app.actions.debts import import_debts_csv
 from app.clock import FixedClock
 from app.db import Database
 from app.debts.models import Debt
-from app.debts.service import CHUNK_SIZE, ImportSummary, import_csv
+from app.debts.service import CHUNK_SIZE, ImportSummary
 from app.main import create_app
 from app.messaging.gateway import SimulatorGateway
 from app.messaging.models import Message
@@ -39,9 +40,7 @@ def impatient_client(db: Database, database_url: str, clock: FixedClock) -> Iter
 
 
 def _post_sms(client: TestClient, body: str, sid: str) -> Any:
-    params = inbound_sms_params(
-        from_="+14155550123", to="+15005550006", body=body, message_sid=sid
-    )
+    params = inbound_sms_params(from_="+14155550123", to="+15005550006", body=body, message_sid=sid)
     signature = twilio_signature(AUTH_TOKEN, f"{PUBLIC_URL}{SMS_PATH}", params)
     return client.post(SMS_PATH, data=params, headers={"X-Twilio-Signature": signature})
 
@@ -76,7 +75,7 @@ def test_a_text_arriving_during_a_long_import_is_stored_at_once(
     def run_import() -> None:
         try:
             with db.transaction() as session:
-                outcome["summary"] = import_csv(
+                outcome["summary"] = import_debts_csv(
                     session,
                     tenant.creditor_id,
                     io.StringIO(_csv(CHUNK_SIZE + 100)),
@@ -106,9 +105,14 @@ def test_a_text_arriving_during_a_long_import_is_stored_at_once(
     assert "error" not in outcome
     assert outcome["summary"].created == CHUNK_SIZE + 100
     with db.transaction() as session:
-        assert session.scalar(
-            select(func.count()).select_from(Message).where(Message.provider_sid == "SM" + "5" * 32)
-        ) == 1
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.provider_sid == "SM" + "5" * 32)
+            )
+            == 1
+        )
 
 
 def test_a_text_that_cannot_get_the_lock_answers_503(

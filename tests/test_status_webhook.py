@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.clock import FixedClock
 from app.db import Database
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Tenant
 from tests.fake_twilio import status_callback_params, twilio_signature
 from tests.helpers import import_debt

@@ -8,15 +8,16 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from app.actions.debts import import_debts as import_rows
+from app.actions.debts import queue_statement
 from app.clock import FixedClock
 from app.config import Settings
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debt
-from app.debts.service import import_rows, queue_statement
 from app.messaging.gateway import TwilioGateway
 from app.messaging.models import Message
-from app.messaging.worker import OutboxWorker
+from app.worker import OutboxWorker
 from tests.conftest import Tenant
 from tests.fake_twilio import FakeTwilio
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.actions import callbacks as call_texts
 from app.callbacks import service
 from app.callbacks.models import Callback
 from app.callbacks.schemas import (
@@ -271,7 +272,7 @@ def complete_callback(
         actor=principal.actor,
     )
     if body.outcome == "no_answer":
-        service.offer_after_no_answer(session, callback, now=now, actor=principal.actor)
+        call_texts.offer_after_no_answer(session, callback, now=now, actor=principal.actor)
     return _one_out(session, callback)
 
 
@@ -299,7 +300,7 @@ def reschedule_callback(
         session, callback, calendar, starts_at=body.starts_at, now=now, actor=principal.actor
     )
     if body.notify_debtor and callback.starts_at != before:
-        service.notify_moved(session, callback, now=now, actor=principal.actor)
+        call_texts.notify_moved(session, callback, now=now, actor=principal.actor)
     return _one_out(session, callback)
 
 
@@ -320,5 +321,5 @@ def cancel_callback(
         session, callback, now=now, actor=principal.actor, reason=body.reason or "agent"
     )
     if body.notify_debtor:
-        service.notify_canceled_by_team(session, callback, now=now, actor=principal.actor)
+        call_texts.notify_canceled_by_team(session, callback, now=now, actor=principal.actor)
     return _one_out(session, callback)

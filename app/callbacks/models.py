@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -12,7 +12,8 @@ from app.db import ID, Base, new_id
 
 # booked: waiting for its time; claimed: an agent took it; completed: an outcome was
 # recorded; canceled: by the debtor or an agent (its seat is freed).
-CALLBACK_STATUSES = ("booked", "claimed", "completed", "canceled")
+CallbackStatus = Literal["booked", "claimed", "completed", "canceled"]
+CALLBACK_STATUSES: tuple[CallbackStatus, ...] = get_args(CallbackStatus)
 CALLBACK_OUTCOMES = ("reached", "no_answer", "promise_to_pay", "plan_agreed", "refused")
 
 
@@ -55,7 +56,7 @@ class Callback(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     seat: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="booked")
+    status: Mapped[CallbackStatus] = mapped_column(String(16), default="booked")
     agent: Mapped[str | None] = mapped_column(String(120))
     outcome: Mapped[str | None] = mapped_column(String(16))
     notes: Mapped[str | None] = mapped_column(Text)

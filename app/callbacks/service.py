@@ -19,7 +19,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.callbacks.models import Callback, CallbackCalendar
+from app.callbacks.models import Callback, CallbackCalendar, CallbackStatus
 from app.callbacks.slots import (
     END_OF_DAY,
     MENU_LETTERS,
@@ -32,22 +32,17 @@ from app.callbacks.slots import (
     iter_slots,
     nearest_open_slot,
     open_slots,
-    slot_menu_text,
     supported_date,
 )
 from app.callbacks.texts import CANCEL_KEY, render_callback_text
-from app.conversations.context import MENU_TTL
-from app.conversations.engine import get_conversation
-from app.conversations.models import Conversation
+from app.clock import local_day_bounds, local_instant
+from app.conversations.models import Conversation, MenuKind, MenuOption
 from app.creditors.models import Creditor
 from app.db import new_id
 from app.debts.models import Debt, Debtor
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import record_event
-from app.messaging.governor import ContactPolicy, decide, local_day_bounds, local_instant
-from app.messaging.models import Message
-from app.messaging.service import enqueue_message, initiated_counter
-from app.messaging.texts import short_creditor_name
+from app.texts import short_creditor_name
 
 MENU_SIZE = 3
 HORIZON_DAYS = 21
@@ -62,7 +57,7 @@ ACTIVE_STATUSES = ("booked", "claimed")
 # debtor: not for a settled, disputed, paused or closed debt, nor a number that opted
 # out or turned out to be wrong.
 REMINDABLE_DEBT_STATUSES = ("open", "in_plan")
-MENU_KIND = "callback"
+MENU_KIND: MenuKind = "callback"
 
 
 # ------------------------------------------------------------------------- calendar
@@ -367,17 +362,17 @@ def local_day_start(timezone: str, day: date) -> datetime:
     return local_day_bounds(day, ZoneInfo(timezone))[0]
 
 
-def slot_options(slots: Sequence[Slot]) -> list[dict[str, Any]]:
+def slot_options(slots: Sequence[Slot]) -> list[MenuOption]:
     """Menu options as the conversation stores them: {"key", "starts_at", "ends_at"}."""
     return [
-        {"key": letter, "starts_at": s.starts_at.isoformat(), "ends_at": s.ends_at.isoformat()}
+        MenuOption(key=letter, starts_at=s.starts_at.isoformat(), ends_at=s.ends_at.isoformat())
         for letter, s in zip(MENU_LETTERS, slots, strict=False)
     ]
 
 
-def cancel_option(callback: Callback) -> dict[str, Any]:
+def cancel_option(callback: Callback) -> MenuOption:
     """The menu option that cancels a booked call (see app.callbacks.texts)."""
-    return {"key": CANCEL_KEY, "action": "cancel", "callback_id": callback.id}
+    return MenuOption(key=CANCEL_KEY, action="cancel", callback_id=callback.id)
 
 
 def slot_of(callback: Callback) -> Slot:
@@ -512,7 +507,7 @@ def book_callback(
 def _transition(
     session: Session,
     callback: Callback,
-    status: str,
+    status: CallbackStatus,
     *,
     now: datetime,
     actor: str,
@@ -593,12 +588,8 @@ def cancel_callbacks_for(
                 Conversation.debtor_id.in_(debtors), Conversation.menu_kind == MENU_KIND
             )
         ):
-            options = conversation.menu_options or []
-            if any(option.get("callback_id") in canceled for option in options):
-                conversation.menu_kind = None
-                conversation.menu_options = None
-                conversation.menu_debt_id = None
-                conversation.menu_expires_at = None
+            if any(option.get("callback_id") in canceled for option in conversation.menu()):
+                conversation.close_menu()
                 conversation.updated_at = now
         session.flush()
     return len(canceled)
@@ -754,52 +745,6 @@ def list_callbacks(
     return list(session.scalars(query.order_by(Callback.starts_at, Callback.id).limit(limit)))
 
 
-# --------------------------------------------------------------- initiated texts
-
-
-def _planned_send_at(
-    session: Session, creditor: Creditor, debtor: Debtor, kind: str, now: datetime
-) -> datetime | None:
-    """When an initiated text queued now would go out, by the same rules
-    enqueue_message applies (None: never)."""
-    return decide(
-        now=now,
-        contact_status=debtor.contact_status,
-        timezone=debtor.timezone,
-        other_timezones=debtor.other_timezones or (),
-        policy=ContactPolicy.for_creditor(creditor),
-        kind=kind,
-        initiated=True,
-        is_reply=False,
-        initiated_count_on=initiated_counter(session, debtor, include_pending=True),
-    ).send_at
-
-
-def _live_menu(conversation: Conversation, now: datetime) -> bool:
-    return (
-        conversation.menu_kind is not None
-        and conversation.menu_expires_at is not None
-        and conversation.menu_expires_at > now
-    )
-
-
-def _open_menu(
-    conversation: Conversation,
-    options: list[dict[str, Any]],
-    debt_id: str | None,
-    *,
-    opens_at: datetime,
-    now: datetime,
-) -> None:
-    # Like ReplyContext.open_menu, for texts Parley initiates: the menu must outlive the
-    # wait for the contact window, so it expires MENU_TTL after the text goes out.
-    conversation.menu_kind = MENU_KIND
-    conversation.menu_options = options
-    conversation.menu_debt_id = debt_id
-    conversation.menu_expires_at = opens_at + MENU_TTL
-    conversation.updated_at = now
-
-
 def keep_cancel_open(conversation: Conversation, callback: Callback) -> None:
     """A menu whose X cancels `callback` stays valid until the call, not just MENU_TTL:
     "Reply X to cancel" must still work the morning of a call booked days ahead."""
@@ -808,179 +753,8 @@ def keep_cancel_open(conversation: Conversation, callback: Callback) -> None:
         conversation.menu_expires_at = callback.starts_at
 
 
-def _initiate(
-    session: Session,
-    creditor: Creditor,
-    debtor: Debtor,
-    debt: Debt | None,
-    body: str,
-    *,
-    kind: str,
-    now: datetime,
-    actor: str,
-) -> Message:
-    return enqueue_message(
-        session,
-        creditor=creditor,
-        debtor=debtor,
-        debt=debt,
-        body=body,
-        kind=kind,
-        now=now,
-        actor=actor,
-        initiated=True,
-    )
-
-
-def _parties(session: Session, callback: Callback) -> tuple[Creditor, Debtor, Debt | None]:
-    creditor = session.get(Creditor, callback.creditor_id)
-    debtor = session.get(Debtor, callback.debtor_id)
-    assert creditor is not None and debtor is not None
-    debt = session.get(Debt, callback.debt_id) if callback.debt_id else None
-    return creditor, debtor, debt
-
-
 def callback_text(template: str, creditor: Creditor, debtor: Debtor, **params: object) -> str:
     """A callback text in the debtor's language with the creditor's name filled in."""
     return render_callback_text(
         template, debtor.language, creditor=short_creditor_name(creditor.name), **params
     )
-
-
-def notify_moved(session: Session, callback: Callback, *, now: datetime, actor: str) -> Message:
-    """Tell the debtor their call moved (initiated: the contact rules decide when)."""
-    creditor, debtor, debt = _parties(session, callback)
-    conversation = get_conversation(session, debtor, now)
-    if not _live_menu(conversation, now) or conversation.menu_kind == MENU_KIND:
-        _open_menu(conversation, [cancel_option(callback)], callback.debt_id, opens_at=now, now=now)
-        keep_cancel_open(conversation, callback)
-    body = callback_text("moved", creditor, debtor, when=local_when(callback, debtor))
-    return _initiate(
-        session, creditor, debtor, debt, body, kind="callback_moved", now=now, actor=actor
-    )
-
-
-def notify_canceled_by_team(
-    session: Session, callback: Callback, *, now: datetime, actor: str
-) -> Message:
-    """Tell the debtor the team canceled their call, and how to pick a new time."""
-    creditor, debtor, debt = _parties(session, callback)
-    conversation = get_conversation(session, debtor, now)
-    if conversation.menu_kind == MENU_KIND:
-        # Its X would now point at a canceled call.
-        conversation.menu_kind = None
-        conversation.menu_options = None
-        conversation.menu_debt_id = None
-        conversation.menu_expires_at = None
-    body = callback_text("canceled_by_team", creditor, debtor, when=local_when(callback, debtor))
-    return _initiate(
-        session, creditor, debtor, debt, body, kind="callback_canceled", now=now, actor=actor
-    )
-
-
-def offer_after_no_answer(
-    session: Session, callback: Callback, *, now: datetime, actor: str
-) -> Message:
-    """After an unanswered call: text the debtor a fresh slot menu (initiated, so the
-    contact rules decide when), with slots counted from when the text will go out."""
-    creditor, debtor, debt = _parties(session, callback)
-    send_at = _planned_send_at(session, creditor, debtor, "callback_no_answer", now) or now
-    calendar = get_calendar(session, creditor.id)
-    slots = (
-        offerable_slots(session, calendar, creditor, debtor, now=send_at)
-        if calendar is not None
-        else []
-    )
-    if slots:
-        conversation = get_conversation(session, debtor, now)
-        _open_menu(conversation, slot_options(slots), callback.debt_id, opens_at=send_at, now=now)
-        menu = slot_menu_text(slots, debtor.timezone, debtor.language, now=send_at)
-        body = callback_text("no_answer", creditor, debtor, menu=menu)
-    else:
-        body = callback_text("no_answer_no_slots", creditor, debtor)
-    return _initiate(
-        session, creditor, debtor, debt, body, kind="callback_no_answer", now=now, actor=actor
-    )
-
-
-# ------------------------------------------------------------------------ reminders
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def send_due_reminders(session: Session, now: datetime) -> int:
-    """Queue the reminder of every active call whose reminder time has come. Returns how
-    many were queued. A reminder the contact rules would hold past the call's start (or
-    never send) is skipped and logged instead: a late reminder is worse than none."""
-    query = (
-        select(Callback, CallbackCalendar)
-        .join(CallbackCalendar, CallbackCalendar.creditor_id == Callback.creditor_id)
-        .join(Debtor, Debtor.id == Callback.debtor_id)
-        .outerjoin(Debt, Debt.id == Callback.debt_id)
-        .where(
-            Callback.status.in_(ACTIVE_STATUSES),
-            Callback.reminder_sent_at.is_(None),
-            Callback.starts_at > now,
-            Callback.starts_at <= now + timedelta(minutes=REMINDER_MINUTES_MAX),
-            CallbackCalendar.reminder_minutes_before > 0,
-            # Not for a number that opted out or is wrong, nor a debt no longer owed.
-            Debtor.contact_status == "active",
-            or_(Callback.debt_id.is_(None), Debt.status.in_(REMINDABLE_DEBT_STATUSES)),
-        )
-        .order_by(Callback.starts_at, Callback.id)
-    )
-    if _is_postgres(session):
-        # Several workers may tick at once; each reminder goes out from one of them.
-        query = query.with_for_update(skip_locked=True, of=Callback)
-    queued = 0
-    for callback, calendar in session.execute(query):
-        if now < callback.starts_at - timedelta(minutes=calendar.reminder_minutes_before):
-            continue
-        creditor, debtor, debt = _parties(session, callback)
-        callback.reminder_sent_at = now
-        callback.updated_at = now
-        send_at = _planned_send_at(session, creditor, debtor, "callback_reminder", now)
-        if send_at is None or send_at >= callback.starts_at:
-            record_event(
-                session,
-                creditor_id=creditor.id,
-                actor="worker",
-                kind="callback.reminder_skipped",
-                now=now,
-                debt_id=callback.debt_id,
-                debtor_id=debtor.id,
-                data={
-                    "callback_id": callback.id,
-                    "reason": "number may not be texted"
-                    if send_at is None
-                    else "contact rules hold it past the call",
-                },
-            )
-            continue
-        conversation = get_conversation(session, debtor, now)
-        if not _live_menu(conversation, now) or conversation.menu_kind == MENU_KIND:
-            # The reminder says "Reply X to cancel": make X mean that again, unless
-            # the debtor is in the middle of another menu (a plan choice).
-            _open_menu(
-                conversation, [cancel_option(callback)], callback.debt_id, opens_at=send_at, now=now
-            )
-            keep_cancel_open(conversation, callback)
-        body = callback_text("reminder", creditor, debtor, when=local_when(callback, debtor))
-        message = _initiate(
-            session, creditor, debtor, debt, body, kind="callback_reminder", now=now, actor="worker"
-        )
-        record_event(
-            session,
-            creditor_id=creditor.id,
-            actor="worker",
-            kind="callback.reminder_queued",
-            now=now,
-            debt_id=callback.debt_id,
-            debtor_id=debtor.id,
-            to_value=message.id,
-            data={"callback_id": callback.id},
-        )
-        queued += 1
-    return queued

@@ -8,8 +8,8 @@ menu can never cancel a call; CALL is the keyword every statement already teache
 
 from __future__ import annotations
 
-from app.messaging.segments import to_gsm7_friendly
-from app.messaging.texts import normalize_language
+from app.segments import to_gsm7_friendly
+from app.texts import normalize_language
 
 CANCEL_KEY = "X"
 

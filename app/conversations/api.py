@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from twilio.twiml.messaging_response import MessagingResponse
 
+from app.actions.agents import send_agent_message as queue_agent_message
+from app.actions.inbound import InboundHandler, InboundResult
 from app.conversations.classifier import classify
-from app.conversations.engine import ConversationEngine, InboundResult
 from app.conversations.models import Conversation
 from app.conversations.schemas import (
     AgentMessageIn,
@@ -22,35 +23,24 @@ from app.conversations.schemas import (
     SimulatedResult,
     SimulatedSms,
 )
-from app.debts.api import MAX_OFFSET, message_out
-from app.debts.models import Debt, Debtor
-from app.debts.phones import PhoneError, normalize_phone
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.debts.models import Debtor
+from app.debts.schemas import message_out
+from app.edge import MAX_OFFSET
+from app.errors import Forbidden, NotFound, ValidationFailed
 from app.events import record_event
 from app.messaging.models import CHRONOLOGICAL, Message
-from app.messaging.service import enqueue_message
+from app.phones import PhoneError, normalize_phone
 from app.security import ClockDep, PrincipalDep, SessionDep, SettingsDep, TwilioFormDep
 
 router = APIRouter(tags=["conversations"])
 
-# An agent answering within this time of the debtor's last text continues that exchange
-# (not capped); later, the message is Parley-initiated. Either way it waits for the
-# debtor's contact window.
-AGENT_REPLY_WINDOW = timedelta(minutes=30)
+
+def get_inbound_handler(request: Request) -> InboundHandler:
+    handler: InboundHandler = request.app.state.inbound
+    return handler
 
 
-def get_engine(request: Request) -> ConversationEngine:
-    engine: ConversationEngine = request.app.state.engine
-    return engine
-
-
-EngineDep = Annotated[ConversationEngine, Depends(get_engine)]
-
-
-def _wake_worker(request: Request) -> None:
-    wakeup = getattr(request.app.state, "worker_wakeup", None)
-    if wakeup is not None:
-        wakeup.set()
+InboundDep = Annotated[InboundHandler, Depends(get_inbound_handler)]
 
 
 def _twiml(result: InboundResult) -> Response:
@@ -66,7 +56,7 @@ def twilio_inbound_sms(
     form: TwilioFormDep,
     session: SessionDep,
     clock: ClockDep,
-    engine: EngineDep,
+    inbound: InboundDep,
 ) -> Response:
     """Inbound SMS from Twilio (signature checked). Stored once per MessageSid and
     answered through the outbox, so the TwiML is an empty <Response/> (except the
@@ -75,7 +65,7 @@ def twilio_inbound_sms(
     sender = form.get("From")
     if not sid or not sender:
         raise ValidationFailed("MessageSid and From are required", field="MessageSid")
-    result = engine.handle_inbound(
+    result = inbound.handle(
         session,
         provider_sid=sid,
         from_phone=sender,
@@ -83,7 +73,6 @@ def twilio_inbound_sms(
         body=form.get("Body", ""),
         now=clock.now(),
     )
-    _wake_worker(request)
     return _twiml(result)
 
 
@@ -95,7 +84,7 @@ def simulator_inbound_sms(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    engine: EngineDep,
+    inbound: InboundDep,
 ) -> SimulatedResult:
     """Development only (PARLEY_SMS_GATEWAY=simulator, never in production): a text from
     one of this key's debtors, handled exactly as a signed Twilio webhook would be.
@@ -114,7 +103,7 @@ def simulator_inbound_sms(
         raise NotFound("none of this creditor's debtors has that number", field="from")
     now = clock.now()
     sid = "SMsim" + datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
-    result = engine.handle_inbound(
+    result = inbound.handle(
         session,
         provider_sid=sid,
         from_phone=phone,
@@ -125,20 +114,19 @@ def simulator_inbound_sms(
     )
     replies = [result.twiml_reply] if result.twiml_reply else []
     if result.message_id:
-        inbound = session.get(Message, result.message_id)
-        if inbound is not None and inbound.debtor_id:
+        text = session.get(Message, result.message_id)
+        if text is not None and text.debtor_id:
             replies += list(
                 session.scalars(
                     select(Message.body)
                     .where(
-                        Message.debtor_id == inbound.debtor_id,
+                        Message.debtor_id == text.debtor_id,
                         Message.direction == "outbound",
                         Message.created_at >= now,
                     )
                     .order_by(Message.created_at)
                 )
             )
-    _wake_worker(request)
     return SimulatedResult(
         message_id=result.message_id,
         duplicate=result.duplicate,
@@ -233,34 +221,16 @@ def send_agent_message(
 ) -> dict[str, object]:
     """An agent's text to the debtor, through the outbox and the contact rules."""
     conversation, debtor = _own_conversation(session, principal, conversation_id)
-    now = clock.now()
-    debt = None
-    if body.debt_id:
-        debt = session.get(Debt, body.debt_id)
-        if debt is None or debt.debtor_id != debtor.id:
-            raise NotFound("debt not found for this debtor", field="debt_id")
-    elif conversation.focus_debt_id:
-        debt = session.get(Debt, conversation.focus_debt_id)
-    if debtor.contact_status != "active":
-        raise Conflict(f"the debtor's number is {debtor.contact_status}", field="debtor")
-    answering = (
-        conversation.last_inbound_at is not None
-        and now - conversation.last_inbound_at <= AGENT_REPLY_WINDOW
-    )
-    message = enqueue_message(
+    message = queue_agent_message(
         session,
         creditor=principal.creditor,
+        conversation=conversation,
         debtor=debtor,
-        debt=debt,
         body=body.body,
-        kind="agent",
-        now=now,
+        debt_id=body.debt_id,
+        now=clock.now(),
         actor=principal.actor,
-        initiated=not answering,
-        is_reply=False,
     )
-    conversation.updated_at = now
-    _wake_worker(request)
     return {"message": message_out(message).model_dump(mode="json")}
 
 

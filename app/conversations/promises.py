@@ -8,14 +8,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.conversations.models import Promise
+from app.conversations.models import Promise, PromiseStatus
+from app.debts.models import Debt
 from app.events import record_event
 
 
 def set_promise_status(
     session: Session,
     promise: Promise,
-    status: str,
+    status: PromiseStatus,
     *,
     now: datetime,
     actor: str,
@@ -49,4 +50,26 @@ def cancel_open_promises(
     )
     for promise in promises:
         set_promise_status(session, promise, "canceled", now=now, actor=actor, reason=reason)
+    return len(promises)
+
+
+def close_open_promises(
+    session: Session,
+    debt: Debt,
+    *,
+    kept_when_paid: bool,
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> int:
+    """End the debt's open promises: kept when `kept_when_paid` and the balance fell
+    below what it was when promised, else canceled. Returns how many ended."""
+    promises = list(
+        session.scalars(select(Promise).where(Promise.debt_id == debt.id, Promise.status == "open"))
+    )
+    for promise in promises:
+        kept = kept_when_paid and debt.balance < promise.balance_at_promise
+        set_promise_status(
+            session, promise, "kept" if kept else "canceled", now=now, actor=actor, reason=reason
+        )
     return len(promises)

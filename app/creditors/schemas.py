@@ -10,7 +10,7 @@ import holidays
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.messaging.texts import supported_language
+from app.texts import supported_language
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 

@@ -11,7 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.params import File
 from sqlalchemy import select
 
+from app.actions.debts import import_debts, import_debts_csv, queue_statement, review_debt
 from app.debts.models import Debt, Debtor
+from app.debts.queries import get_debt
 from app.debts.schemas import (
     CsvImportSummary,
     DebtorOut,
@@ -21,11 +23,11 @@ from app.debts.schemas import (
     ImportResponse,
     ImportResult,
     MessageList,
-    MessageOut,
     RowError,
     StatementQueued,
+    message_out,
 )
-from app.debts.service import get_debt, import_csv, import_rows, queue_statement, review_debt
+from app.edge import MAX_OFFSET
 from app.errors import ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.security import ClockDep, PrincipalDep, SessionDep
@@ -37,8 +39,6 @@ SPOOL_MEMORY_BYTES = 1 << 20
 JSON_IMPORT_PATH = "/api/v1/debts"
 # The one route whose body may exceed PARLEY_MAX_BODY_BYTES (app/edge.py).
 CSV_IMPORT_PATH = "/api/v1/debts/import.csv"
-# Offsets and limits beyond these are refused (422) before they reach the database.
-MAX_OFFSET = 10_000_000
 
 
 def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
@@ -66,32 +66,13 @@ def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
     )
 
 
-def message_out(message: Message) -> MessageOut:
-    """The API view of one message."""
-    return MessageOut(
-        id=message.id,
-        direction=message.direction,
-        kind=message.kind,
-        body=message.body,
-        status=message.status,
-        created_at=message.created_at,
-        send_after=message.send_after,
-        sent_at=message.sent_at,
-        delivered_at=message.delivered_at,
-        segments=message.segments,
-        encoding=message.encoding,
-        error_code=message.error_code,
-        intent=message.intent,
-    )
-
-
 @router.post("")
-def import_debts(
+def import_debts_json(
     body: ImportRequest, principal: PrincipalDep, session: SessionDep, clock: ClockDep
 ) -> ImportResponse:
     """Create or update debts. Results come in input order; valid rows are stored,
     invalid ones say which field is wrong and why. Re-sending an external_id updates."""
-    outcomes = import_rows(
+    outcomes = import_debts(
         session, principal.creditor, body.items, now=clock.now(), actor=principal.actor
     )
     return ImportResponse(
@@ -108,7 +89,7 @@ def import_debts(
 
 
 @router.post(CSV_IMPORT_PATH.removeprefix("/api/v1/debts"))
-async def import_debts_csv(
+async def import_csv_file(
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
@@ -137,7 +118,7 @@ async def import_debts_csv(
         text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
         try:
             summary = await run_in_threadpool(
-                import_csv,
+                import_debts_csv,
                 session,
                 principal.creditor.id,
                 text,

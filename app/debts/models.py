@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -22,12 +22,14 @@ from app.db import ID, Base, new_id
 # active: may be contacted; opted_out: replied STOP (or Twilio error 21610) until START;
 # wrong_number: someone else answered, never text it about this debt again;
 # invalid: not a reachable mobile number (Twilio 21211/21614).
-CONTACT_STATUSES = ("active", "opted_out", "wrong_number", "invalid")
+ContactStatus = Literal["active", "opted_out", "wrong_number", "invalid"]
+CONTACT_STATUSES: tuple[ContactStatus, ...] = get_args(ContactStatus)
 
 # open: being collected; paused: the debtor says it is paid, a human checks;
 # disputed: the debtor contests it, collection stops; in_plan: an agreed plan runs;
 # settled: balance reached zero; closed: withdrawn by the creditor.
-DEBT_STATUSES = ("open", "paused", "disputed", "in_plan", "settled", "closed")
+DebtStatus = Literal["open", "paused", "disputed", "in_plan", "settled", "closed"]
+DEBT_STATUSES: tuple[DebtStatus, ...] = get_args(DebtStatus)
 
 
 class Debtor(Base):
@@ -48,7 +50,7 @@ class Debtor(Base):
     # Other zones the number may be in when the zone was inferred (a Spanish mobile may
     # be in the Canaries): the contact window must hold in all of them.
     other_timezones: Mapped[list[Any] | None]
-    contact_status: Mapped[str] = mapped_column(String(16), default="active")
+    contact_status: Mapped[ContactStatus] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -73,7 +75,7 @@ class Debt(Base):
     balance: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     due_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[DebtStatus] = mapped_column(String(16), default="open")
     # Free labels the finance team's offer rules can select on.
     tags: Mapped[list[Any] | None]
     # The next automatic statement (debtor's local date), when the cadence is on.

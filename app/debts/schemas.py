@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from app.messaging.models import Message
 from app.money import is_known_currency
 
 EARLIEST_DUE_DATE = date(1970, 1, 1)
@@ -173,3 +174,22 @@ class DebtReview(BaseModel):
     )
     needs_review: bool | None = None
     note: str | None = Field(default=None, max_length=500)
+
+
+def message_out(message: Message) -> MessageOut:
+    """The API view of one message."""
+    return MessageOut(
+        id=message.id,
+        direction=message.direction,
+        kind=message.kind,
+        body=message.body,
+        status=message.status,
+        created_at=message.created_at,
+        send_after=message.send_after,
+        sent_at=message.sent_at,
+        delivered_at=message.delivered_at,
+        segments=message.segments,
+        encoding=message.encoding,
+        error_code=message.error_code,
+        intent=message.intent,
+    )

@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
-from typing import IO, Any
-from zoneinfo import ZoneInfo
+from typing import IO, Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -19,27 +18,32 @@ from sqlalchemy.orm import Session
 from app.creditors.models import Creditor
 from app.db import new_id
 from app.debts.models import Debt, Debtor
-from app.debts.phones import (
+from app.debts.schemas import DebtIn
+from app.errors import NotFound, ValidationFailed
+from app.events import record_event
+from app.messaging.models import PhoneOptOut
+from app.money import format_money
+from app.phones import (
     AmbiguousTimezone,
     PhoneError,
     check_timezone,
     infer_timezones,
     normalize_phone,
 )
-from app.debts.schemas import DebtIn
-from app.errors import Conflict, NotFound, ValidationFailed
-from app.events import record_event, set_debt_status
-from app.messaging.models import Message
-from app.messaging.service import cancel_pending_messages, enqueue_message, opted_out_phones
-from app.messaging.texts import (
+from app.texts import (
     format_local_date,
     render,
     short_creditor_name,
     supported_language,
 )
-from app.money import format_money
 
 CHUNK_SIZE = 500
+
+# What a re-import did to an existing debt that has consequences beyond it: "moved" (to
+# another debtor), "repriced" (amount or currency changed), "settled" (the new amount is
+# covered by what was paid). The actions layer runs their cascades.
+ReimportChange = Literal["moved", "repriced", "settled"]
+OnReimport = Callable[[Session, Debt, ReimportChange, datetime, str], None]
 
 
 @dataclass
@@ -131,6 +135,7 @@ def _upsert_chunk(
     rows: list[tuple[int, ValidRow]],
     now: datetime,
     actor: str,
+    on_reimport: OnReimport,
 ) -> list[RowOutcome]:
     """Create or update the debts of `rows` (and their debtors) with two look-ups."""
     external_ids = [row.data.external_id for _, row in rows]
@@ -151,7 +156,12 @@ def _upsert_chunk(
     created: list[Debt] = []
     row_debtors: list[Debtor] = []
     # Numbers that said STOP before this creditor knew them stay silent.
-    opted_out = opted_out_phones(session, phones - set(debtors))
+    unknown = phones - set(debtors)
+    opted_out = (
+        set(session.scalars(select(PhoneOptOut.phone).where(PhoneOptOut.phone.in_(unknown))))
+        if unknown
+        else set()
+    )
     for _, row in rows:
         data = row.data
         debtor = debtors.get(row.phone)
@@ -212,7 +222,7 @@ def _upsert_chunk(
         if refusal is not None:
             outcomes.append(RowOutcome(index, data.external_id, "error", debt.id, [refusal]))
             continue
-        _update_debt(session, debt, debtor, data, now, actor)
+        _update_debt(session, debt, debtor, data, now, actor, on_reimport)
         outcomes.append(RowOutcome(index, data.external_id, "updated", debt.id))
     session.flush()
     for debt in created:
@@ -241,22 +251,14 @@ def reimport_refusal(debt: Debt, data: DebtIn) -> tuple[str, str] | None:
     return None
 
 
-def _forget_old_debtor(session: Session, debt: Debt, *, now: datetime, actor: str) -> None:
-    """A re-import moved the debt to another phone: nothing queued for the old number
-    about it may go out, and the old number's promises and calls about it end."""
-    from app.callbacks.service import cancel_callbacks_for
-    from app.conversations.promises import cancel_open_promises
-
-    reason = "debt moved to another debtor"
-    cancel_pending_messages(session, now=now, actor=actor, reason=reason, debt_id=debt.id)
-    cancel_open_promises(session, debt.id, now=now, actor=actor, reason=reason)
-    cancel_callbacks_for(
-        session, debt_id=debt.id, now=now, actor=actor, reason="debt moved to another debtor"
-    )
-
-
 def _update_debt(
-    session: Session, debt: Debt, debtor: Debtor, data: DebtIn, now: datetime, actor: str
+    session: Session,
+    debt: Debt,
+    debtor: Debtor,
+    data: DebtIn,
+    now: datetime,
+    actor: str,
+    on_reimport: OnReimport,
 ) -> None:
     """Re-import of a known external_id: new terms, what was paid stays paid."""
     paid = debt.amount - debt.balance
@@ -284,12 +286,9 @@ def _update_debt(
         setattr(debt, key, value)
     debt.updated_at = now
     if "debtor_id" in diff:
-        _forget_old_debtor(session, debt, now=now, actor=actor)
+        on_reimport(session, debt, "moved", now, actor)
     if "amount" in diff or "currency" in diff:
-        from app.payments.service import retire_codes
-
-        # Codes ask for the old amount (or currency): never let them be paid any more.
-        retire_codes(session, debt, now=now, reason="debt re-imported")
+        on_reimport(session, debt, "repriced", now, actor)
     record_event(
         session,
         creditor_id=debt.creditor_id,
@@ -300,16 +299,9 @@ def _update_debt(
         debtor_id=debtor.id,
         data={"changes": diff},
     )
-    if debt.balance == 0 and debt.status in ("open", "paused"):
+    if debt.balance == 0 and debt.status in ("open", "paused", "disputed"):
         # The new amount is covered by what was already paid.
-        set_debt_status(
-            session,
-            debt,
-            "settled",
-            now=now,
-            actor=actor,
-            data={"reason": "re-imported amount already paid"},
-        )
+        on_reimport(session, debt, "settled", now, actor)
 
 
 def _store_chunk(
@@ -318,19 +310,22 @@ def _store_chunk(
     rows: list[tuple[int, ValidRow]],
     now: datetime,
     actor: str,
+    on_reimport: OnReimport,
 ) -> list[RowOutcome]:
     """Store a chunk in one savepoint; if the database refuses it (a concurrent import
     of the same debtor, say), store its rows one by one so only the bad ones fail."""
     try:
         with session.begin_nested():
-            return _upsert_chunk(session, creditor, rows, now, actor)
+            return _upsert_chunk(session, creditor, rows, now, actor, on_reimport)
     except IntegrityError:
         pass
     outcomes = []
     for index, row in rows:
         try:
             with session.begin_nested():
-                outcomes.extend(_upsert_chunk(session, creditor, [(index, row)], now, actor))
+                outcomes.extend(
+                    _upsert_chunk(session, creditor, [(index, row)], now, actor, on_reimport)
+                )
         except IntegrityError as exc:
             outcomes.append(
                 RowOutcome(
@@ -354,10 +349,12 @@ def import_rows(
     *,
     now: datetime,
     actor: str,
+    on_reimport: OnReimport,
     chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[RowOutcome]:
     """Validate and store rows chunk by chunk, yielding one outcome per row in input
-    order. Valid rows are stored even when others fail; re-sent external_ids update."""
+    order. Valid rows are stored even when others fail; re-sent external_ids update
+    (what that does beyond the debt runs through `on_reimport`)."""
     iterator = iter(enumerate(rows))
     while chunk := list(islice(iterator, chunk_size)):
         outcomes: dict[int, RowOutcome] = {}
@@ -382,7 +379,7 @@ def import_rows(
             else:
                 valid.append((index, row))
         if valid:
-            for outcome in _store_chunk(session, creditor, valid, now, actor):
+            for outcome in _store_chunk(session, creditor, valid, now, actor, on_reimport):
                 outcomes[outcome.index] = outcome
         for index, _ in chunk:
             yield outcomes[index]
@@ -484,6 +481,7 @@ def import_csv(
     *,
     now: datetime,
     actor: str,
+    on_reimport: OnReimport,
     progress: Callable[[ImportSummary], None] | None = None,
     checkpoint: Callable[[], None] | None = None,
 ) -> ImportSummary:
@@ -508,7 +506,9 @@ def import_csv(
         creditor = session.get(Creditor, creditor_id)
         if creditor is None:
             raise NotFound("creditor not found")
-        for outcome in import_rows(session, creditor, chunk, now=now, actor=actor):
+        for outcome in import_rows(
+            session, creditor, chunk, now=now, actor=actor, on_reimport=on_reimport
+        ):
             line += 1
             summary.add(outcome, line)
         session.flush()
@@ -518,14 +518,6 @@ def import_csv(
         if progress is not None:
             progress(summary)
     return summary
-
-
-def get_debt(session: Session, creditor: Creditor, debt_id: str) -> Debt:
-    """A debt of this creditor (404 for anyone else's, so ids leak nothing)."""
-    debt = session.get(Debt, debt_id)
-    if debt is None or debt.creditor_id != creditor.id:
-        raise NotFound("debt not found", field="id")
-    return debt
 
 
 def statement_text(creditor: Creditor, debt: Debt, debtor: Debtor, today: date) -> str:
@@ -551,97 +543,3 @@ def statement_text(creditor: Creditor, debt: Debt, debtor: Debtor, today: date) 
 
 
 COLLECTIBLE = ("open", "in_plan")
-
-
-def queue_statement(
-    session: Session,
-    creditor: Creditor,
-    debt: Debt,
-    *,
-    now: datetime,
-    actor: str,
-    is_reply: bool = False,
-) -> Message:
-    """Queue a statement of `debt`; the contact governor decides when it goes out."""
-    debtor = session.get(Debtor, debt.debtor_id)
-    assert debtor is not None
-    if debt.status not in COLLECTIBLE and not is_reply:
-        raise Conflict(f"debt is {debt.status}; no statement is sent", field="status")
-    if debt.balance <= 0:
-        raise Conflict("nothing is due on this debt", field="balance")
-    if debtor.contact_status != "active":
-        raise Conflict(f"the debtor's number is {debtor.contact_status}", field="debtor")
-    today = now.astimezone(ZoneInfo(debtor.timezone)).date()
-    return enqueue_message(
-        session,
-        creditor=creditor,
-        debtor=debtor,
-        debt=debt,
-        body=statement_text(creditor, debt, debtor, today),
-        kind="statement",
-        now=now,
-        actor=actor,
-        initiated=not is_reply,
-        is_reply=is_reply,
-    )
-
-
-def review_debt(
-    session: Session,
-    debt: Debt,
-    *,
-    status: str | None,
-    needs_review: bool | None,
-    note: str | None,
-    now: datetime,
-    actor: str,
-) -> Debt:
-    """A person's decision on a flagged debt: resume collection ("open": back to its plan
-    if one runs), close it, and/or clear the review flag."""
-    from app.offers.service import active_plan
-
-    if status is not None and status != debt.status:
-        allowed = (
-            {"paused", "disputed", "open", "in_plan"}
-            if status == "closed"
-            else {
-                "paused",
-                "disputed",
-                "closed",
-            }
-        )
-        if debt.status not in allowed:
-            raise Conflict(f"a {debt.status} debt cannot become {status}", field="status")
-        target = status
-        if status == "open" and active_plan(session, debt.id) is not None:
-            target = "in_plan"
-        if status == "open" and debt.balance <= 0:
-            raise Conflict("nothing is due on this debt", field="status")
-        set_debt_status(
-            session, debt, target, now=now, actor=actor, data={"note": note} if note else None
-        )
-        if target == "closed":
-            from app.callbacks.service import cancel_callbacks_for
-
-            cancel_callbacks_for(
-                session, debt_id=debt.id, now=now, actor=actor, reason="debt closed"
-            )
-            cancel_pending_messages(
-                session, now=now, actor=actor, reason="debt closed", debt_id=debt.id
-            )
-    if needs_review is not None and needs_review != debt.needs_review:
-        record_event(
-            session,
-            creditor_id=debt.creditor_id,
-            actor=actor,
-            kind="debt.needs_review",
-            now=now,
-            debt_id=debt.id,
-            debtor_id=debt.debtor_id,
-            from_value=debt.needs_review,
-            to_value=needs_review,
-            data={"note": note} if note else None,
-        )
-        debt.needs_review = needs_review
-    debt.updated_at = now
-    return debt

@@ -8,9 +8,9 @@ import re
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
+from app.actions.delivery import record_delivery
 from app.messaging.gateway import provider_status
 from app.messaging.models import Message
-from app.messaging.service import apply_provider_status
 from app.security import ClockDep, SessionDep, TwilioFormDep
 
 logger = logging.getLogger("parley.webhooks")
@@ -57,7 +57,7 @@ def twilio_status_callback(
         logger.info("status callback for an unknown message", extra={"sid": sid})
         return Response(status_code=204)
     error_code = twilio_error_code(form.get("ErrorCode"))
-    apply_provider_status(
+    record_delivery(
         session,
         message,
         provider_status(form.get("MessageStatus") or form.get("SmsStatus")),

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
 
+from app.clock import local_instant
 from app.creditors.models import Creditor
 
 BLOCKED_STATUSES = frozenset({"opted_out", "wrong_number", "invalid"})
@@ -75,27 +76,6 @@ def is_business_day(day: date, policy: ContactPolicy) -> bool:
     except NotImplementedError:
         return True
     return day not in calendar
-
-
-def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
-    """`day` `at` in `zone` as UTC. A wall time skipped by DST maps to the first valid
-    instant after the gap, so a window never opens early."""
-    naive = datetime.combine(day, at)
-    candidate = naive.replace(tzinfo=zone)
-    roundtrip = candidate.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
-    if roundtrip != naive:
-        # Inside a spring-forward gap: fold=1 gives the instant after the gap.
-        candidate = naive.replace(tzinfo=zone, fold=1)
-        after = candidate.astimezone(UTC)
-        return max(after, naive.replace(tzinfo=zone, fold=0).astimezone(UTC))
-    return candidate.astimezone(UTC)
-
-
-def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The UTC instants where local `day` starts and ends."""
-    return local_instant(day, time(0, 0), zone), local_instant(
-        day + timedelta(days=1), time(0, 0), zone
-    )
 
 
 def next_allowed_send_at(

@@ -11,13 +11,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.clock import local_day_bounds
 from app.creditors.models import Creditor
-from app.debts.models import Debt, Debtor
+from app.db import queued_work
+from app.debts.models import ContactStatus, Debt, Debtor
 from app.events import record_event
 from app.messaging.gateway import INVALID_NUMBER_CODES, OPTED_OUT_CODES, UNREACHABLE_CODES
-from app.messaging.governor import ContactPolicy, decide, local_day_bounds
+from app.messaging.governor import ContactPolicy, decide
 from app.messaging.models import PENDING_STATUSES, STATUS_RANK, Message, PhoneOptOut
-from app.messaging.segments import count_segments
+from app.segments import count_segments
 
 MAX_BODY_CHARS = 1600
 # Statuses of initiated messages that count against the daily cap once sent.
@@ -126,6 +128,8 @@ def enqueue_message(
     )
     session.add(message)
     session.flush()
+    if status == "queued":
+        queued_work(session)
     record_event(
         session,
         creditor_id=creditor.id,
@@ -145,11 +149,18 @@ def enqueue_message(
 
 
 def set_contact_status(
-    session: Session, debtor: Debtor, status: str, *, now: datetime, actor: str, reason: str
-) -> None:
-    """Change a number's contact status (with an event), cancelling what waits for it."""
+    session: Session,
+    debtor: Debtor,
+    status: ContactStatus,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> bool:
+    """Change a number's contact status, with an event (what waits for it is the
+    caller's cascade: app.actions.lifecycle). Returns whether it changed."""
     if debtor.contact_status == status:
-        return
+        return False
     record_event(
         session,
         creditor_id=debtor.creditor_id,
@@ -163,15 +174,7 @@ def set_contact_status(
     )
     debtor.contact_status = status
     debtor.updated_at = now
-    if status != "active":
-        cancel_pending_messages(
-            session,
-            now=now,
-            actor=actor,
-            reason=f"number became {status}",
-            debtor_id=debtor.id,
-            except_kinds=("opt_out_confirmation", "wrong_number_ack"),
-        )
+    return True
 
 
 def contact_status_for_error(code: int | None) -> str | None:
@@ -210,18 +213,6 @@ def apply_provider_status(
     if not changed:
         return False
     message.updated_at = now
-    new_contact_status = contact_status_for_error(error_code)
-    if new_contact_status and message.debtor_id:
-        debtor = session.get(Debtor, message.debtor_id)
-        if debtor is not None:
-            set_contact_status(
-                session,
-                debtor,
-                new_contact_status,
-                now=now,
-                actor=actor,
-                reason=f"provider error {error_code}",
-            )
     return True
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from app.debts.service import get_debt
+from app.debts.queries import get_debt
 from app.errors import NotFound
 from app.offers.models import OfferRule
+from app.offers.queries import latest_plan, plan_installments
 from app.offers.schemas import (
     InstallmentOut,
     LumpSumOut,
@@ -26,8 +27,6 @@ from app.offers.service import (
     creditor_rules,
     days_past_due,
     debtor_today,
-    latest_plan,
-    plan_installments,
     update_rule,
 )
 from app.payments.models import PaymentCode

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -23,9 +23,11 @@ from app.db import ID, Base, new_id
 
 # active: being paid; completed: every installment paid; broken: an installment stayed
 # unpaid past the grace and break periods; canceled: replaced or withdrawn.
-PLAN_STATUSES = ("active", "completed", "broken", "canceled")
+PlanStatus = Literal["active", "completed", "broken", "canceled"]
+PLAN_STATUSES: tuple[PlanStatus, ...] = get_args(PlanStatus)
 # pending: not yet due or due and within grace; late: past grace; paid; canceled.
-INSTALLMENT_STATUSES = ("pending", "late", "paid", "canceled")
+InstallmentStatus = Literal["pending", "late", "paid", "canceled"]
+INSTALLMENT_STATUSES: tuple[InstallmentStatus, ...] = get_args(InstallmentStatus)
 
 
 class OfferRule(Base):
@@ -91,7 +93,7 @@ class Plan(Base):
     debt_id: Mapped[str] = mapped_column(ForeignKey("debts.id"), index=True)
     debtor_id: Mapped[str] = mapped_column(ForeignKey("debtors.id"))
     rule_version_id: Mapped[str] = mapped_column(ForeignKey("offer_rule_versions.id"))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[PlanStatus] = mapped_column(String(16), default="active")
     principal: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
@@ -123,7 +125,7 @@ class Installment(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     paid_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     due_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[InstallmentStatus] = mapped_column(String(16), default="pending")
     paid_at: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]
     late_notice_at: Mapped[datetime | None]

@@ -26,8 +26,8 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
-from app.messaging.segments import to_gsm7_friendly
 from app.money import format_money_compact
+from app.segments import to_gsm7_friendly
 
 __all__ = [
     "MAX_INSTALLMENTS",

@@ -12,14 +12,15 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.conversations.promises import cancel_open_promises
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.errors import ValidationFailed
 from app.events import record_event, set_debt_status
-from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan
+from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan, PlanStatus
+from app.offers.queries import active_plan, plan_installments
 from app.offers.schedule import PlanOption, lump_sum_amount, monthly_due_dates, plan_options
 from app.offers.schemas import OfferRuleFields, pct_text
+from app.payments.models import PayTerms
 
 BALANCE_CODE_DAYS = 5
 RULE_TERM_FIELDS = (
@@ -186,46 +187,6 @@ def compute_offers(session: Session, debt: Debt, today: date) -> Offers:
     return Offers(debt, chosen, current_version(session, chosen), lump, plans, verdicts)
 
 
-def active_plan(session: Session, debt_id: str) -> Plan | None:
-    """The debt's running plan, if any. A broken plan is over: the debtor renegotiates."""
-    return session.scalars(
-        select(Plan)
-        .where(Plan.debt_id == debt_id, Plan.status == "active")
-        .order_by(Plan.created_at.desc())
-    ).first()
-
-
-def latest_plan(session: Session, debt_id: str) -> Plan | None:
-    """The debt's most recent plan that was not replaced (active, broken or completed)."""
-    return session.scalars(
-        select(Plan)
-        .where(Plan.debt_id == debt_id, Plan.status != "canceled")
-        .order_by(Plan.created_at.desc())
-    ).first()
-
-
-def plan_installments(session: Session, plan_id: str) -> list[Installment]:
-    """A plan's installments in order."""
-    return list(
-        session.scalars(
-            select(Installment).where(Installment.plan_id == plan_id).order_by(Installment.number)
-        )
-    )
-
-
-@dataclass(frozen=True)
-class PayTerms:
-    """What a PAY answer asks the debtor to pay now."""
-
-    kind: str  # "balance" | "lump_sum" | "installment"
-    amount: int
-    due_date: date
-    expires_on: date | None = None
-    installment_id: str | None = None
-    rule_version_id: str | None = None
-    discount: int = 0
-
-
 def pay_terms(session: Session, debt: Debt, now: datetime) -> PayTerms | None:
     """What to ask for now: the next installment of a running plan; else the discounted
     lump sum while a rule allows one; else the whole balance. None when nothing is due."""
@@ -350,8 +311,6 @@ def create_plan(
         )
         debt.balance = option.total
     set_debt_status(session, debt, "in_plan", now=now, actor=actor)
-    # The plan's schedule replaces any promised date.
-    cancel_open_promises(session, debt.id, now=now, actor=actor, reason="plan agreed")
     session.flush()
     return plan, installments
 
@@ -432,7 +391,7 @@ def update_plan_state(
 
 
 def set_plan_status(
-    session: Session, plan: Plan, status: str, *, now: datetime, actor: str
+    session: Session, plan: Plan, status: PlanStatus, *, now: datetime, actor: str
 ) -> None:
     if plan.status == status:
         return
@@ -588,3 +547,31 @@ def update_rule(
     rule.updated_at = now
     session.flush()
     return rule
+
+
+def end_plan(
+    session: Session, plan: Plan, status: PlanStatus, *, now: datetime, actor: str, reason: str
+) -> None:
+    """End a running plan (`canceled`: withdrawn, the debt settled or closed some other
+    way: what is left of it is canceled; `broken`: installments stayed unpaid, and they
+    stay as they are, for the record)."""
+    if status == "canceled":
+        for installment in plan_installments(session, plan.id):
+            if installment.status in ("pending", "late"):
+                installment.status = "canceled"
+    if plan.status != status:
+        record_event(
+            session,
+            creditor_id=plan.creditor_id,
+            actor=actor,
+            kind="plan.status",
+            now=now,
+            debt_id=plan.debt_id,
+            debtor_id=plan.debtor_id,
+            from_value=plan.status,
+            to_value=status,
+            data={"reason": reason},
+        )
+    plan.status = status
+    plan.ended_at = now
+    plan.updated_at = now

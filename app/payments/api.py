@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access_log import mask_client, request_client
+from app.actions.payments import receive_payment
 from app.clock import Clock
 from app.config import MIN_SECRET_LENGTH, Settings
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor, Event
-from app.debts.service import get_debt
+from app.debts.queries import get_debt
 from app.errors import (
     NotFound,
     ParleyError,
@@ -31,7 +32,7 @@ from app.errors import (
     error_body,
 )
 from app.offers.models import Installment, Plan
-from app.offers.service import active_plan, plan_installments
+from app.offers.queries import active_plan, plan_installments
 from app.payments.models import Payment, PaymentCode
 from app.payments.pages import CONTENT_SECURITY_POLICY, render_code_page, render_notice_page
 from app.payments.rendering import barcode_png, barcode_svg, qr_png, qr_svg
@@ -51,7 +52,6 @@ from app.payments.service import (
     is_expired,
     local_today,
     payment_page_url,
-    receive_payment,
     scheme_of,
 )
 from app.payments.texts import negotiate_language, page_text
@@ -292,10 +292,6 @@ def payment_webhook(
         )
         return JSONResponse(error_body("payment_replay_mismatch", message, fields), 409)
     result = payment_result(session, outcome)
-    if not outcome.replay and outcome.payment.status == "applied":
-        wakeup = getattr(request.app.state, "worker_wakeup", None)
-        if wakeup is not None:
-            wakeup.set()
     status_code = 202 if outcome.stored_for_review and not outcome.replay else 200
     return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
 

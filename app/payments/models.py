@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -18,13 +19,29 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ID, Base, new_id
 
-PAYMENT_CODE_KINDS = ("balance", "lump_sum", "installment")
+PaymentCodeKind = Literal["balance", "lump_sum", "installment"]
+PAYMENT_CODE_KINDS: tuple[PaymentCodeKind, ...] = get_args(PaymentCodeKind)
 # active: payable; paid: fully paid; expired: past its due/expiry date (a new one is
 # issued on demand); superseded: replaced by a code for a different amount; canceled.
-PAYMENT_CODE_STATUSES = ("active", "paid", "expired", "superseded", "canceled")
+PaymentCodeStatus = Literal["active", "paid", "expired", "superseded", "canceled"]
+PAYMENT_CODE_STATUSES: tuple[PaymentCodeStatus, ...] = get_args(PaymentCodeStatus)
 # applied: matched and applied to a debt; unmatched: unknown reference; currency_mismatch:
 # matched but in another currency (not applied); both wait for a human.
-PAYMENT_STATUSES = ("applied", "unmatched", "currency_mismatch")
+PaymentStatus = Literal["applied", "unmatched", "currency_mismatch"]
+PAYMENT_STATUSES: tuple[PaymentStatus, ...] = get_args(PaymentStatus)
+
+
+@dataclass(frozen=True)
+class PayTerms:
+    """What a payment code asks the debtor to pay (offers decide it, payments issue it)."""
+
+    kind: PaymentCodeKind
+    amount: int
+    due_date: date
+    expires_on: date | None = None
+    installment_id: str | None = None
+    rule_version_id: str | None = None
+    discount: int = 0
 
 
 class PaymentCode(Base):
@@ -43,7 +60,7 @@ class PaymentCode(Base):
     debt_id: Mapped[str] = mapped_column(ForeignKey("debts.id"), index=True)
     installment_id: Mapped[str | None] = mapped_column(ForeignKey("installments.id"))
     rule_version_id: Mapped[str | None] = mapped_column(ForeignKey("offer_rule_versions.id"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[PaymentCodeKind] = mapped_column(String(16))
     scheme: Mapped[str] = mapped_column(String(16))
     sequence: Mapped[int] = mapped_column(BigInteger)
     # What the payment webhook quotes back.
@@ -59,7 +76,7 @@ class PaymentCode(Base):
     currency: Mapped[str] = mapped_column(String(3))
     due_date: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[PaymentCodeStatus] = mapped_column(String(16), default="active")
     # Unguessable (>= 128 bits) and URL-safe: the payment page and image links.
     token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
@@ -82,7 +99,7 @@ class Payment(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     paid_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(24))
+    status: Mapped[PaymentStatus] = mapped_column(String(24))
     applied_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     # More than the debt's balance: kept as a credit for a human to refund or apply.
     excess_amount: Mapped[int] = mapped_column(BigInteger, default=0)

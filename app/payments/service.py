@@ -36,24 +36,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.callbacks.service import cancel_callbacks_for
 from app.config import Settings
-from app.conversations.promises import cancel_open_promises
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
-from app.events import record_event, set_debt_status
-from app.messaging.models import Message
-from app.messaging.service import cancel_pending_messages, enqueue_message
-from app.offers.models import Installment, Plan
-from app.offers.service import (
+from app.events import record_event
+from app.offers.models import Installment
+from app.payments.models import (
+    Payment,
+    PaymentCode,
+    PaymentCodeStatus,
+    PaymentStatus,
     PayTerms,
-    active_plan,
-    apply_payment_to_plan,
-    pay_terms,
-    plan_installments,
 )
-from app.payments import texts
-from app.payments.models import Payment, PaymentCode
 from app.payments.schemes import (
     BoletoFields,
     InvalidPaymentCode,
@@ -300,7 +294,12 @@ def _record_code_status(
 
 
 def set_code_status(
-    session: Session, code: PaymentCode, status: str, *, now: datetime, reason: str | None = None
+    session: Session,
+    code: PaymentCode,
+    status: PaymentCodeStatus,
+    *,
+    now: datetime,
+    reason: str | None = None,
 ) -> None:
     """Move a code to `status`, with an event. Unconditional: for callers holding the
     debt's lock (payments, issuing); see set_code_status_if_active for the others."""
@@ -314,7 +313,12 @@ def set_code_status(
 
 
 def set_code_status_if_active(
-    session: Session, code: PaymentCode, status: str, *, now: datetime, reason: str | None = None
+    session: Session,
+    code: PaymentCode,
+    status: PaymentCodeStatus,
+    *,
+    now: datetime,
+    reason: str | None = None,
 ) -> bool:
     """Move a code from active to `status` with ``UPDATE ... WHERE status = 'active'``,
     so a code another transaction paid (or retired) meanwhile keeps its status, whatever
@@ -360,17 +364,19 @@ def expire_debt_codes(session: Session, debt: Debt, today: date, now: datetime) 
     return expired
 
 
-def retire_codes(session: Session, debt: Debt, *, now: datetime, reason: str) -> int:
-    """Supersede every active code of `debt` (each with a payment_code.status event
-    carrying `reason`), e.g. when a re-import changes its amount or currency: the codes
-    ask for terms that no longer hold, and a lump-sum discount computed on the old
-    balance is no longer honoured if one of them is paid anyway (the payment itself is
-    still applied). A code paid concurrently keeps its status. Returns how many moved."""
-    retired = 0
+def set_live_codes_status(
+    session: Session, debt: Debt, status: PaymentCodeStatus, *, now: datetime, reason: str
+) -> int:
+    """Move every live code of `debt` to `status` (superseded: they ask for terms that no
+    longer hold, e.g. after a re-import changed the amount, and a lump-sum discount
+    computed on the old balance is no longer honoured if one is paid anyway; canceled:
+    nothing more is to be paid with them). Each gets a payment_code.status event with
+    `reason`; a code paid concurrently keeps its status. Returns how many moved."""
+    moved = 0
     for code in debt_codes(session, debt.id, LIVE_CODE_STATUSES):
-        if set_code_status_if_active(session, code, "superseded", now=now, reason=reason):
-            retired += 1
-    return retired
+        if set_code_status_if_active(session, code, status, now=now, reason=reason):
+            moved += 1
+    return moved
 
 
 def _take_sequence(session: Session, creditor: Creditor) -> int:
@@ -542,19 +548,6 @@ def issue_code(
     return code
 
 
-def issue_current_code(
-    session: Session, creditor: Creditor, debt: Debt, now: datetime
-) -> PaymentCode | None:
-    """What PAY asks for: the code for the debt's current terms, worked out after taking
-    the debt's lock and re-reading it, so a PAY racing a payment never asks for the
-    pre-payment amount. None when nothing is due. (`debt` is refreshed in place.)"""
-    locked = lock_debt(session, debt.id)
-    terms = pay_terms(session, locked, now)
-    if terms is None:
-        return None
-    return issue_code(session, creditor, locked, terms, now)
-
-
 def _record_fallback(
     session: Session, creditor: Creditor, debt: Debt, reason: str, now: datetime
 ) -> None:
@@ -606,8 +599,9 @@ def find_code_by_reference(session: Session, reference: str) -> PaymentCode | No
 
 def reconcile_codes(session: Session, now: datetime, *, limit: int = 500) -> int:
     """Periodic upkeep: expire active codes past their date (in the debtor's zone),
-    mark installment codes paid/canceled with their installment, and cancel the codes
-    of settled or closed debts. Returns how many codes changed."""
+    and mark installment codes paid/canceled with their installment (the codes of
+    settled or closed debts end with them: app.actions.lifecycle). Returns how many
+    codes changed."""
     changed = 0
     # A debtor's local date is at most one day ahead of UTC's.
     horizon = now.astimezone(UTC).date() + timedelta(days=1)
@@ -637,16 +631,8 @@ def reconcile_codes(session: Session, now: datetime, *, limit: int = 500) -> int
         .limit(limit)
     ).all()
     for code, installment_status in stale:
-        if set_code_status_if_active(session, code, installment_status, now=now):
-            changed += 1
-    ended = session.scalars(
-        select(PaymentCode)
-        .join(Debt, Debt.id == PaymentCode.debt_id)
-        .where(PaymentCode.status == "active", Debt.status.in_(("settled", "closed")))
-        .limit(limit)
-    ).all()
-    for code in ended:
-        if set_code_status_if_active(session, code, "canceled", now=now):
+        status: PaymentCodeStatus = "paid" if installment_status == "paid" else "canceled"
+        if set_code_status_if_active(session, code, status, now=now):
             changed += 1
     return changed
 
@@ -697,88 +683,14 @@ def find_payment(session: Session, payment_id: str) -> Payment | None:
     return session.scalars(select(Payment).where(Payment.payment_id == payment_id)).first()
 
 
-def lock_debt(session: Session, debt_id: str) -> Debt:
-    """The debt, locked for the rest of the transaction and re-read under the lock (the
-    session's copy is refreshed too, so nothing computed afterwards sees a stale
-    balance)."""
-    # FOR NO KEY UPDATE: serialises payments of one debt without conflicting with the
-    # key-share locks that inserting rows referencing the debt takes (no deadlock
-    # between two payments that each inserted their row first).
-    return session.execute(
-        select(Debt)
-        .where(Debt.id == debt_id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-
-
-def _match_status(report: PaymentReport, code: PaymentCode | None, debt: Debt | None) -> str:
+def match_status(
+    report: PaymentReport, code: PaymentCode | None, debt: Debt | None
+) -> PaymentStatus:
     if code is None:
         return "unmatched"
     if report.currency != code.currency or debt is None or report.currency != debt.currency:
         return "currency_mismatch"
     return "applied"
-
-
-def receive_payment(session: Session, report: PaymentReport, *, now: datetime) -> PaymentOutcome:
-    """Store a reported payment once and apply it.
-
-    Idempotent on `payment_id`: the row is inserted first inside a savepoint; a replay
-    (or a concurrent delivery losing the unique-constraint race) changes nothing and
-    returns the stored outcome, unless it differs in amount, reference or currency (see
-    PaymentOutcome.conflicts). A reference no code has, or a currency other than the
-    code's or the debt's, is stored for review and not applied.
-    """
-    existing = find_payment(session, report.payment_id)
-    if existing is not None:
-        return _replay(session, existing, report, now)
-    code = find_code_by_reference(session, report.reference)
-    status = _match_status(report, code, session.get(Debt, code.debt_id) if code else None)
-    payment = Payment(
-        payment_id=report.payment_id,
-        creditor_id=code.creditor_id if code else None,
-        payment_code_id=code.id if code else None,
-        debt_id=code.debt_id if code else None,
-        reference=report.reference,
-        amount=report.amount,
-        currency=report.currency,
-        paid_at=report.paid_at,
-        status=status,
-        applied_amount=0,
-        excess_amount=0,
-        needs_review=status != "applied",
-        raw=report.raw,
-        created_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(payment)
-            session.flush()
-    except IntegrityError:
-        existing = find_payment(session, report.payment_id)
-        if existing is None:
-            raise
-        logger.info("payment delivered twice at once", extra={"payment_id": report.payment_id})
-        return _replay(session, existing, report, now)
-    if code is None:
-        # No event: the event log is per creditor, and no creditor is known.
-        logger.warning(
-            "payment with an unknown reference stored for review",
-            extra={"payment_id": report.payment_id},
-        )
-        return PaymentOutcome(payment, replay=False, debt=None)
-    debt = lock_debt(session, code.debt_id)
-    session.refresh(code)
-    # Decided again under the lock: a re-import may have changed the debt's currency.
-    status = _match_status(report, code, debt)
-    if status != payment.status:
-        payment.status = status
-        payment.needs_review = status != "applied"
-    if status == "currency_mismatch":
-        _flag_currency_mismatch(session, payment, code, debt, now)
-        return PaymentOutcome(payment, replay=False, debt=debt)
-    written_off = _apply(session, payment, code, debt, now)
-    return PaymentOutcome(payment, replay=False, debt=debt, written_off=written_off)
 
 
 def _replay_conflicts(payment: Payment, report: PaymentReport) -> tuple[ReplayConflict, ...]:
@@ -790,7 +702,7 @@ def _replay_conflicts(payment: Payment, report: PaymentReport) -> tuple[ReplayCo
     return tuple(ReplayConflict(f, old, new) for f, old, new in pairs if old != new)
 
 
-def _replay(
+def replay(
     session: Session, payment: Payment, report: PaymentReport, now: datetime
 ) -> PaymentOutcome:
     debt = session.get(Debt, payment.debt_id) if payment.debt_id else None
@@ -822,7 +734,7 @@ def _replay(
     return PaymentOutcome(payment, replay=True, debt=debt, conflicts=conflicts)
 
 
-def _flag_currency_mismatch(
+def flag_currency_mismatch(
     session: Session, payment: Payment, code: PaymentCode, debt: Debt, now: datetime
 ) -> None:
     record_event(
@@ -846,7 +758,7 @@ def _flag_currency_mismatch(
     debt.updated_at = now
 
 
-def _honours_lump_sum(code: PaymentCode, payment: Payment, debtor: Debtor) -> bool:
+def honours_lump_sum(code: PaymentCode, payment: Payment, debtor: Debtor) -> bool:
     """A lump-sum code still standing, paid in full by its expiry date (the processor's
     paid_at, in the debtor's zone: a late webhook does not cost the debtor the discount,
     even if the code was marked expired meanwhile). A superseded or canceled code (its
@@ -857,198 +769,4 @@ def _honours_lump_sum(code: PaymentCode, payment: Payment, debtor: Debtor) -> bo
         return False
     return payment.amount >= code.amount and local_today(debtor, payment.paid_at) <= (
         code.expires_on
-    )
-
-
-def _apply(session: Session, payment: Payment, code: PaymentCode, debt: Debt, now: datetime) -> int:
-    """Apply a matched payment to its debt (and plan); returns the discount written off."""
-    debtor = session.get(Debtor, debt.debtor_id)
-    assert debtor is not None
-    honour_lump_sum = _honours_lump_sum(code, payment, debtor)
-    balance_before = debt.balance
-    applied = min(payment.amount, debt.balance)
-    excess = payment.amount - applied
-    if applied > 0 and active_plan(session, debt.id) is not None:
-        # Installments take the payment first for the code's own, then in order.
-        apply_payment_to_plan(
-            session, debt, applied, first_installment_id=code.installment_id, now=now, actor=ACTOR
-        )
-    debt.balance -= applied
-    payment.applied_amount = applied
-    payment.excess_amount = excess
-    record_event(
-        session,
-        creditor_id=debt.creditor_id,
-        actor=ACTOR,
-        kind="payment.applied",
-        now=now,
-        debt_id=debt.id,
-        debtor_id=debt.debtor_id,
-        to_value=payment.payment_id,
-        data={
-            "payment_code_id": code.id,
-            "reference": code.reference,
-            "amount": payment.amount,
-            "applied": applied,
-            "excess": excess,
-            "paid_at": payment.paid_at.isoformat(),
-        },
-    )
-    written_off = 0
-    if honour_lump_sum and debt.balance > 0:
-        # At most the discount the code was issued with; anything more stays owed.
-        written_off = min(code.discount, debt.balance)
-        debt.balance -= written_off
-        record_event(
-            session,
-            creditor_id=debt.creditor_id,
-            actor=ACTOR,
-            kind="debt.write_off",
-            now=now,
-            debt_id=debt.id,
-            debtor_id=debt.debtor_id,
-            to_value=written_off,
-            data={
-                "reason": "lump-sum discount",
-                "payment_id": payment.payment_id,
-                "payment_code_id": code.id,
-                "rule_version_id": code.rule_version_id,
-            },
-        )
-    if debt.balance != balance_before:
-        record_event(
-            session,
-            creditor_id=debt.creditor_id,
-            actor=ACTOR,
-            kind="debt.balance",
-            now=now,
-            debt_id=debt.id,
-            debtor_id=debt.debtor_id,
-            from_value=balance_before,
-            to_value=debt.balance,
-            data={"payment_id": payment.payment_id},
-        )
-    if excess > 0:
-        payment.needs_review = True
-        debt.needs_review = True
-        record_event(
-            session,
-            creditor_id=debt.creditor_id,
-            actor=ACTOR,
-            kind="payment.excess",
-            now=now,
-            debt_id=debt.id,
-            debtor_id=debt.debtor_id,
-            to_value=excess,
-            data={"payment_id": payment.payment_id, "reason": "paid more than the balance"},
-        )
-    debt.updated_at = now
-    if payment.amount >= code.amount or honour_lump_sum:
-        set_code_status(session, code, "paid", now=now)
-    if debt.balance == 0:
-        settle_debt(session, debt, now=now)
-    else:
-        _retire_stale_codes(session, debt, now)
-    if applied > 0:
-        _thank(session, debt, debtor, payment, now)
-    return written_off
-
-
-def _retire_stale_codes(session: Session, debt: Debt, now: datetime) -> None:
-    """After a payment, codes that ask for an amount no longer owed are superseded (the
-    next PAY issues the right one); codes of installments now paid are paid."""
-    installments: dict[str, Installment] = {}
-    plan = active_plan(session, debt.id)
-    if plan is not None:
-        installments = {i.id: i for i in plan_installments(session, plan.id)}
-    for code in debt_codes(session, debt.id, LIVE_CODE_STATUSES):
-        if code.kind == "installment":
-            installment = installments.get(code.installment_id or "")
-            if installment is None or installment.status == "canceled":
-                set_code_status(session, code, "canceled", now=now)
-            elif installment.status == "paid":
-                set_code_status(session, code, "paid", now=now)
-            elif installment.outstanding != code.amount:
-                set_code_status(session, code, "superseded", now=now)
-        elif code.kind == "balance" and code.amount != debt.balance:
-            set_code_status(session, code, "superseded", now=now)
-        elif code.kind == "lump_sum":
-            # Its discount was computed on the balance before this payment.
-            set_code_status(session, code, "superseded", now=now)
-
-
-def settle_debt(session: Session, debt: Debt, *, now: datetime) -> None:
-    """The balance reached zero: the debt is settled and every reminder stops (pending
-    messages about it canceled, open promises canceled, live codes canceled, a plan
-    still running closed)."""
-    set_debt_status(session, debt, "settled", now=now, actor=ACTOR, data={"reason": "paid in full"})
-    cancel_callbacks_for(session, debt_id=debt.id, now=now, actor=ACTOR, reason="debt paid in full")
-    cancel_pending_messages(session, now=now, actor=ACTOR, reason="debt settled", debt_id=debt.id)
-    cancel_open_promises(session, debt.id, now=now, actor=ACTOR, reason="debt settled")
-    plan = active_plan(session, debt.id)
-    if plan is not None:
-        _close_plan(session, plan, now)
-    for code in debt_codes(session, debt.id, LIVE_CODE_STATUSES):
-        set_code_status(session, code, "canceled", now=now)
-
-
-def _close_plan(session: Session, plan: Plan, now: datetime) -> None:
-    # Only reached when the debt was settled some other way than the installments
-    # (a lump-sum write-off, a balance code): what is left of the plan is withdrawn.
-    for installment in plan_installments(session, plan.id):
-        if installment.status in ("pending", "late"):
-            installment.status = "canceled"
-    record_event(
-        session,
-        creditor_id=plan.creditor_id,
-        actor=ACTOR,
-        kind="plan.status",
-        now=now,
-        debt_id=plan.debt_id,
-        debtor_id=plan.debtor_id,
-        from_value=plan.status,
-        to_value="canceled",
-        data={"reason": "debt settled"},
-    )
-    plan.status = "canceled"
-    plan.ended_at = now
-    plan.updated_at = now
-
-
-def _next_installment(session: Session, debt: Debt) -> Installment | None:
-    plan = active_plan(session, debt.id)
-    if plan is None:
-        return None
-    for installment in plan_installments(session, plan.id):
-        if installment.status in ("pending", "late") and installment.outstanding > 0:
-            return installment
-    return None
-
-
-def _thank(
-    session: Session, debt: Debt, debtor: Debtor, payment: Payment, now: datetime
-) -> Message:
-    creditor = session.get(Creditor, debt.creditor_id)
-    assert creditor is not None
-    body = texts.thanks_text(
-        creditor_name=creditor.name,
-        language=debtor.language,
-        paid=payment.amount,
-        currency=debt.currency,
-        balance=debt.balance,
-        next_installment=_next_installment(session, debt) if debt.balance > 0 else None,
-    )
-    # Caused by the debtor's own payment, so not capped; but a payment can be reported at
-    # any hour, so the thanks waits for the debtor's contact window.
-    return enqueue_message(
-        session,
-        creditor=creditor,
-        debtor=debtor,
-        debt=debt,
-        body=body,
-        kind="payment_thanks",
-        now=now,
-        actor=ACTOR,
-        initiated=False,
-        is_reply=False,
     )

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.messaging.worker import PeriodicJob
+from app.jobs import PeriodicJob
 from app.payments.service import reconcile_codes
 
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from babel.dates import format_date
 
-from app.messaging.segments import to_gsm7_friendly
-from app.messaging.texts import format_local_date, normalize_language, short_creditor_name
 from app.money import format_money
+from app.segments import to_gsm7_friendly
+from app.texts import format_local_date, normalize_language, short_creditor_name
 
 if TYPE_CHECKING:
     from app.offers.models import Installment

@@ -12,7 +12,6 @@ from alembic import op
 
 import app.db
 
-
 revision: str = "389eed30d7d0"
 down_revision: str | None = "512a00d9453e"
 branch_labels: str | Sequence[str] | None = None

@@ -1,26 +1,23 @@
-"""What the engine and the desks (payments, plans, callbacks) share while answering one
-inbound reply."""
+"""What inbound handling and the desks (payments, plans, callbacks) share while
+answering one inbound reply."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.conversations.classifier import Classification
-from app.conversations.models import Conversation
+from app.conversations.models import MENU_TTL, Conversation, MenuKind, MenuOption
+from app.conversations.service import flag_conversation
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
-from app.events import record_event
 from app.messaging.models import Message
 from app.messaging.service import enqueue_message
-from app.messaging.texts import render, short_creditor_name
-
-MENU_TTL = timedelta(hours=48)
+from app.texts import render, short_creditor_name
 
 
 @dataclass
@@ -81,37 +78,22 @@ class ReplyContext:
         self.replies.append(message)
         return message
 
-    def open_menu(self, kind: str, options: list[dict[str, Any]], debt: Debt | None) -> None:
+    def open_menu(self, kind: MenuKind, options: list[MenuOption], debt: Debt | None) -> None:
         """Remember the menu just offered so a CHOICE can be resolved against it."""
-        conversation = self.conversation
-        conversation.menu_kind = kind
-        conversation.menu_options = options
-        conversation.menu_debt_id = debt.id if debt else None
-        conversation.menu_expires_at = self.now + MENU_TTL
-        conversation.updated_at = self.now
+        self.conversation.open_menu(
+            kind, options, debt.id if debt else None, expires_at=self.now + MENU_TTL, now=self.now
+        )
 
     def close_menu(self) -> None:
-        conversation = self.conversation
-        conversation.menu_kind = None
-        conversation.menu_options = None
-        conversation.menu_debt_id = None
-        conversation.menu_expires_at = None
+        self.conversation.close_menu()
 
     def flag(self, reason: str) -> None:
         """Put the conversation in the human queue."""
-        conversation = self.conversation
-        if not conversation.needs_attention:
-            record_event(
-                self.session,
-                creditor_id=self.creditor.id,
-                actor="engine",
-                kind="conversation.flagged",
-                now=self.now,
-                debtor_id=self.debtor.id,
-                debt_id=self.debt.id if self.debt else None,
-                to_value=reason,
-            )
-        conversation.needs_attention = True
-        conversation.attention_reason = reason[:200]
-        conversation.handled_at = None
-        conversation.handled_by = None
+        flag_conversation(
+            self.session,
+            self.conversation,
+            reason,
+            now=self.now,
+            actor="engine",
+            debt_id=self.debt.id if self.debt else None,
+        )

@@ -1,5 +1,8 @@
-"""The conversation engine: stores an inbound SMS once, understands it, and answers it
-through the outbox according to PRODUCT.md's intent table."""
+"""Inbound texts, top to bottom: the webhook hands a text to `InboundHandler.handle`,
+which stores it once per MessageSid, finds who sent it (app.conversations.service),
+understands it (the classifier), and answers according to the number's state, the debt's
+state and the intent — through the desks (PAY, PLAN, CALL), the lifecycle cascades
+(STOP, START, PAID, DISPUTE, WRONG_NUMBER) and the outbox (every answer)."""
 
 from __future__ import annotations
 
@@ -13,38 +16,27 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.actions.debts import queue_statement
+from app.actions.desks import Desks
+from app.actions.lifecycle import DebtChange, NumberChange, change_debt, change_number
+from app.actions.reply import ReplyContext
 from app.config import Settings
 from app.conversations.classifier import Classification, Intent, classify
-from app.conversations.context import ReplyContext
-from app.conversations.models import Conversation, Promise
-from app.conversations.ports import Desks
+from app.conversations.models import Promise
 from app.conversations.promises import cancel_open_promises
+from app.conversations.service import find_debtor, focus_debt, get_conversation
 from app.creditors.models import Creditor
-from app.debts.models import Debt, Debtor
-from app.debts.phones import PhoneError, normalize_phone
-from app.debts.service import queue_statement
-from app.events import record_event, set_debt_status
+from app.debts.models import Debt
+from app.events import record_event
 from app.messaging.models import Message
-from app.messaging.segments import count_segments
-from app.messaging.service import (
-    cancel_pending_messages,
-    clear_opt_out,
-    opted_out_phones,
-    record_opt_out,
-    set_contact_status,
-)
-from app.messaging.texts import (
-    format_local_date,
-    normalize_language,
-    render,
-    supported_language,
-)
+from app.messaging.service import clear_opt_out, opted_out_phones, record_opt_out
 from app.money import format_money
+from app.phones import PhoneError, normalize_phone
+from app.segments import count_segments
+from app.texts import format_local_date, normalize_language, render, supported_language
 
 logger = logging.getLogger("parley.conversations")
 
-# Debts a debtor can still act on, and the order in which one becomes the focus.
-ACTIVE_DEBT_STATUSES = ("open", "in_plan", "paused")
 NEUTRAL_REPLY_EVERY = timedelta(hours=24)
 
 
@@ -59,100 +51,12 @@ class InboundResult:
     twiml_reply: str | None = None
 
 
-def find_debtor(
-    session: Session, phone: str, creditor_id: str | None = None, *, lock: bool = False
-) -> Debtor | None:
-    """The debtor this number belongs to; when several creditors know it, the one that
-    texted it last (the reply most likely answers that text). `lock` holds the number's
-    debtor rows for the transaction, so its texts are answered one at a time."""
-    query = select(Debtor).where(Debtor.phone == phone).order_by(Debtor.id)
-    if creditor_id is not None:
-        query = query.where(Debtor.creditor_id == creditor_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    debtors = list(session.scalars(query))
-    if len(debtors) <= 1:
-        return debtors[0] if debtors else None
-    latest = session.scalars(
-        select(Message.debtor_id)
-        .where(Message.debtor_id.in_([d.id for d in debtors]), Message.direction == "outbound")
-        .order_by(Message.created_at.desc())
-        .limit(1)
-    ).first()
-    by_id = {d.id: d for d in debtors}
-    return by_id.get(latest or "", debtors[0])
+# What a debtor whose debt is under dispute can still do; everything else is answered
+# "under review" (collection waits for a person's decision).
+WHILE_DISPUTED = frozenset({Intent.CALL, Intent.CHOICE, Intent.HELP, Intent.UNKNOWN})
 
 
-def get_conversation(session: Session, debtor: Debtor, now: datetime) -> Conversation:
-    """The debtor's conversation, created on first contact. Two first texts arriving
-    together both try to create it: the loser's savepoint rolls back and it reads the
-    winner's row, so no text is lost."""
-    query = select(Conversation).where(Conversation.debtor_id == debtor.id)
-    conversation = session.scalars(query).first()
-    if conversation is not None:
-        return conversation
-    conversation = Conversation(
-        creditor_id=debtor.creditor_id,
-        debtor_id=debtor.id,
-        needs_attention=False,
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(conversation)
-            session.flush()
-    except IntegrityError:
-        return session.scalars(query).one()
-    return conversation
-
-
-def focus_debt(session: Session, debtor: Debtor, conversation: Conversation) -> Debt | None:
-    """The debt a reply is about: the conversation's focus while it is active, else the
-    debt of the last message sent, else the oldest open one."""
-    debts = list(
-        session.scalars(
-            select(Debt)
-            .where(Debt.debtor_id == debtor.id, Debt.status.in_(ACTIVE_DEBT_STATUSES))
-            .order_by(Debt.due_date, Debt.created_at)
-        )
-    )
-    if not debts:
-        return None
-    by_id = {d.id: d for d in debts}
-    if conversation.focus_debt_id in by_id:
-        return by_id[conversation.focus_debt_id]
-    last = session.scalars(
-        select(Message.debt_id)
-        .where(
-            Message.debtor_id == debtor.id,
-            Message.direction == "outbound",
-            Message.debt_id.is_not(None),
-        )
-        .order_by(Message.created_at.desc())
-        .limit(1)
-    ).first()
-    return by_id.get(last or "", debts[0])
-
-
-def _cancel_callbacks(
-    session: Session,
-    *,
-    now: datetime,
-    actor: str,
-    reason: str,
-    debtor_id: str | None = None,
-    debt_id: str | None = None,
-) -> None:
-    # Imported here: the callbacks domain itself builds on this engine's conversations.
-    from app.callbacks.service import cancel_callbacks_for
-
-    cancel_callbacks_for(
-        session, debtor_id=debtor_id, debt_id=debt_id, now=now, actor=actor, reason=reason
-    )
-
-
-class ConversationEngine:
+class InboundHandler:
     """Answers every intent; PAY, PLAN and CALL through the desks."""
 
     def __init__(self, desks: Desks, settings: Settings) -> None:
@@ -173,7 +77,7 @@ class ConversationEngine:
             Intent.UNKNOWN: self._unknown,
         }
 
-    def handle_inbound(
+    def handle(
         self,
         session: Session,
         *,
@@ -267,11 +171,31 @@ class ConversationEngine:
             # Opted out, wrong or invalid: the words are kept, nothing is sent.
             return
         if ctx.debt is None and intent not in (Intent.HELP, Intent.WRONG_NUMBER, Intent.STOP):
+            # Only when nothing is due: no debt being collected, paused or disputed.
             ctx.reply(ctx.text("nothing_due"))
             if intent in (Intent.DISPUTE, Intent.PAID, Intent.UNKNOWN):
                 ctx.flag(f"{intent.value.lower()} with no open debt")
             return
+        if ctx.debt is not None and ctx.debt.status == "disputed":
+            self._while_disputed(ctx)
+            return
         self._handlers[intent](ctx)
+
+    def _while_disputed(self, ctx: ReplyContext) -> None:
+        """The debt is under review after a dispute: the truth, and a call if asked."""
+        intent = ctx.classification.intent
+        if intent is Intent.CHOICE and ctx.conversation.menu_kind == "plan":
+            intent = Intent.PLAN
+        if intent in WHILE_DISPUTED or intent is Intent.WRONG_NUMBER:
+            self._handlers[intent](ctx)
+            return
+        if intent is Intent.DISPUTE:
+            ctx.reply(ctx.text("dispute_noted"))
+            return
+        ctx.close_menu()
+        ctx.reply(ctx.text("under_review"))
+        if intent is Intent.PAID:
+            ctx.flag("says the disputed debt is already paid")
 
     # ---------------------------------------------------------------- intents
     def _follow_language(self, ctx: ReplyContext) -> None:
@@ -293,31 +217,17 @@ class ConversationEngine:
             )
             ctx.debtor.language = language
 
-    def _same_number(self, ctx: ReplyContext) -> list[Debtor]:
-        # An opt-out is about the number: every creditor's debtor row with it.
-        return list(ctx.session.scalars(select(Debtor).where(Debtor.phone == ctx.debtor.phone)))
-
     def _stop(self, ctx: ReplyContext) -> None:
         already = ctx.debtor.contact_status == "opted_out"
-        record_opt_out(ctx.session, ctx.debtor.phone, now=ctx.now, source_message_id=ctx.inbound.id)
-        for debtor in self._same_number(ctx):
-            if debtor.contact_status == "active":
-                set_contact_status(
-                    ctx.session,
-                    debtor,
-                    "opted_out",
-                    now=ctx.now,
-                    actor="debtor",
-                    reason=f"replied {ctx.inbound.body.strip()[:20]!r}",
-                )
-            # Someone who asked to be left alone is not called back either.
-            _cancel_callbacks(
-                ctx.session,
-                debtor_id=debtor.id,
-                now=ctx.now,
-                actor="debtor",
-                reason="debtor opted out",
-            )
+        change_number(
+            ctx.session,
+            ctx.debtor,
+            NumberChange.OPTED_OUT,
+            now=ctx.now,
+            actor="debtor",
+            reason=f"replied {ctx.inbound.body.strip()[:20]!r}",
+            source_message_id=ctx.inbound.id,
+        )
         ctx.close_menu()
         if not already and ctx.debtor.contact_status == "opted_out":
             # The one confirmation the rules allow.
@@ -325,17 +235,14 @@ class ConversationEngine:
 
     def _start(self, ctx: ReplyContext) -> None:
         was_opted_out = ctx.debtor.contact_status == "opted_out"
-        clear_opt_out(ctx.session, ctx.debtor.phone)
-        for debtor in self._same_number(ctx):
-            if debtor.contact_status == "opted_out":
-                set_contact_status(
-                    ctx.session,
-                    debtor,
-                    "active",
-                    now=ctx.now,
-                    actor="debtor",
-                    reason="replied START",
-                )
+        change_number(
+            ctx.session,
+            ctx.debtor,
+            NumberChange.OPTED_IN,
+            now=ctx.now,
+            actor="debtor",
+            reason="replied START",
+        )
         if was_opted_out:
             ctx.reply(ctx.text("opt_in_confirmation"))
 
@@ -355,14 +262,8 @@ class ConversationEngine:
 
     def _choice(self, ctx: ReplyContext) -> None:
         conversation = ctx.conversation
-        choice = (ctx.classification.choice or "").upper()
-        open_menu = (
-            conversation.menu_kind is not None
-            and conversation.menu_expires_at is not None
-            and conversation.menu_expires_at > ctx.now
-        )
-        options = {str(o.get("key", "")).upper(): o for o in conversation.menu_options or []}
-        if not open_menu or choice not in options:
+        option = conversation.menu_option(ctx.classification.choice or "", ctx.now)
+        if option is None:
             # A choice with no open menu (or not on it) is not understood.
             ctx.inbound.intent = Intent.UNKNOWN.value
             self._unknown(ctx)
@@ -376,7 +277,6 @@ class ConversationEngine:
                 self._unknown(ctx)
                 return
             ctx.debt = menu_debt
-        option = options[choice]
         if conversation.menu_kind == "plan":
             self.desks.plans.choose_plan(ctx, option)
         else:
@@ -429,61 +329,44 @@ class ConversationEngine:
         )
         ctx.replies.append(message)
 
-    def _pause_debt(self, ctx: ReplyContext, status: str, reason: str) -> None:
+    def _paid(self, ctx: ReplyContext) -> None:
         assert ctx.debt is not None
-        debt = ctx.debt
-        set_debt_status(
-            ctx.session, debt, status, now=ctx.now, actor="debtor", data={"reason": reason}
-        )
-        debt.needs_review = True
-        debt.updated_at = ctx.now
-        cancel_pending_messages(
+        change_debt(
             ctx.session,
+            ctx.debt,
+            DebtChange.PAUSED,
             now=ctx.now,
             actor="debtor",
-            reason=f"debt {status}",
-            debt_id=debt.id,
-            initiated_only=True,
+            reason="debtor says it is already paid",
         )
         ctx.close_menu()
-        ctx.flag(reason)
-
-    def _paid(self, ctx: ReplyContext) -> None:
-        self._pause_debt(ctx, "paused", "debtor says it is already paid")
         ctx.reply(ctx.text("paid_ack"))
 
     def _dispute(self, ctx: ReplyContext) -> None:
-        self._pause_debt(ctx, "disputed", "debtor disputes the debt")
         assert ctx.debt is not None
-        _cancel_callbacks(
+        change_debt(
             ctx.session,
-            debt_id=ctx.debt.id,
+            ctx.debt,
+            DebtChange.DISPUTED,
             now=ctx.now,
             actor="debtor",
             reason="debtor disputes the debt",
         )
+        ctx.close_menu()
         ctx.reply(ctx.text("dispute_ack"))
 
     def _wrong_number(self, ctx: ReplyContext) -> None:
         # Apologise without naming anyone or anything, then never text (or call) it again.
-        _cancel_callbacks(
-            ctx.session,
-            debtor_id=ctx.debtor.id,
-            now=ctx.now,
-            actor="debtor",
-            reason="wrong number",
-        )
         ctx.reply(render("wrong_number_ack", ctx.language), kind="wrong_number_ack", debt=None)
-        set_contact_status(
+        change_number(
             ctx.session,
             ctx.debtor,
-            "wrong_number",
+            NumberChange.WRONG_NUMBER,
             now=ctx.now,
             actor="debtor",
             reason="replied wrong number",
         )
         ctx.close_menu()
-        ctx.flag("wrong number: find the debtor's right number")
 
     def _help(self, ctx: ReplyContext) -> None:
         phone = ctx.creditor.contact_phone

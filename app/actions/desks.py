@@ -1,14 +1,15 @@
-"""The engine's three plug points. PAY, PLAN and CALL (and a CHOICE from their menus)
-are answered by desks that the payments, offers and callbacks domains provide; the
-engine only knows these protocols."""
+"""The three desks inbound handling answers through: PAY, PLAN and CALL (and a CHOICE
+from their menus) are answered by the desks in app/actions/pay.py, plans.py and
+calls.py; inbound handling only knows these protocols."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, time
-from typing import Any, Protocol
+from typing import Protocol
 
-from app.conversations.context import ReplyContext
+from app.actions.reply import ReplyContext
+from app.conversations.models import MenuOption
 
 
 class PaymentDesk(Protocol):
@@ -22,7 +23,7 @@ class PlanDesk(Protocol):
 
     def offer_plans(self, ctx: ReplyContext, intro: str | None = None) -> None: ...
 
-    def choose_plan(self, ctx: ReplyContext, option: dict[str, Any]) -> None: ...
+    def choose_plan(self, ctx: ReplyContext, option: MenuOption) -> None: ...
 
 
 class CallbackDesk(Protocol):
@@ -32,7 +33,7 @@ class CallbackDesk(Protocol):
         self, ctx: ReplyContext, requested_date: date | None, requested_time: time | None
     ) -> None: ...
 
-    def choose_slot(self, ctx: ReplyContext, option: dict[str, Any]) -> None: ...
+    def choose_slot(self, ctx: ReplyContext, option: MenuOption) -> None: ...
 
 
 class HandoffPlanDesk:
@@ -43,7 +44,7 @@ class HandoffPlanDesk:
         ctx.reply(f"{intro} {body}" if intro else body)
         ctx.flag("asked for installments; no offer rule matches")
 
-    def choose_plan(self, ctx: ReplyContext, option: dict[str, Any]) -> None:
+    def choose_plan(self, ctx: ReplyContext, option: MenuOption) -> None:
         self.offer_plans(ctx)
 
 
@@ -56,7 +57,7 @@ class HandoffCallbackDesk:
         ctx.reply(ctx.text("call_handoff"))
         ctx.flag("asked for a call; no callback calendar")
 
-    def choose_slot(self, ctx: ReplyContext, option: dict[str, Any]) -> None:
+    def choose_slot(self, ctx: ReplyContext, option: MenuOption) -> None:
         self.offer_callbacks(ctx, None, None)
 
 

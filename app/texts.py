@@ -11,7 +11,7 @@ from datetime import date
 
 from babel.dates import format_date
 
-from app.messaging.segments import to_gsm7_friendly
+from app.segments import to_gsm7_friendly
 
 LANGUAGES = ("en", "es", "pt-BR")
 CREDITOR_NAME_MAX = 40
@@ -221,6 +221,20 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "{creditor}: you have no balance due with us. Thank you!",
         "es": "{creditor}: no tiene saldo pendiente con nosotros. Gracias!",
         "pt-BR": "{creditor}: voce nao tem saldo em aberto conosco. Obrigado!",
+    },
+    "under_review": {
+        "en": "{creditor}: your dispute is under review. We will not ask for payment until "
+        "it is resolved. Reply CALL to talk to us.",
+        "es": "{creditor}: su disputa esta en revision. No le pediremos el pago hasta "
+        "resolverla. Responda LLAMAR para hablar con nosotros.",
+        "pt-BR": "{creditor}: sua contestacao esta em analise. Nao pediremos o pagamento ate "
+        "resolve-la. Responda LIGAR para falar conosco.",
+    },
+    "dispute_noted": {
+        "en": "{creditor}: your dispute is already under review. We will text you when it "
+        "is resolved.",
+        "es": "{creditor}: su disputa ya esta en revision. Le escribiremos cuando se resuelva.",
+        "pt-BR": "{creditor}: sua contestacao ja esta em analise. Avisaremos quando for resolvida.",
     },
 }
 

@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.actions.debts import queue_statement
 from app.config import Settings
-from app.conversations.engine import get_conversation
+from app.conversations.service import flag_conversation, get_conversation
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
-from app.debts.service import queue_statement
 from app.events import record_event
+from app.jobs import PeriodicJob
 from app.messaging.models import Message
-from app.messaging.worker import PeriodicJob
 
 BATCH = 500
 
@@ -102,12 +102,12 @@ def _escalate(
     debt.escalation = level
     debt.updated_at = now
     conversation = get_conversation(session, debtor, now)
-    conversation.needs_attention = True
-    conversation.attention_reason = (
+    reason = (
         f"{silent} statements unanswered: call the debtor"
         if level == "agent"
         else f"{silent} statements unanswered: refer to an agency or legal review"
     )
+    flag_conversation(session, conversation, reason, now=now, actor="cadence", debt_id=debt.id)
     if level == "agency":
         debt.needs_review = True
 

@@ -10,14 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.conversations.models import Promise
+from app.conversations.models import Promise, PromiseStatus
 from app.conversations.promises import set_promise_status
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
+from app.jobs import PeriodicJob
 from app.messaging.service import enqueue_message
-from app.messaging.texts import format_local_date, render, short_creditor_name
-from app.messaging.worker import PeriodicJob
 from app.money import format_money
+from app.texts import format_local_date, render, short_creditor_name
 
 
 def promise_followups(session: Session, now: datetime, settings: Settings) -> None:
@@ -38,11 +38,9 @@ def promise_followups(session: Session, now: datetime, settings: Settings) -> No
             "amount": format_money(promise.balance_at_promise, debt.currency, language),
             "date": format_local_date(promise.promised_date, language),
         }
-        if debt.balance < promise.balance_at_promise or debt.status == "settled":
+        # (Settling, closing or disputing the debt ends its promises: app.actions.lifecycle.)
+        if debt.balance < promise.balance_at_promise:
             _close(session, promise, "kept", now)
-            continue
-        if debt.status in ("disputed", "closed"):
-            _close(session, promise, "canceled", now)
             continue
         if debt.status == "paused":
             continue  # the debtor says it is paid: a person checks before anything more
@@ -76,7 +74,7 @@ def promise_followups(session: Session, now: datetime, settings: Settings) -> No
                 )
 
 
-def _close(session: Session, promise: Promise, status: str, now: datetime) -> None:
+def _close(session: Session, promise: Promise, status: PromiseStatus, now: datetime) -> None:
     set_promise_status(session, promise, status, now=now, actor="worker")
 
 

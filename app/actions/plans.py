@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from app.conversations.context import ReplyContext
-from app.conversations.ports import HandoffPlanDesk
-from app.messaging.service import cancel_pending_messages
-from app.messaging.texts import format_local_date
+from app.actions.codes import issue_current_code
+from app.actions.desks import HandoffPlanDesk
+from app.actions.lifecycle import DebtChange, change_debt
+from app.actions.reply import ReplyContext
+from app.conversations.models import MenuOption
+from app.debts.queries import lock_debt
 from app.money import format_money
 from app.offers.models import OfferRule, OfferRuleVersion
+from app.offers.queries import active_plan, plan_installments
 from app.offers.schedule import PlanOption, plan_menu_text
-from app.offers.service import (
-    active_plan,
-    compute_offers,
-    create_plan,
-    pay_terms,
-    plan_installments,
-)
+from app.offers.service import compute_offers, create_plan, pay_terms
+from app.payments.service import payment_page_url
+from app.texts import format_local_date
 
 
 class OffersPlanDesk:
@@ -46,14 +43,14 @@ class OffersPlanDesk:
         ctx.open_menu(
             "plan",
             [
-                {
-                    "key": str(option.number),
-                    "count": option.count,
-                    "amounts": list(option.amounts),
-                    "total": option.total,
-                    "balance": debt.balance,
-                    "rule_version_id": offers.version.id,
-                }
+                MenuOption(
+                    key=str(option.number),
+                    count=option.count,
+                    amounts=list(option.amounts),
+                    total=option.total,
+                    balance=debt.balance,
+                    rule_version_id=offers.version.id,
+                )
                 for option in offers.plans
             ],
             debt,
@@ -78,9 +75,7 @@ class OffersPlanDesk:
         )
         ctx.reply(f"{intro} {body}" if intro else body)
 
-    def choose_plan(self, ctx: ReplyContext, option: dict[str, Any]) -> None:
-        from app.payments.service import issue_current_code, lock_debt, payment_page_url
-
+    def choose_plan(self, ctx: ReplyContext, option: MenuOption) -> None:
         assert ctx.debt is not None
         # Locked and re-read: a payment landing at the same moment either comes first
         # (and the menu is stale) or waits for the plan.
@@ -90,16 +85,20 @@ class OffersPlanDesk:
             ctx.close_menu()
             self.offer_plans(ctx, intro=ctx.text("plan_menu_stale"))
             return
-        version = ctx.session.get(OfferRuleVersion, str(option["rule_version_id"]))
+        version = ctx.session.get(OfferRuleVersion, str(option.get("rule_version_id", "")))
         rule = ctx.session.get(OfferRule, version.rule_id) if version else None
         if version is None or rule is None or not rule.active or rule.version != version.version:
             # The finance team changed or withdrew the rule since the menu was sent.
             ctx.close_menu()
             self.offer_plans(ctx, intro=ctx.text("plan_menu_stale"))
             return
-        amounts = tuple(int(a) for a in option["amounts"])
+        amounts = tuple(int(a) for a in option.get("amounts", []))
+        if not amounts:
+            ctx.close_menu()
+            self.offer_plans(ctx, intro=ctx.text("plan_menu_stale"))
+            return
         chosen = PlanOption(
-            number=int(option["key"]),
+            number=int(option.get("key", "1")),
             count=len(amounts),
             installment=amounts[0],
             last_installment=amounts[-1],
@@ -109,16 +108,9 @@ class OffersPlanDesk:
         plan, installments = create_plan(
             ctx.session, ctx.creditor, debt, version, chosen, now=ctx.now, actor="debtor"
         )
-        ctx.close_menu()
-        # Statements waiting to go out are moot now that a plan runs.
-        cancel_pending_messages(
-            ctx.session,
-            now=ctx.now,
-            actor="debtor",
-            reason="plan agreed",
-            debt_id=debt.id,
-            kinds=("statement",),
-        )
+        # Statements waiting to go out are moot now that a plan runs, and so are promised
+        # dates and the codes issued for the old terms.
+        change_debt(ctx.session, debt, DebtChange.PLAN_AGREED, now=ctx.now, actor="debtor")
         code = issue_current_code(ctx.session, ctx.creditor, debt, ctx.now)
         assert code is not None
         language = ctx.language

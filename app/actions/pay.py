@@ -3,14 +3,10 @@ barcode as MMS where the creditor enables it and the number can receive it)."""
 
 from __future__ import annotations
 
-from app.conversations.context import ReplyContext
+from app.actions.codes import issue_current_code
+from app.actions.reply import ReplyContext
 from app.offers.models import Installment, Plan
-from app.payments.service import (
-    code_image_url,
-    issue_current_code,
-    mms_allowed,
-    payment_page_url,
-)
+from app.payments.service import code_image_url, mms_allowed, payment_page_url
 from app.payments.texts import pay_text
 
 

@@ -12,13 +12,13 @@ How a debtor changes a booking, all in menu letters the classifier already under
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any
 
+from app.actions.desks import HandoffCallbackDesk
+from app.actions.reply import ReplyContext
 from app.callbacks import service
 from app.callbacks.models import Callback, CallbackCalendar
 from app.callbacks.slots import Slot, slot_menu_text
-from app.conversations.context import ReplyContext
-from app.conversations.ports import HandoffCallbackDesk
+from app.conversations.models import MenuOption
 from app.errors import Conflict
 from app.events import record_event
 
@@ -77,7 +77,7 @@ class CallbacksDesk:
         self._offer_menu(ctx, calendar, intro, not_before=not_before)
 
     # ---------------------------------------------------------------- CHOICE
-    def choose_slot(self, ctx: ReplyContext, option: dict[str, Any]) -> None:
+    def choose_slot(self, ctx: ReplyContext, option: MenuOption) -> None:
         """A letter from a callback menu: cancel (X) or book / move to the slot."""
         if option.get("action") == "cancel":
             self._cancel(ctx, str(option.get("callback_id", "")))

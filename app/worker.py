@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,15 +19,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from app.actions.delivery import record_delivery
 from app.clock import Clock
 from app.config import Settings
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debtor
+from app.jobs import PeriodicJob
 from app.messaging.gateway import GatewayError, OutboundSMS, SendResult, SmsGateway
 from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, decide
 from app.messaging.models import PENDING_STATUSES, Message
-from app.messaging.service import apply_provider_status, initiated_counter
+from app.messaging.service import initiated_counter
 
 logger = logging.getLogger("parley.worker")
 
@@ -45,11 +46,6 @@ class Claimed:
     # The attempt number this claim made; a result is recorded only while it still
     # matches, so a send that outlived its lease cannot overwrite a newer claim.
     attempt: int = 0
-
-
-# Periodic jobs other domains register (reminders, plan checks...): each gets a session,
-# the current time and the settings, and runs in its own transaction on every tick.
-PeriodicJob = Callable[[Session, datetime, Settings], None]
 
 
 def _sid_taken(session: Session, sid: str, message_id: str) -> bool:
@@ -239,7 +235,7 @@ class OutboxWorker:
             if result.segments:
                 message.segments = result.segments
             message.updated_at = now
-            apply_provider_status(session, message, result.status, now=now, actor="worker")
+            record_delivery(session, message, result.status, now=now, actor="worker")
 
     def _record_failure(self, item: Claimed, error: GatewayError) -> None:
         now = self.clock.now()
@@ -275,7 +271,7 @@ class OutboxWorker:
                 },
             )
             # The shared path also applies what the error code says about the number.
-            apply_provider_status(
+            record_delivery(
                 session,
                 message,
                 "failed",

@@ -10,17 +10,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.actions.lifecycle import DebtChange, change_debt
 from app.config import Settings
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
-from app.events import record_event, set_debt_status
+from app.debts.queries import lock_debt
+from app.events import record_event
+from app.jobs import PeriodicJob
 from app.messaging.service import enqueue_message
-from app.messaging.texts import format_local_date, render, short_creditor_name
-from app.messaging.worker import PeriodicJob
 from app.money import format_money
 from app.offers.models import Installment, Plan
-from app.offers.service import PayTerms, plan_installments, set_plan_status
-from app.payments.service import lock_debt
+from app.offers.queries import plan_installments
+from app.offers.service import end_plan
+from app.payments.models import PayTerms
+from app.payments.service import issue_code, payment_page_url
+from app.texts import format_local_date, render, short_creditor_name
 
 
 def _code_and_url(
@@ -31,8 +35,6 @@ def _code_and_url(
     now: datetime,
     settings: Settings,
 ) -> tuple[str, str]:
-    from app.payments.service import issue_code, payment_page_url
-
     terms = PayTerms(
         kind="installment",
         amount=installment.outstanding,
@@ -147,7 +149,6 @@ def _break_plan(
     installment: Installment,
     now: datetime,
 ) -> None:
-    set_plan_status(session, plan, "broken", now=now, actor="worker")
     # Interest of installments not yet due was never earned: the debtor owes the
     # principal less what they paid.
     paid = sum(i.paid_amount for i in plan_installments(session, plan.id))
@@ -166,26 +167,20 @@ def _break_plan(
             data={"reason": "plan broken: unearned interest removed"},
         )
         debt.balance = remaining
+    reason = f"plan broken at installment {installment.number}"
     if debt.balance == 0:
         # What was paid already covers the principal: nothing is left to renegotiate.
-        set_debt_status(
+        end_plan(session, plan, "broken", now=now, actor="worker", reason=reason)
+        change_debt(
             session,
             debt,
-            "settled",
+            DebtChange.SETTLED,
             now=now,
             actor="worker",
-            data={"reason": "plan broken after the principal was paid"},
+            reason="plan broken after the principal was paid",
         )
         return
-    if debt.status == "in_plan":
-        set_debt_status(
-            session,
-            debt,
-            "open",
-            now=now,
-            actor="worker",
-            data={"reason": f"plan broken at installment {installment.number}"},
-        )
+    change_debt(session, debt, DebtChange.PLAN_BROKEN, now=now, actor="worker", reason=reason)
     if debtor.contact_status == "active":
         enqueue_message(
             session,

@@ -1,0 +1,148 @@
+"""Conversations: finding who a number is, their conversation, the debt a reply is
+about, and the human queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.conversations.models import Conversation
+from app.debts.models import Debt, Debtor
+from app.events import record_event
+from app.messaging.models import Message
+
+# Debts a debtor can still act on (disputed ones too: the debtor may still ask about
+# them), and the order in which one becomes the focus.
+ACTIVE_DEBT_STATUSES = ("open", "in_plan", "paused", "disputed")
+
+
+def find_debtor(
+    session: Session, phone: str, creditor_id: str | None = None, *, lock: bool = False
+) -> Debtor | None:
+    """The debtor this number belongs to; when several creditors know it, the one that
+    texted it last (the reply most likely answers that text). `lock` holds the number's
+    debtor rows for the transaction, so its texts are answered one at a time."""
+    query = select(Debtor).where(Debtor.phone == phone).order_by(Debtor.id)
+    if creditor_id is not None:
+        query = query.where(Debtor.creditor_id == creditor_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    debtors = list(session.scalars(query))
+    if len(debtors) <= 1:
+        return debtors[0] if debtors else None
+    latest = session.scalars(
+        select(Message.debtor_id)
+        .where(Message.debtor_id.in_([d.id for d in debtors]), Message.direction == "outbound")
+        .order_by(Message.created_at.desc())
+        .limit(1)
+    ).first()
+    by_id = {d.id: d for d in debtors}
+    return by_id.get(latest or "", debtors[0])
+
+
+def get_conversation(session: Session, debtor: Debtor, now: datetime) -> Conversation:
+    """The debtor's conversation, created on first contact. Two first texts arriving
+    together both try to create it: the loser's savepoint rolls back and it reads the
+    winner's row, so no text is lost."""
+    query = select(Conversation).where(Conversation.debtor_id == debtor.id)
+    conversation = session.scalars(query).first()
+    if conversation is not None:
+        return conversation
+    conversation = Conversation(
+        creditor_id=debtor.creditor_id,
+        debtor_id=debtor.id,
+        needs_attention=False,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(conversation)
+            session.flush()
+    except IntegrityError:
+        return session.scalars(query).one()
+    return conversation
+
+
+def find_conversation(session: Session, debtor_id: str) -> Conversation | None:
+    """The debtor's conversation, if they have one (never creates it)."""
+    return session.scalars(select(Conversation).where(Conversation.debtor_id == debtor_id)).first()
+
+
+def focus_debt(session: Session, debtor: Debtor, conversation: Conversation) -> Debt | None:
+    """The debt a reply is about: the conversation's focus while it is active, else the
+    debt of the last message sent, else the oldest active one."""
+    debts = list(
+        session.scalars(
+            select(Debt)
+            .where(Debt.debtor_id == debtor.id, Debt.status.in_(ACTIVE_DEBT_STATUSES))
+            .order_by(Debt.due_date, Debt.created_at)
+        )
+    )
+    if not debts:
+        return None
+    by_id = {d.id: d for d in debts}
+    if conversation.focus_debt_id in by_id:
+        return by_id[conversation.focus_debt_id]
+    last = session.scalars(
+        select(Message.debt_id)
+        .where(
+            Message.debtor_id == debtor.id,
+            Message.direction == "outbound",
+            Message.debt_id.is_not(None),
+        )
+        .order_by(Message.created_at.desc())
+        .limit(1)
+    ).first()
+    if last in by_id:
+        return by_id[last]
+    # Debts still being collected before ones paused or under review.
+    collectible = [d for d in debts if d.status in ("open", "in_plan")]
+    return (collectible or debts)[0]
+
+
+def flag_conversation(
+    session: Session,
+    conversation: Conversation,
+    reason: str,
+    *,
+    now: datetime,
+    actor: str,
+    debt_id: str | None = None,
+) -> None:
+    """Put the conversation in the human queue (one event when it enters it)."""
+    if not conversation.needs_attention:
+        record_event(
+            session,
+            creditor_id=conversation.creditor_id,
+            actor=actor,
+            kind="conversation.flagged",
+            now=now,
+            debtor_id=conversation.debtor_id,
+            debt_id=debt_id,
+            to_value=reason,
+        )
+    conversation.needs_attention = True
+    conversation.attention_reason = reason[:200]
+    conversation.handled_at = None
+    conversation.handled_by = None
+    conversation.updated_at = now
+
+
+def close_menus_pointing_at(
+    session: Session, *, debt_id: str | None = None, callback_ids: set[str] | None = None
+) -> None:
+    """Close every menu that is about `debt_id` or whose option points at one of
+    `callback_ids` (a menu must never offer what no longer holds)."""
+    query = select(Conversation).where(Conversation.menu_kind.is_not(None))
+    if debt_id is not None:
+        query = query.where(Conversation.menu_debt_id == debt_id)
+    for conversation in session.scalars(query):
+        if callback_ids is not None and not any(
+            option.get("callback_id") in callback_ids for option in conversation.menu()
+        ):
+            continue
+        conversation.close_menu()

@@ -1,0 +1,33 @@
+"""Read-only look-ups of debts that other domains and the actions layer may use."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.creditors.models import Creditor
+from app.debts.models import Debt
+from app.errors import NotFound
+
+
+def get_debt(session: Session, creditor: Creditor, debt_id: str) -> Debt:
+    """A debt of this creditor (404 for anyone else's, so ids leak nothing)."""
+    debt = session.get(Debt, debt_id)
+    if debt is None or debt.creditor_id != creditor.id:
+        raise NotFound("debt not found", field="id")
+    return debt
+
+
+def lock_debt(session: Session, debt_id: str) -> Debt:
+    """The debt, locked for the rest of the transaction and re-read under the lock (the
+    session's copy is refreshed too, so nothing computed afterwards sees a stale
+    balance)."""
+    # FOR NO KEY UPDATE: serialises payments of one debt without conflicting with the
+    # key-share locks that inserting rows referencing the debt takes (no deadlock
+    # between two payments that each inserted their row first).
+    return session.execute(
+        select(Debt)
+        .where(Debt.id == debt_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
