@@ -110,7 +110,7 @@ def _cmd_create_api_key(args: argparse.Namespace) -> int:
 
 
 def _cmd_revoke_api_key(args: argparse.Namespace) -> int:
-    from app.creditors.keys import revoke_by_text
+    from app.api_keys import revoke_by_text
     from app.db import Database
     from app.errors import ParleyError
     from app.events import record_event

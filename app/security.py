@@ -14,15 +14,15 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from app.access_log import mask_client, request_client
-from app.clock import Clock
-from app.config import Settings
-from app.creditors.keys import (
+from app.api_keys import (
     authenticate_api_key,
     create_api_key,
     find_api_key,
     generate_api_key,
     key_prefix,
 )
+from app.clock import Clock
+from app.config import Settings
 from app.creditors.models import ApiKey, Creditor
 from app.db import Database, set_on_queued
 from app.edge import storable_twilio_form

@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from app.api_keys import create_api_key, find_api_key
 from app.clock import FixedClock
-from app.creditors.keys import create_api_key, find_api_key
 from app.creditors.models import ApiKey
 from app.creditors.service import create_creditor
 from app.db import Database

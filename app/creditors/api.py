@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.creditors.keys import get_api_key, is_usable, list_api_keys, revoke_api_key
+from app.api_keys import get_api_key, is_usable, list_api_keys, revoke_api_key
 from app.creditors.models import ApiKey
 from app.creditors.schemas import ApiKeyList, ApiKeyOut, CreditorOut, CreditorPatch
 from app.creditors.service import update_creditor

@@ -68,7 +68,7 @@ class Creditor(Base):
 
 class ApiKey(Base):
     """A bearer key of one creditor, stored only as a salted HMAC-SHA256 digest
-    (app/creditors/keys.py), found by its clear prefix."""
+    (app/api_keys.py), found by its clear prefix."""
 
     __tablename__ = "api_keys"
     __table_args__ = (CheckConstraint("role IN ('admin', 'agent')", name="role"),)
