@@ -160,6 +160,10 @@ async def verified_payment_body(request: Request) -> bytes:
     expected = payment_signature(secret, body)
     presented = f"{scheme.lower()}={digest.lower()}".encode()
     if not given or not hmac.compare_digest(expected.encode(), presented):
+        logger.warning(
+            "payment webhook refused: missing or wrong signature",
+            extra={"client": mask_client(request_client(request))},
+        )
         raise Unauthorized(f"missing or invalid {SIGNATURE_HEADER}")
     return body
 
