@@ -1,20 +1,30 @@
-"""Every text Parley sends, per language (en, es, pt-BR), kept GSM-7 friendly so a
-statement fits two segments.
+"""Parley's one message catalog: every text it sends or shows, per language (one
+`Language` type: en, es, pt-BR), and the functions that fill them.
 
-Templates are `str.format` strings; `render` fills them and folds characters outside
-GSM-7 (ã, ç, á ...) to their plain letters, as Brazilian and Spanish SMS usually do.
+The catalog is `CATALOG[name][language]`. The conversation's texts are defined here
+(`TEMPLATES`); the payments domain registers its SMS and payment-page strings under
+"payment." and "page.", the callbacks domain its texts under "callback."
+(`register`). `render` fills an SMS template and folds characters outside GSM-7
+(ã, ç, á ...) to their plain letters, as Brazilian and Spanish SMS usually do, so a
+statement fits two segments; `translate` fills a page string as it is.
+tests/test_texts.py renders every text in every language with worst-case values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Literal, get_args
 
 from babel.dates import format_date
 
 from app.segments import to_gsm7_friendly
 
-LANGUAGES = ("en", "es", "pt-BR")
+Language = Literal["en", "es", "pt-BR"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 CREDITOR_NAME_MAX = 40
+# Babel locales per language (formats of dates and money where no country says more).
+BABEL_LOCALES: dict[Language, str] = {"en": "en_US", "es": "es", "pt-BR": "pt_BR"}
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "statement_overdue": {
@@ -222,6 +232,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "es": "{creditor}: no tiene saldo pendiente con nosotros. Gracias!",
         "pt-BR": "{creditor}: voce nao tem saldo em aberto conosco. Obrigado!",
     },
+    "account_closed": {
+        "en": "{creditor}: this account is closed with us and we will not text you about "
+        "it again. Reply HELP for our contact number.",
+        "es": "{creditor}: esta cuenta esta cerrada con nosotros y no le escribiremos mas "
+        "sobre ella. Responda AYUDA para nuestro telefono.",
+        "pt-BR": "{creditor}: esta conta esta encerrada conosco e nao enviaremos mais "
+        "mensagens sobre ela. Responda AJUDA para nosso telefone.",
+    },
     "under_review": {
         "en": "{creditor}: your dispute is under review. We will not ask for payment until "
         "it is resolved. Reply CALL to talk to us.",
@@ -239,26 +257,40 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
-def supported_language(tag: str | None) -> str | None:
+CATALOG: dict[str, dict[str, str]] = dict(TEMPLATES)
+
+
+def register(namespace: str, templates: Mapping[str, Mapping[str, str]]) -> None:
+    """Add a domain's texts to the catalog as "<namespace>.<name>"; every one must
+    exist in every language."""
+    for name, variants in templates.items():
+        missing = [language for language in LANGUAGES if language not in variants]
+        if missing:
+            raise ValueError(f"text {namespace}.{name} has no {', '.join(missing)} version")
+        CATALOG[f"{namespace}.{name}"] = dict(variants)
+
+
+def supported_language(tag: str | None) -> Language | None:
     """The one of LANGUAGES that "pt", "pt_BR", "es-MX", "EN" ... mean; None when Parley
     does not speak it."""
     if not tag:
         return None
     primary = tag.replace("_", "-").split("-", 1)[0].lower()
-    return {"en": "en", "es": "es", "pt": "pt-BR"}.get(primary)
+    languages: dict[str, Language] = {"en": "en", "es": "es", "pt": "pt-BR"}
+    return languages.get(primary)
 
 
-def normalize_language(language: str | None, default: str = "en") -> str:
+def normalize_language(language: str | None, default: Language = "en") -> Language:
     """Like supported_language, falling back to `default`."""
     return supported_language(language) or default
 
 
 def format_local_date(day: date, language: str) -> str:
     """A short date for an SMS: "Nov 1, 2026" / "1/11/26" / "01/11/2026"."""
-    language = normalize_language(language)
-    if language == "en":
+    lang = normalize_language(language)
+    if lang == "en":
         return format_date(day, format="medium", locale="en_US")
-    return format_date(day, format="short", locale="es" if language == "es" else "pt_BR")
+    return format_date(day, format="short", locale=BABEL_LOCALES[lang])
 
 
 def short_creditor_name(name: str) -> str:
@@ -269,8 +301,17 @@ def short_creditor_name(name: str) -> str:
     return name[: CREDITOR_NAME_MAX - 1].rstrip() + "."
 
 
-def render(name: str, language: str, **params: object) -> str:
-    """Fill template `name` in `language` (falling back to English) as GSM-7 text."""
-    variants = TEMPLATES[name]
-    template = variants.get(normalize_language(language), variants["en"])
-    return to_gsm7_friendly(template.format(**params))
+def template(name: str, language: str, /) -> str:
+    """The raw template `name` in `language` (English when the language is unknown)."""
+    variants = CATALOG[name]
+    return variants.get(normalize_language(language), variants["en"])
+
+
+def translate(name: str, language: str, /, **params: object) -> str:
+    """Fill text `name` as it is (page strings: no GSM-7 folding)."""
+    return template(name, language).format(**params)
+
+
+def render(name: str, language: str, /, **params: object) -> str:
+    """Fill SMS template `name` in `language` (falling back to English) as GSM-7 text."""
+    return to_gsm7_friendly(translate(name, language, **params))

@@ -1,8 +1,9 @@
 """Reply classifier throughput: `app.conversations.classifier.classify` over the public
 corpus, single thread.
 
-The corpus is tests/data/replies.tsv, read the way tests/test_classifier.py reads it (a
-line starting with "#" is a comment unless it is a well-formed row: "#3" is a reply).
+The corpus is tests/data/replies.tsv, read the way tests/conversations/test_classifier.py
+reads it (a line starting with "#" is a comment unless it is a well-formed row: "#3" is a
+reply).
 Its replies are classified in corpus order, repeated until --count classifications,
 with `today` fixed at Wednesday 2026-11-25 and the default language "en".
 
@@ -39,7 +40,7 @@ from bench.common import ROOT, print_machine, rate, timed
 CORPUS = ROOT / "tests" / "data" / "replies.tsv"
 LANGUAGES = frozenset({"en", "es", "pt"})
 INTENT_NAMES = frozenset(intent.value for intent in Intent)
-# Wednesday, as in tests/test_classifier.py.
+# Wednesday, as in tests/conversations/test_classifier.py.
 TODAY = date(2026, 11, 25)
 
 

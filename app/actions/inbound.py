@@ -171,8 +171,14 @@ class InboundHandler:
             # Opted out, wrong or invalid: the words are kept, nothing is sent.
             return
         if ctx.debt is None and intent not in (Intent.HELP, Intent.WRONG_NUMBER, Intent.STOP):
-            # Only when nothing is due: no debt being collected, paused or disputed.
-            ctx.reply(ctx.text("nothing_due"))
+            # No debt being collected, paused or disputed: "nothing due" only when that is
+            # true (a debt closed with money still owed is not "nothing due").
+            closed_owing = ctx.session.scalars(
+                select(Debt.id).where(
+                    Debt.debtor_id == ctx.debtor.id, Debt.status == "closed", Debt.balance > 0
+                )
+            ).first()
+            ctx.reply(ctx.text("account_closed" if closed_owing else "nothing_due"))
             if intent in (Intent.DISPUTE, Intent.PAID, Intent.UNKNOWN):
                 ctx.flag(f"{intent.value.lower()} with no open debt")
             return

@@ -8,8 +8,7 @@ menu can never cancel a call; CALL is the keyword every statement already teache
 
 from __future__ import annotations
 
-from app.segments import to_gsm7_friendly
-from app.texts import normalize_language
+from app.texts import register, render
 
 CANCEL_KEY = "X"
 
@@ -129,8 +128,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
+register("callback", TEMPLATES)
+
+
 def render_callback_text(name: str, language: str, **params: object) -> str:
-    """Fill callback template `name` in `language` (English when unknown) as GSM-7 text."""
-    variants = TEMPLATES[name]
-    template = variants.get(normalize_language(language), variants["en"])
-    return to_gsm7_friendly(template.format(**params))
+    """Fill callback text `name` in `language` (English when unknown) as GSM-7 text."""
+    return render(f"callback.{name}", language, **params)

@@ -9,9 +9,9 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ID, Base, new_id
+from app.texts import LANGUAGES, Language
 
 PAYMENT_SCHEMES = ("boleto", "pix", "reference")
-LANGUAGES = ("en", "es", "pt-BR")
 
 
 class Creditor(Base):
@@ -29,7 +29,7 @@ class Creditor(Base):
     # Shown to debtors in HELP answers and on the payment page.
     contact_phone: Mapped[str | None] = mapped_column(String(32))
     country: Mapped[str] = mapped_column(String(2), default="US")
-    default_language: Mapped[str] = mapped_column(String(8), default="en")
+    default_language: Mapped[Language] = mapped_column(String(8), default="en")
     payment_scheme: Mapped[str] = mapped_column(String(16), default="reference")
     # Local wall-clock "HH:MM" bounds in the debtor's own zone.
     contact_window_start: Mapped[str] = mapped_column(String(5), default="08:00")

@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ID, Base, new_id
+from app.texts import Language
 
 # active: may be contacted; opted_out: replied STOP (or Twilio error 21610) until START;
 # wrong_number: someone else answered, never text it about this debt again;
@@ -45,7 +46,7 @@ class Debtor(Base):
     creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str] = mapped_column(String(20), index=True)
-    language: Mapped[str] = mapped_column(String(8))
+    language: Mapped[Language] = mapped_column(String(8))
     timezone: Mapped[str] = mapped_column(String(64))
     # Other zones the number may be in when the zone was inferred (a Spanish mobile may
     # be in the Canaries): the contact window must hold in all of them.

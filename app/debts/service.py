@@ -31,6 +31,7 @@ from app.phones import (
     normalize_phone,
 )
 from app.texts import (
+    Language,
     format_local_date,
     render,
     short_creditor_name,
@@ -52,7 +53,7 @@ class ValidRow:
 
     data: DebtIn
     phone: str
-    language: str
+    language: Language
     timezone: str
     # Further zones the inferred number may be in (empty when the row named its zone).
     other_timezones: list[str] = field(default_factory=list)

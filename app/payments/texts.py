@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING
 from babel.dates import format_date
 
 from app.money import format_money
-from app.segments import to_gsm7_friendly
-from app.texts import format_local_date, normalize_language, short_creditor_name
+from app.texts import (
+    BABEL_LOCALES,
+    Language,
+    format_local_date,
+    normalize_language,
+    register,
+    render,
+    short_creditor_name,
+    translate,
+)
 
 if TYPE_CHECKING:
     from app.offers.models import Installment
@@ -92,14 +100,12 @@ CODE_LABELS: dict[str, dict[str, str]] = {
     },
 }
 
-_BABEL_LOCALES = {"en": "en_US", "es": "es", "pt-BR": "pt_BR"}
+register("payment", SMS)
+register("payment.label", CODE_LABELS)
 
 
 def _sms(name: str, language: str, **params: object) -> str:
-    variants = SMS[name]
-    return to_gsm7_friendly(
-        variants.get(normalize_language(language), variants["en"]).format(**params)
-    )
+    return render(f"payment.{name}", language, **params)
 
 
 def pay_text(
@@ -123,7 +129,7 @@ def pay_text(
         "creditor": short_creditor_name(creditor_name),
         "amount": format_money(amount, currency, language),
         "due": format_local_date(due, language),
-        "label": CODE_LABELS[scheme][language],
+        "label": translate(f"payment.label.{scheme}", language),
     }
     if kind == "lump_sum" and balance is not None:
         intro = _sms(
@@ -316,20 +322,26 @@ PAGE: dict[str, dict[str, str]] = {
 }
 
 
+register(
+    "page",
+    {key: {language: PAGE[language][key] for language in PAGE} for key in PAGE["en"]},
+)
+
+
 @dataclass(frozen=True)
 class PageText:
     """The page strings of one language, with the formatting helpers the page needs."""
 
-    language: str
+    language: Language
 
     def __call__(self, key: str, **params: object) -> str:
-        return PAGE[self.language][key].format(**params)
+        return translate(f"page.{key}", self.language, **params)
 
     def money(self, amount: int, currency: str) -> str:
         return format_money(amount, currency, self.language)
 
     def date(self, day: date) -> str:
-        return format_date(day, format="long", locale=_BABEL_LOCALES[self.language])
+        return format_date(day, format="long", locale=BABEL_LOCALES[self.language])
 
 
 def page_text(language: str | None) -> PageText:
@@ -337,7 +349,7 @@ def page_text(language: str | None) -> PageText:
     return PageText(normalize_language(language))
 
 
-def negotiate_language(accept_language: str | None) -> str:
+def negotiate_language(accept_language: str | None) -> Language:
     """The first of our languages an Accept-Language header asks for (else English);
     used where no debtor is known."""
     if not accept_language:

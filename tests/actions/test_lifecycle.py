@@ -480,3 +480,9 @@ def test_a_settling_reimport_ends_the_call_and_the_promise(world: World) -> None
     state = read_state(world.db, world.debt_id)
     assert (state.status, state.callbacks, state.promises) == ("settled", {"canceled"}, {"kept"})
     assert state.live_codes == frozenset() and state.pending == frozenset()
+
+
+def test_a_closed_debt_still_owed_is_not_answered_nothing_due(world: World) -> None:
+    close_by_api(world)
+    world.text("PAY")
+    assert "closed" in last_answer(world) and "no balance due" not in last_answer(world)

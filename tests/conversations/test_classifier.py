@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from app.conversations.classifier import Classification, Intent, classify, detect_language
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 # Wednesday.
 TODAY = date(2026, 11, 25)
 LANGUAGES = {"en", "es", "pt"}
@@ -102,7 +102,7 @@ def test_extra_corpus_covers_every_intent_in_every_language() -> None:
 
 
 def test_public_sample_is_a_copy_of_the_shared_corpus() -> None:
-    shared = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "replies.tsv"
+    shared = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "replies.tsv"
     if not shared.exists():
         if os.environ.get("CI") == "true":
             pytest.fail("CI must run with the shared corpus beside the repository")

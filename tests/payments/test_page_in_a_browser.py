@@ -60,7 +60,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # An iPhone 12-15 sized screen.
 PHONE: dict[str, Any] = {
     "viewport": {"width": 390, "height": 844},
