@@ -14,7 +14,7 @@ from app.messaging.models import Message
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Tenant
 from tests.fake_twilio import inbound_sms_params, status_callback_params, twilio_signature
 from tests.helpers import debt_row, import_debt
-from tests.test_status_webhook import post_status, reload, sent_message
+from tests.messaging.test_status_webhook import post_status, reload, sent_message
 
 __all__ = ["sent_message"]  # a fixture, used by name below
 
