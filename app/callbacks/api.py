@@ -33,10 +33,11 @@ from app.callbacks.schemas import (
     RescheduleIn,
 )
 from app.debts.models import Debt, Debtor
+from app.deps import ClockDep, PrincipalDep, SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.messaging.models import Message
 from app.money import format_money
-from app.security import ClockDep, Principal, PrincipalDep, SessionDep
+from app.security import Principal
 
 router = APIRouter(tags=["callbacks"])
 

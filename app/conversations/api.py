@@ -25,12 +25,12 @@ from app.conversations.schemas import (
 )
 from app.debts.models import Debtor
 from app.debts.schemas import message_out
+from app.deps import ClockDep, PrincipalDep, SessionDep, SettingsDep, TwilioFormDep
 from app.edge import MAX_OFFSET
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.events import record_event
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.phones import PhoneError, normalize_phone
-from app.security import ClockDep, PrincipalDep, SessionDep, SettingsDep, TwilioFormDep
 
 router = APIRouter(tags=["conversations"])
 

@@ -11,8 +11,8 @@ from app.api_keys import get_api_key, is_usable, list_api_keys, revoke_api_key
 from app.creditors.models import ApiKey
 from app.creditors.schemas import ApiKeyList, ApiKeyOut, CreditorOut, CreditorPatch
 from app.creditors.service import update_creditor
+from app.deps import ClockDep, PrincipalDep, SessionDep
 from app.events import record_event
-from app.security import ClockDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/creditor", tags=["creditor"])
 

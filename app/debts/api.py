@@ -27,10 +27,10 @@ from app.debts.schemas import (
     StatementQueued,
     message_out,
 )
+from app.deps import ClockDep, PrincipalDep, SessionDep
 from app.edge import MAX_OFFSET
 from app.errors import ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
-from app.security import ClockDep, PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/debts", tags=["debts"])
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from app.actions.delivery import record_delivery
+from app.deps import ClockDep, SessionDep, TwilioFormDep
 from app.messaging.gateway import provider_status
 from app.messaging.models import Message
-from app.security import ClockDep, SessionDep, TwilioFormDep
 
 logger = logging.getLogger("parley.webhooks")
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from app.debts.queries import get_debt
+from app.deps import ClockDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import NotFound
 from app.offers.models import OfferRule
 from app.offers.queries import latest_plan, plan_installments
@@ -30,7 +31,6 @@ from app.offers.service import (
     update_rule,
 )
 from app.payments.models import PaymentCode
-from app.security import ClockDep, PrincipalDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["offers"])
 

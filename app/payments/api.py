@@ -23,6 +23,7 @@ from app.config import MIN_SECRET_LENGTH, Settings
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor, Event
 from app.debts.queries import get_debt
+from app.deps import ClockDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import (
     NotFound,
     ParleyError,
@@ -55,7 +56,6 @@ from app.payments.service import (
     scheme_of,
 )
 from app.payments.texts import negotiate_language, page_text
-from app.security import ClockDep, PrincipalDep, SessionDep, SettingsDep
 from app.throttle import FailureThrottle
 
 logger = logging.getLogger("parley.payments")
