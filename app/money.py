@@ -17,7 +17,7 @@ import re
 from decimal import Decimal
 from functools import lru_cache
 
-from babel.core import get_global
+from babel.core import Locale, UnknownLocaleError, get_global
 from babel.numbers import (
     format_currency,
     get_currency_precision,
@@ -137,13 +137,23 @@ def from_decimal(value: Decimal, currency: str) -> int:
     return int(scaled)
 
 
+@lru_cache(maxsize=256)
 def _locale_for(language: str) -> str:
-    # Accept "en", "es", "pt-BR", "pt", "pt_BR", "en-US", any case.
-    primary = language.replace("_", "-").split("-", 1)[0].lower() if language else ""
-    try:
-        return _LOCALES[primary]
-    except KeyError:
-        raise ValueError(f"unsupported language: {language!r}") from None
+    # Accept "en", "es", "pt-BR", "pt", "pt_BR", "en-US", "es-MX", any case. A region
+    # picks the country's own way of writing money ("es-MX": "$3,500.00", "es-ES":
+    # "3.500,00 €"); without one, the language's default above.
+    primary, _, region = (language or "").replace("_", "-").partition("-")
+    primary = primary.lower()
+    if primary not in _LOCALES:
+        raise ValueError(f"unsupported language: {language!r}")
+    if region.isalpha() and len(region) == 2:
+        candidate = f"{primary}_{region.upper()}"
+        try:
+            Locale.parse(candidate)
+        except (UnknownLocaleError, ValueError):
+            return _LOCALES[primary]
+        return candidate
+    return _LOCALES[primary]
 
 
 _LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")

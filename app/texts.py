@@ -13,9 +13,10 @@ tests/test_texts.py renders every text in every language with worst-case values.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, time
 from typing import Literal, get_args
 
+import phonenumbers
 from babel.dates import format_date
 
 from app.segments import to_gsm7_friendly
@@ -59,9 +60,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "{creditor}: you are unsubscribed and will get no more texts from us. "
         "Reply START to resubscribe.",
         "es": "{creditor}: se dio de baja y no recibira mas mensajes nuestros. "
-        "Responda START para volver a recibirlos.",
+        "Responda ALTA para volver a recibirlos.",
         "pt-BR": "{creditor}: seu cadastro foi cancelado e voce nao recebera mais mensagens. "
-        "Responda START para voltar a receber.",
+        "Responda VOLTAR para voltar a receber.",
     },
     "opt_in_confirmation": {
         "en": "{creditor}: you will receive our texts again. Reply STOP to opt out.",
@@ -183,12 +184,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "pt-BR": "{creditor}: opcoes de parcelamento para seu saldo de {amount}. {menu}",
     },
     "plan_confirmed": {
-        "en": "{creditor}: plan agreed: {count} x {installment}, total {total}, first due "
-        "{first_due}, then monthly. Pay installment 1 with code {code} or at {url}",
-        "es": "{creditor}: plan acordado: {count} x {installment}, total {total}, primera cuota "
-        "el {first_due}, luego mensual. Pague la cuota 1 con el codigo {code} o en {url}",
-        "pt-BR": "{creditor}: parcelamento feito: {count}x {installment}, total {total}, primeira "
-        "parcela em {first_due}, depois mensal. Pague a parcela 1 com o codigo {code} ou em {url}",
+        "en": "{creditor}: plan agreed: {summary}, total {total}. Pay installment 1 with code "
+        "{code} or at {url}",
+        "es": "{creditor}: plan acordado: {summary}, total {total}. Pague la cuota 1 con el "
+        "codigo {code} o en {url}",
+        "pt-BR": "{creditor}: parcelamento feito: {summary}, total {total}. Pague a parcela 1 com "
+        "o codigo {code} ou em {url}",
     },
     "plan_exists": {
         "en": "{creditor}: you have a plan. Installment {number} of {amount} is due {due}. "
@@ -226,6 +227,102 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "Responda CUOTAS para nuevas opciones para los {amount} pendientes, o LLAMAR.",
         "pt-BR": "{creditor}: seu parcelamento foi encerrado porque a parcela {number} nao foi "
         "paga. Responda PARCELAR para novas opcoes para os {amount} restantes, ou LIGAR.",
+    },
+    # --- negotiation (issue 14) -------------------------------------------------
+    "plan_proposal": {
+        "en": "{creditor}: we can do that: {summary}, total {total}. Reply YES or 1 to agree.",
+        "es": "{creditor}: podemos hacerlo: {summary}, total {total}. Responda SI o 1 para "
+        "aceptar.",
+        "pt-BR": "{creditor}: podemos fazer assim: {summary}, total {total}. Responda SIM ou 1 "
+        "para aceitar.",
+    },
+    "plan_counter": {
+        "en": "{creditor}: the closest we can offer is {summary}, total {total}. Reply YES or 1 "
+        "to agree, or CALL to talk to us.",
+        "es": "{creditor}: lo mas cercano que podemos ofrecer es {summary}, total {total}. "
+        "Responda SI o 1 para aceptar, o LLAMAR.",
+        "pt-BR": "{creditor}: o mais proximo que podemos oferecer e {summary}, total {total}. "
+        "Responda SIM ou 1 para aceitar, ou LIGAR.",
+    },
+    "summary_even": {
+        "en": "{count} x {amount} {period} from {first}",
+        "es": "{count} x {amount} {period} desde el {first}",
+        "pt-BR": "{count}x {amount} {period} a partir de {first}",
+    },
+    "summary_uneven": {
+        "en": "{count} x {amount} + a last one of {last} {period} from {first}",
+        "es": "{count} x {amount} + una ultima de {last} {period} desde el {first}",
+        "pt-BR": "{count}x {amount} + uma ultima de {last} {period} a partir de {first}",
+    },
+    "summary_single": {
+        "en": "{amount} on {first}",
+        "es": "{amount} el {first}",
+        "pt-BR": "{amount} em {first}",
+    },
+    "summary_down": {
+        "en": "{down} today, then {rest}",
+        "es": "{down} hoy, luego {rest}",
+        "pt-BR": "{down} hoje, depois {rest}",
+    },
+    "period_monthly": {"en": "monthly", "es": "mensuales", "pt-BR": "mensais"},
+    "period_biweekly": {
+        "en": "every 2 weeks",
+        "es": "cada 2 semanas",
+        "pt-BR": "a cada 2 semanas",
+    },
+    "period_weekly": {"en": "weekly", "es": "semanales", "pt-BR": "semanais"},
+    "menu_again": {
+        "en": "That is not one of the options.",
+        "es": "Esa no es una de las opciones.",
+        "pt-BR": "Essa nao e uma das opcoes.",
+    },
+    "menu_which": {
+        "en": "Which option would you like?",
+        "es": "Que opcion prefiere?",
+        "pt-BR": "Qual opcao voce prefere?",
+    },
+    "courtesy_close": {
+        "en": "{creditor}: you're welcome. Reply PAY, PLAN or CALL any time.",
+        "es": "{creditor}: con gusto. Responda PAGAR, CUOTAS o LLAMAR cuando quiera.",
+        "pt-BR": "{creditor}: por nada. Responda PAGAR, PARCELAR ou LIGAR quando quiser.",
+    },
+    "hardship_flagged": {
+        "en": "A person from our team will also contact you.",
+        "es": "Una persona de nuestro equipo tambien le contactara.",
+        "pt-BR": "Uma pessoa da nossa equipe tambem vai falar com voce.",
+    },
+    "paid_date_ack": {
+        "en": "{creditor}: thank you. We noted your payment of {date}; a person will check it "
+        "and reminders stay paused meanwhile.",
+        "es": "{creditor}: gracias. Registramos su pago del {date}; una persona lo verificara y "
+        "los recordatorios siguen pausados.",
+        "pt-BR": "{creditor}: obrigado. Registramos seu pagamento de {date}; uma pessoa vai "
+        "conferir e os lembretes seguem pausados.",
+    },
+    "paid_ask_date_again": {
+        "en": "{creditor}: thank you. On what date did you pay? For example: yesterday, or 11/20.",
+        "es": "{creditor}: gracias. En que fecha pago? Por ejemplo: ayer, o 20/11.",
+        "pt-BR": "{creditor}: obrigado. Em que data voce pagou? Por exemplo: ontem, ou 20/11.",
+    },
+    "preference_ack": {
+        "en": "{creditor}: noted. We will only text you {when}. Reply STOP to opt out.",
+        "es": "{creditor}: entendido. Solo le escribiremos {when}. BAJA para no recibir mas.",
+        "pt-BR": "{creditor}: anotado. So enviaremos mensagens {when}. SAIR para nao receber mais.",
+    },
+    "preference_window": {
+        "en": "between {start} and {end}",
+        "es": "entre las {start} y las {end}",
+        "pt-BR": "entre {start} e {end}",
+    },
+    "preference_weekdays": {
+        "en": "on weekdays",
+        "es": "de lunes a viernes",
+        "pt-BR": "de segunda a sexta",
+    },
+    "preference_both": {
+        "en": "{window}, on weekdays",
+        "es": "{window}, de lunes a viernes",
+        "pt-BR": "{window}, de segunda a sexta",
     },
     "nothing_due": {
         "en": "{creditor}: you have no balance due with us. Thank you!",
@@ -283,6 +380,61 @@ def supported_language(tag: str | None) -> Language | None:
 def normalize_language(language: str | None, default: Language = "en") -> Language:
     """Like supported_language, falling back to `default`."""
     return supported_language(language) or default
+
+
+# Regions whose own Spanish / English way of writing money and times a debtor expects.
+_LOCALE_REGIONS = {
+    "es": frozenset(
+        [
+            "AR",
+            "BO",
+            "CL",
+            "CO",
+            "CR",
+            "CU",
+            "DO",
+            "EC",
+            "ES",
+            "GQ",
+            "GT",
+            "HN",
+            "MX",
+            "NI",
+            "PA",
+            "PE",
+            "PR",
+            "PY",
+            "SV",
+            "US",
+            "UY",
+            "VE",
+        ]
+    ),
+    "en": frozenset(["US", "CA", "GB", "IE", "AU", "NZ", "ZA", "IN", "PH"]),
+}
+
+
+def locale_tag(language: str, phone: str | None) -> str:
+    """The debtor's locale for money and times: their language with the country of their
+    number ("es" + a Mexican number: "es-MX"; "es" + a Spanish one: "es-ES"); pt-BR as
+    it is; the bare language when the number's country says nothing more."""
+    lang = normalize_language(language)
+    if lang == "pt-BR" or not phone:
+        return lang
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
+    except phonenumbers.NumberParseException:
+        return lang
+    return f"{lang}-{region}" if region in _LOCALE_REGIONS.get(lang, ()) else lang
+
+
+def format_local_time(at: time, language: str) -> str:
+    """A time of day as the debtor's locale writes it: "3:00 PM" in en-US, "15:00"
+    elsewhere."""
+    tag = language.replace("_", "-")
+    if normalize_language(tag) == "en" and tag.upper() in ("EN", "EN-US", "EN-PH"):
+        return at.strftime("%I:%M %p").lstrip("0")
+    return at.strftime("%H:%M")
 
 
 def format_local_date(day: date, language: str) -> str:

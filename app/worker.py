@@ -148,7 +148,7 @@ class OutboxWorker:
                     contact_status=debtor.contact_status,
                     timezone=debtor.timezone,
                     other_timezones=debtor.other_timezones or (),
-                    policy=ContactPolicy.for_creditor(creditor),
+                    policy=ContactPolicy.for_debtor(creditor, debtor),
                     kind=message.kind,
                     initiated=message.initiated,
                     is_reply=message.is_reply and now - message.created_at <= REPLY_FRESHNESS,

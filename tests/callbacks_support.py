@@ -20,7 +20,7 @@ WEEKDAY_HOURS = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu",
 
 
 def ny_calendar(**overrides: Any) -> dict[str, Any]:
-    """The contract's example: New York, Mon-Fri 09:00-17:00, 30-minute slots, two agents,
+    """The contract's example: New York, Mon-Fri 9:00 AM-5:00 PM, 30-minute slots, two agents,
     US holidays."""
     body: dict[str, Any] = {
         "timezone": "America/New_York",

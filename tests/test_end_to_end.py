@@ -163,4 +163,67 @@ def test_plan_then_two_ends_with_an_exact_active_plan(
     assert (
         bodies[0].startswith("Acme Finance: opciones de cuotas") and "Responda 1: 3 x" in bodies[0]
     )
-    assert "plan acordado: 6 x" in bodies[1]
+    # The uneven last installment is said, not hidden behind "6 x".
+    assert "plan acordado: 5 x $157.97 + una ultima de $157.99 mensuales" in bodies[1]
+
+
+def test_debtor_agrees_a_plan_on_their_own_terms_through_twilio_in_two_texts(
+    db: Database,
+    tenant: Tenant,
+    clock: FixedClock,
+    twilio_settings: Settings,
+    fake_twilio: FakeTwilio,
+) -> None:
+    """Issue 14's done-when, with the real twilio client and the outbox worker: statement
+    out, the debtor's own terms in (signed webhook), the proposal out, "sim" in, the
+    confirmation out, and an exact plan inside the rule."""
+    gateway = TwilioGateway(twilio_settings)
+    app = create_app(twilio_settings, clock=clock, gateway=gateway, database=db)
+    worker = OutboxWorker(db, gateway, clock, twilio_settings)
+    brazil = "+5511987654321"
+    with TestClient(app) as client:
+        client.post(
+            "/api/v1/offer-rules",
+            json={
+                "name": "br",
+                "priority": 1,
+                "lump_sum_discount_pct": "0",
+                "lump_sum_valid_days": 7,
+                "installment_counts": [3, 6, 12],
+                "monthly_interest_pct": "0",
+                "min_installment": 5000,
+                "first_installment_in_days": 30,
+            },
+            headers=tenant.headers,
+        )
+        debt_id = client.post(
+            "/api/v1/debts",
+            json={
+                "items": [
+                    {
+                        "external_id": "E2E-N",
+                        "debtor": {"name": "Rita", "phone": brazil, "language": "pt-BR"},
+                        "amount": 120000,
+                        "currency": "BRL",
+                        "due_date": "2026-10-01",
+                    }
+                ]
+            },
+            headers=tenant.headers,
+        ).json()["results"][0]["id"]
+        client.post(f"/api/v1/debts/{debt_id}/statements", headers=tenant.headers)
+        assert worker.run_once() == 1
+        clock.advance(timedelta(minutes=2))
+        send_sms(client, brazil, "consigo pagar 200 reais por mes, recebo dia 10")
+        assert worker.run_once() == 1
+        proposal = str(fake_twilio.messages[-1]["body"])
+        assert "6x R$ 200,00 mensais a partir de 10/" in proposal, proposal
+        clock.advance(timedelta(minutes=2))
+        send_sms(client, brazil, "SIM")
+        assert worker.run_once() == 1
+        confirmation = str(fake_twilio.messages[-1]["body"])
+        assert "parcelamento feito: 6x R$ 200,00" in confirmation, confirmation
+        plan = client.get(f"/api/v1/debts/{debt_id}/plan", headers=tenant.headers).json()
+        assert [i["amount"] for i in plan["installments"]] == [20000] * 6
+        assert all(i["due_date"].endswith("-10") for i in plan["installments"])
+        assert [m["to"] for m in fake_twilio.messages] == [brazil] * 3

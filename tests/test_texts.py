@@ -10,6 +10,7 @@ import pytest
 
 from app.callbacks import texts as callback_texts
 from app.money import format_money
+from app.offers.summary import plan_summary
 from app.payments import texts as payment_texts
 from app.segments import count_segments
 from app.texts import CATALOG, LANGUAGES, format_local_date, render, short_creditor_name
@@ -47,6 +48,32 @@ def worst_case(language: str) -> dict[str, object]:
         "code": "",  # the payment code goes after the text, verbatim (and by MMS)
         "label": render("payment.label.boleto", language),
         "menu": "",
+        # negotiation and contact preferences (issue 14)
+        "summary": plan_summary(
+            [99_999_999] * 11 + [99_999_998],
+            [LONGEST_DATE] * 12,
+            periodicity="biweekly",
+            down_payment=99_999_999,
+            currency="BRL",
+            language=language,
+        ),
+        "down": money,
+        "last": money,
+        "rest": render(
+            "summary_uneven",
+            language,
+            count=10,
+            amount=money,
+            last=money,
+            period=render("period_biweekly", language),
+            first=day,
+        ),
+        "period": render("period_biweekly", language),
+        "first": day,
+        "start": "10:00 PM",
+        "end": "10:00 PM",
+        "time": "10:30 PM",
+        "window": render("preference_window", language, start="10:00 PM", end="10:00 PM"),
     }
 
 

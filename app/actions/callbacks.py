@@ -33,6 +33,7 @@ from app.jobs import PeriodicJob
 from app.messaging.governor import ContactPolicy, decide
 from app.messaging.models import Message
 from app.messaging.service import enqueue_message, initiated_counter
+from app.texts import locale_tag
 
 # --------------------------------------------------------------- initiated texts
 
@@ -47,7 +48,7 @@ def _planned_send_at(
         contact_status=debtor.contact_status,
         timezone=debtor.timezone,
         other_timezones=debtor.other_timezones or (),
-        policy=ContactPolicy.for_creditor(creditor),
+        policy=ContactPolicy.for_debtor(creditor, debtor),
         kind=kind,
         initiated=True,
         is_reply=False,
@@ -144,7 +145,9 @@ def offer_after_no_answer(
     if slots:
         conversation = get_conversation(session, debtor, now)
         _open_menu(conversation, slot_options(slots), callback.debt_id, opens_at=send_at, now=now)
-        menu = slot_menu_text(slots, debtor.timezone, debtor.language, now=send_at)
+        menu = slot_menu_text(
+            slots, debtor.timezone, locale_tag(debtor.language, debtor.phone), now=send_at
+        )
         body = callback_text("no_answer", creditor, debtor, menu=menu)
     else:
         body = callback_text("no_answer_no_slots", creditor, debtor)

@@ -12,6 +12,7 @@ How a debtor changes a booking, all in menu letters the classifier already under
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from app.actions.desks import HandoffCallbackDesk
 from app.actions.reply import ReplyContext
@@ -21,6 +22,7 @@ from app.callbacks.slots import Slot, slot_menu_text
 from app.conversations.models import MenuOption
 from app.errors import Conflict
 from app.events import record_event
+from app.texts import format_local_time
 
 
 def _text(ctx: ReplyContext, template: str, **params: object) -> str:
@@ -66,11 +68,14 @@ class CallbacksDesk:
                     requested=requested,
                     now=ctx.now,
                 )
-                if slot is not None:
+                if slot is not None and slot.starts_at <= requested < slot.ends_at:
                     callback = self._book(ctx, calendar, slot)
                     if callback is not None:
                         self._confirm(ctx, callback)
                         return
+                if slot is not None and self._offer_nearest(ctx, calendar, requested):
+                    # The asked time is taken: say so, with the nearest open times.
+                    return
                 intro = "requested_unavailable"
         elif requested_date is not None and requested_date > ctx.local_today:
             not_before = service.local_day_start(ctx.debtor.timezone, requested_date)
@@ -104,6 +109,31 @@ class CallbacksDesk:
             self._offer_menu(ctx, calendar, "slot_taken")
             return
         self._confirm(ctx, callback)
+
+    def _offer_nearest(
+        self, ctx: ReplyContext, calendar: CallbackCalendar, requested: datetime
+    ) -> bool:
+        slots = service.slots_near(
+            ctx.session, calendar, ctx.creditor, ctx.debtor, requested=requested, now=ctx.now
+        )
+        if not slots:
+            return False
+        local = requested.astimezone(ZoneInfo(ctx.debtor.timezone))
+        menu = slot_menu_text(slots, ctx.debtor.timezone, ctx.language, now=ctx.now)
+        options = service.slot_options(slots)
+        current = service.active_callback(ctx.session, ctx.debtor.id, ctx.now)
+        body = _text(
+            ctx,
+            "requested_taken",
+            time=format_local_time(local.time(), ctx.language),
+            menu=menu,
+        )
+        if current is not None:
+            options.append(service.cancel_option(current))
+            body = f"{body} {_text(ctx, 'cancel_hint')}"
+        ctx.reply(body, kind="callback_menu")
+        ctx.open_menu(service.MENU_KIND, options, ctx.debt, prompt=body)
+        return True
 
     # --------------------------------------------------------------- helpers
     def _book(self, ctx: ReplyContext, calendar: CallbackCalendar, slot: Slot) -> Callback | None:
@@ -172,7 +202,7 @@ class CallbacksDesk:
         else:
             body = _text(ctx, intro, menu=menu)
         ctx.reply(body, kind="callback_menu")
-        ctx.open_menu(service.MENU_KIND, options, ctx.debt)
+        ctx.open_menu(service.MENU_KIND, options, ctx.debt, prompt=body)
 
     def _cancel(self, ctx: ReplyContext, callback_id: str) -> None:
         callback = ctx.session.get(Callback, callback_id) if callback_id else None

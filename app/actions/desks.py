@@ -10,6 +10,7 @@ from typing import Protocol
 
 from app.actions.reply import ReplyContext
 from app.conversations.models import MenuOption
+from app.conversations.terms import ProposedTerms
 
 
 class PaymentDesk(Protocol):
@@ -19,9 +20,17 @@ class PaymentDesk(Protocol):
 
 
 class PlanDesk(Protocol):
-    """Answers PLAN (and HARDSHIP): the installment menu; turns a CHOICE into a plan."""
+    """Answers PLAN (and HARDSHIP): the installment menu, or the plan closest to the
+    debtor's proposed `terms`; turns a CHOICE into a plan."""
 
-    def offer_plans(self, ctx: ReplyContext, intro: str | None = None) -> None: ...
+    def offer_plans(
+        self,
+        ctx: ReplyContext,
+        intro: str | None = None,
+        *,
+        terms: ProposedTerms | None = None,
+        hardship: bool = False,
+    ) -> None: ...
 
     def choose_plan(self, ctx: ReplyContext, option: MenuOption) -> None: ...
 
@@ -39,7 +48,14 @@ class CallbackDesk(Protocol):
 class HandoffPlanDesk:
     """For creditors without offer rules: a person takes the installment talk."""
 
-    def offer_plans(self, ctx: ReplyContext, intro: str | None = None) -> None:
+    def offer_plans(
+        self,
+        ctx: ReplyContext,
+        intro: str | None = None,
+        *,
+        terms: ProposedTerms | None = None,
+        hardship: bool = False,
+    ) -> None:
         body = ctx.text("plan_handoff")
         ctx.reply(f"{intro} {body}" if intro else body)
         ctx.flag("asked for installments; no offer rule matches")

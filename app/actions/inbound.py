@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.actions import replies
 from app.actions.debts import queue_statement
 from app.actions.desks import Desks
 from app.actions.lifecycle import DebtChange, NumberChange, change_debt, change_number
@@ -53,7 +54,9 @@ class InboundResult:
 
 # What a debtor whose debt is under dispute can still do; everything else is answered
 # "under review" (collection waits for a person's decision).
-WHILE_DISPUTED = frozenset({Intent.CALL, Intent.CHOICE, Intent.HELP, Intent.UNKNOWN})
+WHILE_DISPUTED = frozenset(
+    {Intent.CALL, Intent.CHOICE, Intent.HELP, Intent.UNKNOWN, Intent.PREFERENCE}
+)
 
 
 class InboundHandler:
@@ -74,6 +77,7 @@ class InboundHandler:
             Intent.DISPUTE: self._dispute,
             Intent.WRONG_NUMBER: self._wrong_number,
             Intent.HELP: self._help,
+            Intent.PREFERENCE: replies.answer_preference,
             Intent.UNKNOWN: self._unknown,
         }
 
@@ -134,6 +138,7 @@ class InboundHandler:
         inbound.intent = classification.intent.value
         inbound.language = classification.language
         conversation = get_conversation(session, debtor, now)
+        previous_intent = conversation.last_intent
         conversation.last_inbound_at = now
         conversation.last_intent = classification.intent.value
         conversation.updated_at = now
@@ -152,6 +157,7 @@ class InboundHandler:
             classification=classification,
             now=now,
             local_today=local_today,
+            previous_intent=previous_intent,
         )
         self._follow_language(ctx)
         self.dispatch(ctx)
@@ -170,7 +176,30 @@ class InboundHandler:
         if status != "active":
             # Opted out, wrong or invalid: the words are kept, nothing is sent.
             return
-        if ctx.debt is None and intent not in (Intent.HELP, Intent.WRONG_NUMBER, Intent.STOP):
+        accepted = replies.as_menu_acceptance(ctx)
+        if accepted is not None:
+            ctx.classification = accepted
+            ctx.inbound.intent = Intent.CHOICE.value
+            intent = Intent.CHOICE
+        elif (
+            intent is Intent.UNKNOWN
+            and ctx.classification.affirmative
+            and replies.show_menu_again(ctx, lead="menu_which")
+        ):
+            # "yes" to a menu of several options: which one? The menu again.
+            return
+        elif intent is Intent.UNKNOWN and ctx.classification.courtesy:
+            replies.answer_courtesy(ctx)
+            return
+        if ctx.debt is not None and replies.answers_paid_question(ctx):
+            replies.record_paid_date(ctx, ctx.classification.paid_on)  # type: ignore[arg-type]
+            return
+        if ctx.debt is None and intent not in (
+            Intent.HELP,
+            Intent.WRONG_NUMBER,
+            Intent.STOP,
+            Intent.PREFERENCE,
+        ):
             # No debt being collected, paused or disputed: "nothing due" only when that is
             # true (a debt closed with money still owed is not "nothing due").
             closed_owing = ctx.session.scalars(
@@ -208,6 +237,10 @@ class InboundHandler:
         """A debtor who writes in another of our languages is answered in it."""
         c = ctx.classification
         if c.intent in (Intent.CHOICE, Intent.UNKNOWN) or c.confidence < 0.8:
+            return
+        if c.intent in (Intent.STOP, Intent.START):
+            # STOP and START are the same words everywhere: they say nothing about the
+            # language, and the confirmation goes in the debtor's own.
             return
         language = supported_language(c.language)
         if language and language != ctx.debtor.language:
@@ -257,10 +290,15 @@ class InboundHandler:
         self.desks.payments.answer_pay(ctx)
 
     def _plan(self, ctx: ReplyContext) -> None:
-        self.desks.plans.offer_plans(ctx)
+        self.desks.plans.offer_plans(ctx, terms=ctx.classification.terms)
 
     def _hardship(self, ctx: ReplyContext) -> None:
-        self.desks.plans.offer_plans(ctx, intro=render("hardship_intro", ctx.language))
+        self.desks.plans.offer_plans(
+            ctx,
+            intro=render("hardship_intro", ctx.language),
+            terms=ctx.classification.terms,
+            hardship=True,
+        )
 
     def _call(self, ctx: ReplyContext) -> None:
         c = ctx.classification
@@ -269,6 +307,8 @@ class InboundHandler:
     def _choice(self, ctx: ReplyContext) -> None:
         conversation = ctx.conversation
         option = conversation.menu_option(ctx.classification.choice or "", ctx.now)
+        if option is None and conversation.menu_is_open(ctx.now) and replies.show_menu_again(ctx):
+            return
         if option is None:
             # A choice with no open menu (or not on it) is not understood.
             ctx.inbound.intent = Intent.UNKNOWN.value
@@ -346,6 +386,10 @@ class InboundHandler:
             reason="debtor says it is already paid",
         )
         ctx.close_menu()
+        paid_on = ctx.classification.paid_on
+        if paid_on is not None and paid_on <= ctx.local_today:
+            replies.record_paid_date(ctx, paid_on)
+            return
         ctx.reply(ctx.text("paid_ack"))
 
     def _dispute(self, ctx: ReplyContext) -> None:

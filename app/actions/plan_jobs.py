@@ -24,7 +24,7 @@ from app.offers.queries import plan_installments
 from app.offers.service import end_plan
 from app.payments.models import PayTerms
 from app.payments.service import issue_code, payment_page_url
-from app.texts import format_local_date, render, short_creditor_name
+from app.texts import format_local_date, locale_tag, render, short_creditor_name
 
 
 def _code_and_url(
@@ -85,7 +85,7 @@ def plan_lifecycle(session: Session, now: datetime, settings: Settings) -> None:
         session.refresh(installment)
         if debt.status != "in_plan" or installment.status not in ("pending", "late"):
             continue
-        language = debtor.language
+        language = locale_tag(debtor.language, debtor.phone)
         params = {
             "creditor": short_creditor_name(creditor.name),
             "number": installment.number,

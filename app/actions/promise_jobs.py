@@ -17,7 +17,7 @@ from app.debts.models import Debt, Debtor
 from app.jobs import PeriodicJob
 from app.messaging.service import enqueue_message
 from app.money import format_money
-from app.texts import format_local_date, render, short_creditor_name
+from app.texts import format_local_date, locale_tag, render, short_creditor_name
 
 
 def promise_followups(session: Session, now: datetime, settings: Settings) -> None:
@@ -32,7 +32,7 @@ def promise_followups(session: Session, now: datetime, settings: Settings) -> No
     )
     for promise, debt, debtor, creditor in rows:
         today = now.astimezone(ZoneInfo(debtor.timezone)).date()
-        language = debtor.language
+        language = locale_tag(debtor.language, debtor.phone)
         params = {
             "creditor": short_creditor_name(creditor.name),
             "amount": format_money(promise.balance_at_promise, debt.currency, language),

@@ -17,7 +17,7 @@ from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.messaging.models import Message
 from app.messaging.service import enqueue_message
-from app.texts import render, short_creditor_name
+from app.texts import locale_tag, render, short_creditor_name
 
 
 @dataclass
@@ -35,10 +35,15 @@ class ReplyContext:
     now: datetime
     local_today: date
     replies: list[Message] = field(default_factory=list)
+    # What the debtor's previous text was understood as (PAID: the next one may be
+    # the date of the payment).
+    previous_intent: str | None = None
 
     @property
     def language(self) -> str:
-        return self.debtor.language
+        """The debtor's language with the country of their number ("es-MX"): texts
+        follow the language, money and times the locale."""
+        return locale_tag(self.debtor.language, self.debtor.phone)
 
     @property
     def creditor_name(self) -> str:
@@ -78,14 +83,30 @@ class ReplyContext:
         self.replies.append(message)
         return message
 
-    def open_menu(self, kind: MenuKind, options: list[MenuOption], debt: Debt | None) -> None:
-        """Remember the menu just offered so a CHOICE can be resolved against it."""
+    def open_menu(
+        self,
+        kind: MenuKind,
+        options: list[MenuOption],
+        debt: Debt | None,
+        prompt: str | None = None,
+    ) -> None:
+        """Remember the menu just offered so a CHOICE can be resolved against it, and its
+        text (`prompt`) to show again when a reply picks nothing on it."""
         self.conversation.open_menu(
-            kind, options, debt.id if debt else None, expires_at=self.now + MENU_TTL, now=self.now
+            kind,
+            options,
+            debt.id if debt else None,
+            expires_at=self.now + MENU_TTL,
+            now=self.now,
+            prompt=prompt,
         )
 
     def close_menu(self) -> None:
         self.conversation.close_menu()
+
+    def open_menu_option_keys(self) -> list[str]:
+        """The keys of the menu still open (empty when none is)."""
+        return self.conversation.menu_keys(self.now)
 
     def flag(self, reason: str) -> None:
         """Put the conversation in the human queue."""

@@ -42,7 +42,7 @@ from app.db import new_id
 from app.debts.models import Debt, Debtor
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.events import record_event
-from app.texts import short_creditor_name
+from app.texts import locale_tag, short_creditor_name
 
 MENU_SIZE = 3
 HORIZON_DAYS = 21
@@ -278,6 +278,30 @@ def offerable_slots(
     return [slot for slot in slots if slot.starts_at < end]
 
 
+def slots_near(
+    session: Session,
+    calendar: CallbackCalendar,
+    creditor: Creditor,
+    debtor: Debtor,
+    *,
+    requested: datetime,
+    now: datetime,
+    count: int = MENU_SIZE,
+) -> list[Slot]:
+    """The `count` open slots nearest a stated time (before or after it), in order."""
+    candidates = offerable_slots(
+        session,
+        calendar,
+        creditor,
+        debtor,
+        now=now,
+        not_before=requested - NEAREST_MAX_DISTANCE,
+        count=count * 4,
+    )
+    nearest = sorted(candidates, key=lambda s: (abs(s.starts_at - requested), s.starts_at))
+    return sorted(nearest[:count], key=lambda s: s.starts_at)
+
+
 def nearest_slot(
     session: Session,
     calendar: CallbackCalendar,
@@ -382,7 +406,9 @@ def slot_of(callback: Callback) -> Slot:
 
 def local_when(callback: Callback, debtor: Debtor) -> str:
     """The call's time in the debtor's zone and language, as texts show it."""
-    return format_slot_local(slot_of(callback), debtor.timezone, debtor.language)
+    return format_slot_local(
+        slot_of(callback), debtor.timezone, locale_tag(debtor.language, debtor.phone)
+    )
 
 
 # ------------------------------------------------------------------------- booking

@@ -743,9 +743,24 @@ def _language(language: str) -> str:
     return primary if primary in _DAY_NAMES else "en"
 
 
-def _local_range(slot: Slot, zone: tzinfo) -> tuple[datetime, str]:
+def twelve_hour(language: str) -> bool:
+    """US English writes times on a 12-hour clock ("2:00-2:30 PM"); everyone else here
+    on a 24-hour one."""
+    tag = language.strip().replace("_", "-").upper()
+    return tag in ("EN-US", "EN-PH")
+
+
+def _twelve(at: datetime, *, suffix: bool) -> str:
+    text = f"{at.hour % 12 or 12}:{at.minute:02d}"
+    return f"{text} {'AM' if at.hour < 12 else 'PM'}" if suffix else text
+
+
+def _local_range(slot: Slot, zone: tzinfo, language: str = "") -> tuple[datetime, str]:
     start = slot.starts_at.astimezone(zone)
     end = slot.ends_at.astimezone(zone)
+    if twelve_hour(language):
+        same_half = (start.hour < 12) == (end.hour < 12) and end.date() == start.date()
+        return start, f"{_twelve(start, suffix=not same_half)}-{_twelve(end, suffix=True)}"
     return start, f"{start:%H:%M}-{end:%H:%M}"
 
 
@@ -763,7 +778,7 @@ def format_slot_local(slot: Slot, timezone: str, language: str) -> str:
     en ``"Tue 28 Nov 10:00-10:30"``, es ``"mar 28/11 10:00-10:30"``, pt
     ``"ter 28/11 10:00-10:30"``. Plain ASCII (GSM-7)."""
     lang = _language(language)
-    start, span = _local_range(slot, _zone(timezone))
+    start, span = _local_range(slot, _zone(timezone), language)
     return f"{_local_day(start, lang, with_date=True)} {span}"
 
 
@@ -789,7 +804,7 @@ def slot_menu_text(
         raise ValueError(f"at most {len(MENU_LETTERS)} slots fit in a menu")
     lang = _language(language)
     zone = _zone(debtor_timezone)
-    local = [_local_range(slot, zone) for slot in slots]
+    local = [_local_range(slot, zone, language) for slot in slots]
     dates_by_weekday: dict[int, set[date]] = {}
     for start, _ in local:
         dates_by_weekday.setdefault(start.weekday(), set()).add(start.date())

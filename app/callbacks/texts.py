@@ -38,6 +38,15 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "es": "{creditor}: disculpe, ese horario ya no esta disponible. {menu}",
         "pt-BR": "{creditor}: desculpe, esse horario nao esta mais disponivel. {menu}",
     },
+    # The stated time's slot is full: say so, with the nearest open times.
+    "requested_taken": {
+        "en": "{creditor}: sorry, {time} is already taken. The nearest times (your local "
+        "time): {menu}",
+        "es": "{creditor}: disculpe, las {time} ya estan ocupadas. Los horarios mas cercanos "
+        "(su hora local): {menu}",
+        "pt-BR": "{creditor}: desculpe, {time} ja esta ocupado. Os horarios mais proximos (seu "
+        "horario local): {menu}",
+    },
     "requested_unavailable": {
         "en": "{creditor}: sorry, we cannot call you at that time. {menu}",
         "es": "{creditor}: disculpe, no podemos llamarle a esa hora. {menu}",

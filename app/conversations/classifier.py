@@ -15,7 +15,7 @@ import calendar
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
@@ -25,6 +25,12 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from app.conversations import keywords as kw
+from app.conversations.preferences import (
+    ContactPreference,
+    is_restriction,
+    parse_contact_preference,
+)
+from app.conversations.terms import ProposedTerms, parse_terms
 
 __all__ = ["Classification", "Intent", "classify", "detect_language"]
 
@@ -45,6 +51,8 @@ class Intent(StrEnum):
     STOP = "STOP"
     START = "START"
     HELP = "HELP"
+    # A stated contact preference ("only text me in the evening", "not on weekends").
+    PREFERENCE = "PREFERENCE"
     UNKNOWN = "UNKNOWN"
 
 
@@ -64,6 +72,15 @@ class Classification:
     promise_date: date | None = None
     requested_date: date | None = None
     requested_time: time | None = None
+    # Terms the debtor proposes for a plan (PLAN / HARDSHIP).
+    terms: ProposedTerms | None = None
+    # A bare yes ("yes", "sim", "sí", "ok"): accepts a one-option menu.
+    affirmative: bool = False
+    # Only thanks / goodbye / a thumbs-up: a polite close, nobody needs to look.
+    courtesy: bool = False
+    # The date a payment was made ("yesterday", "paguei ontem", "on the 20th").
+    paid_on: date | None = None
+    preference: ContactPreference | None = None
 
     def to_json(self) -> dict[str, object]:
         """Plain JSON-ready dict, with ISO strings for the date and time fields."""
@@ -77,6 +94,11 @@ class Classification:
             "requested_time": (
                 self.requested_time.isoformat(timespec="minutes") if self.requested_time else None
             ),
+            "terms": self.terms.to_json() if self.terms else None,
+            "affirmative": self.affirmative,
+            "courtesy": self.courtesy,
+            "paid_on": self.paid_on.isoformat() if self.paid_on else None,
+            "contact_preference": self.preference.to_json() if self.preference else None,
         }
 
 
@@ -414,6 +436,8 @@ _END_OF_MONTH_RE: Final = _compile(kw.END_OF_MONTH_WORDS)
 _NEXT_MONTH_RE: Final = _compile(kw.NEXT_MONTH_WORDS)
 _VAGUE_RE: Final = _compile(kw.VAGUE_TIME_WORDS)
 _PAST_RE: Final = _compile(kw.PAST_TIME_WORDS)
+_YESTERDAY_RE: Final = _compile(kw.YESTERDAY_WORDS)
+_DAY_BEFORE_YESTERDAY_RE: Final = _compile(kw.DAY_BEFORE_YESTERDAY_WORDS)
 _UNTIL_RE: Final = re.compile("(?<= )(?:" + "|".join(sorted(kw.UNTIL_WORDS)) + ") ")
 
 _WEEKDAY_RE: Final = re.compile(
@@ -736,6 +760,50 @@ def _names_a_stranger(reply: _Reply) -> bool:
     return False
 
 
+# Requests whose phrases say what the debtor wants: negated ("I don't want
+# installments", "nao precisa ligar", "it's not a wrong number") they are not the intent.
+# HARDSHIP, PAID and the like are themselves said with negations ("no money") and stay.
+_NEGATABLE: Final = frozenset(
+    {Intent.PLAN, Intent.CALL, Intent.PAY, Intent.STATEMENT, Intent.WRONG_NUMBER, Intent.DISPUTE}
+)
+_REQUESTS: Final = (Intent.PAY, Intent.PLAN, Intent.STATEMENT)
+
+
+def _affirmed(padded: str, intent: Intent) -> bool:
+    """Whether some phrase of `intent` is said without a negation before or inside it."""
+    # "not my debt", "never got the bill": those phrases carry their own negation.
+    inside = intent in (Intent.PLAN, Intent.CALL, Intent.PAY)
+    return any(
+        not _negated(padded, m.start()) and not (inside and set(m.group(0).split()) & kw.NEGATORS)
+        for m in _INTENT_RES[intent].matches(padded)
+    )
+
+
+def _only_negated(padded: str, intent: Intent) -> bool:
+    phrases = list(_INTENT_RES[intent].matches(padded))
+    return bool(phrases) and not _affirmed(padded, intent)
+
+
+def _without_negated(padded: str, matched: list[Intent]) -> list[Intent]:
+    """``matched`` minus the requests whose phrases are all negated, when something else
+    remains (what the debtor does not want must not become the intent)."""
+    kept = [i for i in matched if i not in _NEGATABLE or not _only_negated(padded, i)]
+    return kept if kept else matched
+
+
+def _only_calls_refused(padded: str) -> bool:
+    """A STOP phrase that refuses calls only ("please don't call me") beside a request
+    to pay or to plan: the request is what the reply is about."""
+    for match in _INTENT_RES[Intent.STOP].matches(padded):
+        words = set(match.group(0).split())
+        if not words & kw.CALL_WORDS or words & kw.TEXT_WORDS:
+            return False
+    if set(padded.split()) & kw.TEXT_WORDS:
+        return False
+    verbs = _pay_verbs(padded)
+    return verbs.affirmed or any(_affirmed(padded, i) for i in _REQUESTS)
+
+
 def _decide(reply: _Reply, today: date, language: str) -> Classification:
     padded = reply.padded
     penalty = 0.1 if reply.corrected else 0.0
@@ -773,7 +841,7 @@ def _decide(reply: _Reply, today: date, language: str) -> Classification:
     if keyword is not None:
         return result(keyword, 0.98)
 
-    if _INTENT_RES[Intent.STOP].search(padded):
+    if _INTENT_RES[Intent.STOP].search(padded) and not _only_calls_refused(padded):
         return result(Intent.STOP, 0.95)
     if _INTENT_RES[Intent.START].search(padded):
         return result(Intent.START, 0.9)
@@ -785,6 +853,9 @@ def _decide(reply: _Reply, today: date, language: str) -> Classification:
     when = _When(padded, today, language)
 
     matched = [i for i in _PHRASE_INTENTS if _INTENT_RES[i].search(padded)]
+    if Intent.STOP in matched:
+        # Only here when the STOP phrase refuses calls beside a request (see above).
+        matched.remove(Intent.STOP)
     if _names_a_stranger(reply):
         matched.insert(0, Intent.WRONG_NUMBER)
     anywhere = _CHOICE_ANYWHERE_RE.search(padded) if len(reply.tokens) <= 8 else None
@@ -813,6 +884,7 @@ def _decide(reply: _Reply, today: date, language: str) -> Classification:
         else:
             matched.append(Intent.PROMISE)
 
+    matched = _without_negated(padded, matched)
     for intent in _PRECEDENCE:
         if intent in matched:
             others = len(set(matched)) - 1
@@ -865,4 +937,109 @@ def classify(
     """
     reply = _prepare(text)
     language = _language_of(reply, default_language)
-    return _decide(reply, today or date.today(), language)
+    today = today or date.today()
+    result = _decide(reply, today, language)
+    if result.intent in _PREAMBLE_INTENTS:
+        result = _request_after_preamble(result, text, today, language)
+    return _refine(result, text, reply, today)
+
+
+_SENTENCE_RE: Final = re.compile(r"(?<=[.!?])\s+|\n+")
+_PREAMBLE_REQUESTS: Final = frozenset({Intent.PLAN, Intent.PAY, Intent.CALL, Intent.PROMISE})
+# What a preamble may have been taken for; facts (STOP, PAID, DISPUTE ...) always stand.
+_PREAMBLE_INTENTS: Final = frozenset({Intent.HARDSHIP, Intent.PROMISE, Intent.UNKNOWN})
+
+
+def _request_after_preamble(
+    result: Classification, text: str, today: date, language: str
+) -> Classification:
+    """In a text of several sentences ("Things have been hard lately. Can we set up
+    monthly payments?") the request the text ends with wins over the preamble."""
+    sentences = [s for s in _SENTENCE_RE.split(text.strip()) if s.strip()]
+    if len(sentences) < 2:
+        return result
+    last = _decide(_prepare(sentences[-1]), today, language)
+    if last.intent in _PREAMBLE_REQUESTS and last.intent is not result.intent:
+        return replace(last, confidence=min(last.confidence, result.confidence))
+    return result
+
+
+# --- negotiation, courtesies, payment dates, contact preferences --------------------
+
+# Intents a proposal of terms turns into PLAN: "I'll pay 40 a month" is no promise.
+_TERMS_OVERRIDE: Final = frozenset(
+    {Intent.PAY, Intent.PROMISE, Intent.UNKNOWN, Intent.CHOICE, Intent.PLAN}
+)
+# Facts about the debt and the number beat a stated preference.
+_PREFERENCE_YIELDS_TO: Final = frozenset({Intent.WRONG_NUMBER, Intent.DISPUTE, Intent.START})
+
+
+def _only_words(reply: _Reply, vocabulary: frozenset[str], limit: int) -> bool:
+    core = [t for t in reply.tokens if t not in kw.FILLERS or t in vocabulary]
+    return 0 < len(core) <= limit and all(t in vocabulary for t in core)
+
+
+def _days_back(today: date, weekday: int) -> date:
+    return today - timedelta(days=(today.weekday() - weekday) % 7 or 7)
+
+
+def _past_day(padded: str, today: date) -> date | None:
+    """The day a past event happened, as the reply states it."""
+    if _DAY_BEFORE_YESTERDAY_RE.search(padded):
+        return today - timedelta(days=2)
+    if _YESTERDAY_RE.search(padded):
+        return today - timedelta(days=1)
+    if _TODAY_RE.search(padded):
+        return today
+    for match in _NUMERIC_DATE_RE.finditer(padded):
+        first, second = int(match.group(1)), int(match.group(2))
+        for day, month in ((first, second), (second, first)):
+            if 1 <= month <= 12 and 1 <= day <= _last_day(today.year, month):
+                candidate = date(today.year, month, day)
+                if candidate > today:
+                    candidate = candidate.replace(year=today.year - 1)
+                return candidate
+    days = [
+        1 if m.group(1) in {"primeiro", "primero", "first"} else int(m.group(1))
+        for pattern in (_DAY_OF_MONTH_RE, _ORDINAL_DAY_RE)
+        for m in pattern.finditer(padded)
+    ]
+    for number in days:
+        if 1 <= number <= 31:
+            month_start = today.replace(day=1)
+            if number > today.day:
+                month_start = _add_months(month_start, -1)
+            return month_start.replace(
+                day=min(number, _last_day(month_start.year, month_start.month))
+            )
+    for match in _WEEKDAY_RE.finditer(padded):
+        return _days_back(today, kw.WEEKDAYS[match.group(1)])
+    return None
+
+
+def _refine(result: Classification, text: str, reply: _Reply, today: date) -> Classification:
+    """What the precedence table leaves open: proposed terms, a bare yes, a courtesy, the
+    date of a payment, a stated contact preference."""
+    intent = result.intent
+    preference = parse_contact_preference(text)
+    if intent is Intent.STOP and preference is not None and not is_restriction(text):
+        # "Stop texting me at night" asks for silence: an opt-out is never narrowed.
+        preference = None
+    if preference is not None and intent not in _PREFERENCE_YIELDS_TO:
+        return replace(result, intent=Intent.PREFERENCE, preference=preference, choice=None)
+    changes: dict[str, object] = {}
+    if intent in _TERMS_OVERRIDE or intent is Intent.HARDSHIP or intent is Intent.CALL:
+        terms = parse_terms(text)
+        if terms is not None and intent is not Intent.CALL:
+            changes["terms"] = terms
+            if intent in _TERMS_OVERRIDE:
+                changes.update(intent=Intent.PLAN, choice=None)
+    if intent in (Intent.UNKNOWN, Intent.PLAN, Intent.START, Intent.CHOICE):
+        changes["affirmative"] = _only_words(reply, kw.AFFIRMATIVE_WORDS, 4)
+    if intent is Intent.UNKNOWN:
+        changes["courtesy"] = _only_words(reply, kw.COURTESY_WORDS, 6) or (
+            not reply.tokens and bool(text.strip())
+        )
+    if intent in (Intent.PAID, Intent.UNKNOWN):
+        changes["paid_on"] = _past_day(reply.padded, today)
+    return replace(result, **changes) if changes else result  # type: ignore[arg-type]

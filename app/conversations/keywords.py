@@ -221,14 +221,21 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "start/resume/restart ~ texting/texts/messaging/messages/sms ~ again?",
             "start again/back",
             "receive/get ~ texts/messages/sms again",
+            "text/txt/message/msg/sms/contact/write me ~ again",
+            "send/sending me? ~ texts/messages/sms/msgs ~ again",
+            "resume/restart ~ texts/messages/texting/messaging/sms/contact",
         ),
         "pt": (
             "voltar a receber",
+            "voltar/volte/voltem/volta/voltarem a me? mandar/enviar/escrever/contatar",
+            "mand*/envi*/escrev* ~ mensag*/sms ~ de_novo/novamente/outra_vez",
             "re:(?<!nao )quero receber (?:\\S+ ){0,2}(?:mensag\\S* |sms )",
             "reativ* ~ mensag*/sms/cadastro",
         ),
         "es": (
             "volver a recibir",
+            "volver/vuelvan/vuelve/volveran a escribir*/mandar*/enviar*/contactar*",
+            "escrib*/mand*/envi* ~ mensaj*/sms ~ otra_vez/de_nuevo/nuevamente",
             "re:(?<!no )quiero recibir (?:\\S+ ){0,2}(?:mensaj\\S* |sms )",
             "reactiv* ~ mensaj*/sms",
             "de alta",
@@ -236,6 +243,7 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
     },
     "WRONG_NUMBER": {
         "en": (
+            "phone/number/cell ~ belongs/belonged/is to? someone/somebody/another ~ else?",
             "wrong number/person/guy/girl/lady/man/name/phone/contact/people/individual",
             "not/no the? right/correct person",
             "not me",
@@ -268,7 +276,8 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "mudei/troquei de numero",
             "nao mora ~ aqui",
             "ninguem com esse nome",
-            "numero nao e/eh ~ dele/dela/mais/de/da/do/meu/dessa/desse/deste/desta",
+            "numero/telefone/celular/fone nao e/eh ~ "
+            "dele/dela/mais/de/da/do/meu/dessa/desse/deste/desta",
             "nao e/eh aqui",
             "nao e/eh o numero",
         ),
@@ -286,7 +295,7 @@ PHRASES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
             "no es aqui",
             "numero nuevo",
             "cambie de numero",
-            "numero ~ no es ~ de/suyo/suya/mio",
+            "numero/telefono/celular ~ no es ~ de/suyo/suya/mio",
             "no es el/mi numero",
             "nadie con ese nombre",
         ),
@@ -873,13 +882,30 @@ PROMISE_WORDS: Final[tuple[str, ...]] = (
 
 # Words that negate a following pay verb, and the auxiliaries allowed in between
 # ("I do not really want to pay").
+# A STOP phrase about calls only ("don't call me") next to a request to pay or plan is
+# a wish about calls, not an opt-out of texts: the request wins.
+CALL_WORDS: Final = _words(
+    """
+    call calls calling called phone llamen llamar llamadas llamada llames llame ligar ligue
+    liguem ligacao ligacoes ligando liga telefonema telefonemas telefonear telefonen
+    """
+)
+TEXT_WORDS: Final = _words(
+    """
+    text texts texting txt message messages msg msgs sms email contact contacting bother
+    harass mensagem mensagens mensaje mensajes escriban escribir escriba mandar manden
+    mandem enviar envien enviem whatsapp
+    """
+)
+
 NEGATORS: Final = frozenset({"not", "never", "nao", "no", "nunca", "unable", "nem", "ni"})
 NEGATION_BRIDGE: Final = _words(
     """
     a able afford alcanzo be can como consegui conseguimos conseguindo conseguir consigo
     could da dar de did do does estou eu even going gonna i la le lo me para podemos podendo
     poder posso pra pude pudimos puedo que quero quiero really ta te tengo tenho to vai vou
-    voy want we will would yo
+    voy want we will would yo need needs preciso precisa precisam necesito necesita any
+    un una um uma the el
     """
 )
 # "Until" turns "can't pay until Friday" back into a promise.
@@ -1068,6 +1094,185 @@ ORDINALS: Final[dict[str, int]] = {
     "cuarta": 4,
     "cuarto": 4,
 }
+
+# Past days, for the date of a payment ("paguei ontem", "ayer", "the day before yesterday").
+YESTERDAY_WORDS: Final = ("yesterday/ontem/ayer", "last night", "anoche", "ontem a noite")
+DAY_BEFORE_YESTERDAY_WORDS: Final = (
+    "day before yesterday",
+    "anteontem/anteayer/antier/antes_de_ontem",
+    "antes de ayer",
+)
+
+# A bare yes: accepts a one-option menu (never START, see KEYWORDS).
+AFFIRMATIVE_WORDS: Final = frozenset(
+    [
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "ya",
+        "yea",
+        "sure",
+        "ok",
+        "okay",
+        "k",
+        "kk",
+        "agreed",
+        "agree",
+        "deal",
+        "accept",
+        "accepted",
+        "done",
+        "confirm",
+        "confirmed",
+        "correct",
+        "right",
+        "perfect",
+        "great",
+        "fine",
+        "good",
+        "sounds",
+        "works",
+        "that",
+        "this",
+        "one",
+        "please",
+        "pls",
+        "sim",
+        "claro",
+        "pode",
+        "ser",
+        "fechado",
+        "combinado",
+        "aceito",
+        "beleza",
+        "isso",
+        "certo",
+        "perfeito",
+        "ta",
+        "bom",
+        "otimo",
+        "fechou",
+        "blz",
+        "topo",
+        "si",
+        "vale",
+        "dale",
+        "acepto",
+        "aceptado",
+        "de",
+        "acuerdo",
+        "perfecto",
+        "bueno",
+        "listo",
+        "esta",
+        "bien",
+        "bien",
+        "correcto",
+        "ese",
+        "esa",
+        "eso",
+        "por",
+        "favor",
+    ]
+)
+# Only thanks, greetings and goodbyes: no request and nothing for a person to do.
+COURTESY_WORDS: Final = frozenset(
+    [
+        "thanks",
+        "thank",
+        "you",
+        "thx",
+        "ty",
+        "tks",
+        "tnx",
+        "much",
+        "so",
+        "very",
+        "a",
+        "lot",
+        "many",
+        "ok",
+        "okay",
+        "k",
+        "kk",
+        "great",
+        "cool",
+        "nice",
+        "perfect",
+        "awesome",
+        "good",
+        "bye",
+        "goodbye",
+        "night",
+        "day",
+        "have",
+        "see",
+        "later",
+        "cheers",
+        "appreciate",
+        "it",
+        "appreciated",
+        "noted",
+        "got",
+        "received",
+        "understood",
+        "all",
+        "the",
+        "for",
+        "and",
+        "obrigado",
+        "obrigada",
+        "valeu",
+        "muito",
+        "muita",
+        "agradeco",
+        "brigado",
+        "vlw",
+        "tchau",
+        "ate",
+        "logo",
+        "mais",
+        "bom",
+        "boa",
+        "noite",
+        "dia",
+        "tarde",
+        "entendi",
+        "recebi",
+        "beleza",
+        "blz",
+        "certo",
+        "ok",
+        "ta",
+        "gracias",
+        "muchas",
+        "mil",
+        "muy",
+        "amable",
+        "adios",
+        "hasta",
+        "luego",
+        "pronto",
+        "buenas",
+        "buenos",
+        "noches",
+        "dias",
+        "tardes",
+        "entendido",
+        "recibido",
+        "vale",
+        "perfecto",
+        "bien",
+        "saludos",
+        "bendiciones",
+        "deus",
+        "abencoe",
+        "dios",
+        "le",
+        "bendiga",
+    ]
+)
 
 # Relative dates. Each value is a list of phrases in the DSL above.
 TODAY_WORDS: Final = ("today/tonight/hoje/hoy", "this evening", "esta noche", "hoje a noite")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypedDict, cast, get_args
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ID, Base, new_id
@@ -32,6 +32,12 @@ class MenuOption(TypedDict, total=False):
     total: int
     balance: int
     rule_version_id: str
+    # a negotiated (or hardship) plan: its own due dates (ISO), period and down payment
+    due_dates: list[str]
+    periodicity: str
+    down_payment: int
+    proposal: bool
+    hardship: bool
     # callback slot options (ISO 8601 instants)
     starts_at: str
     ends_at: str
@@ -56,6 +62,8 @@ class Conversation(Base):
     menu_options: Mapped[list[Any] | None]
     menu_debt_id: Mapped[str | None] = mapped_column(ForeignKey("debts.id"))
     menu_expires_at: Mapped[datetime | None]
+    # The text that offered the menu, shown again when a reply picks no option on it.
+    menu_prompt: Mapped[str | None] = mapped_column(Text)
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     attention_reason: Mapped[str | None] = mapped_column(String(200))
     last_inbound_at: Mapped[datetime | None]
@@ -74,8 +82,11 @@ class Conversation(Base):
         *,
         expires_at: datetime,
         now: datetime,
+        prompt: str | None = None,
     ) -> None:
-        """Remember the menu just offered so that a CHOICE can be resolved against it."""
+        """Remember the menu just offered so that a CHOICE can be resolved against it,
+        and its text (`prompt`), shown again when a reply picks nothing on it."""
+        self.menu_prompt = prompt
         self.menu_kind = kind
         self.menu_options = [dict(option) for option in options]
         self.menu_debt_id = debt_id
@@ -83,6 +94,7 @@ class Conversation(Base):
         self.updated_at = now
 
     def close_menu(self) -> None:
+        self.menu_prompt = None
         self.menu_kind = None
         self.menu_options = None
         self.menu_debt_id = None
@@ -94,6 +106,12 @@ class Conversation(Base):
             and self.menu_expires_at is not None
             and self.menu_expires_at > now
         )
+
+    def menu_keys(self, now: datetime) -> list[str]:
+        """The keys of the menu still open (empty when none is)."""
+        if not self.menu_is_open(now):
+            return []
+        return [str(option.get("key", "")).upper() for option in self.menu()]
 
     def menu(self) -> list[MenuOption]:
         """The options of the menu last sent (open or not)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +28,7 @@ class ParseResult(BaseModel):
     text: str
     intent: str = Field(
         description="PAY PLAN CALL CHOICE PROMISE HARDSHIP STATEMENT PAID "
-        "DISPUTE WRONG_NUMBER STOP START HELP UNKNOWN"
+        "DISPUTE WRONG_NUMBER STOP START HELP PREFERENCE UNKNOWN"
     )
     language: str = Field(description="en | es | pt")
     confidence: float
@@ -35,6 +36,17 @@ class ParseResult(BaseModel):
     promise_date: date | None = Field(description="PROMISE: the promised local date")
     requested_date: date | None = Field(description="CALL: the local date asked for")
     requested_time: str | None = Field(description="CALL: the local time asked for, HH:MM")
+    terms: dict[str, Any] | None = Field(
+        default=None,
+        description="PLAN/HARDSHIP: the terms proposed (amount per period as a decimal "
+        "string, periodicity, count, down_payment, down_payment_share, rest_in_months, day)",
+    )
+    affirmative: bool = Field(default=False, description="a bare yes (accepts a one-option menu)")
+    courtesy: bool = Field(default=False, description="only thanks or goodbye")
+    paid_on: date | None = Field(default=None, description="PAID: the local date of payment")
+    contact_preference: dict[str, Any] | None = Field(
+        default=None, description="PREFERENCE: local start/end HH:MM and weekdays_only"
+    )
 
 
 class ConversationOut(BaseModel):

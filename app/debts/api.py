@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from app.actions.debts import import_debts, import_debts_csv, queue_statement, review_debt
 from app.debts.models import Debt, Debtor
+from app.debts.preferences import contact_window
 from app.debts.queries import get_debt
 from app.debts.schemas import (
+    ContactWindowOut,
     CsvImportSummary,
     DebtorOut,
     DebtOut,
@@ -43,7 +45,10 @@ CSV_IMPORT_PATH = "/api/v1/debts/import.csv"
 
 def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
     """The API view of a debt with its debtor."""
+    stated = contact_window(debtor)
+    window = ContactWindowOut.model_validate(stated) if stated else None
     return DebtOut(
+        contact_window=window,
         id=debt.id,
         external_id=debt.external_id,
         status=debt.status,
@@ -62,6 +67,7 @@ def debt_out(debt: Debt, debtor: Debtor) -> DebtOut:
             language=debtor.language,
             timezone=debtor.timezone,
             contact_status=debtor.contact_status,
+            contact_window=window,
         ),
     )
 

@@ -7,6 +7,7 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -52,6 +54,13 @@ class Debtor(Base):
     # be in the Canaries): the contact window must hold in all of them.
     other_timezones: Mapped[list[Any] | None]
     contact_status: Mapped[ContactStatus] = mapped_column(String(16), default="active")
+    # The debtor's own contact preference ("only in the evening", "not on weekends"):
+    # local HH:MM bounds, honoured on top of the creditor's window.
+    contact_window_start: Mapped[str | None] = mapped_column(String(5))
+    contact_window_end: Mapped[str | None] = mapped_column(String(5))
+    contact_weekdays_only: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

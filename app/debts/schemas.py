@@ -116,6 +116,14 @@ class CsvImportSummary(BaseModel):
     )
 
 
+class ContactWindowOut(BaseModel):
+    """What the debtor asked for, in their local time; the creditor's window still holds."""
+
+    start: str | None = Field(description="local HH:MM, null when only the days are limited")
+    end: str | None = Field(description="local HH:MM")
+    weekdays_only: bool
+
+
 class DebtorOut(BaseModel):
     id: str
     name: str
@@ -123,6 +131,7 @@ class DebtorOut(BaseModel):
     language: str
     timezone: str
     contact_status: str
+    contact_window: ContactWindowOut | None = None
 
 
 class DebtOut(BaseModel):
@@ -136,6 +145,9 @@ class DebtOut(BaseModel):
     description: str | None
     needs_review: bool
     debtor: DebtorOut
+    contact_window: ContactWindowOut | None = Field(
+        default=None, description="the debtor's stated contact preference, if any"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -33,6 +33,7 @@ from app.phones import (
 from app.texts import (
     Language,
     format_local_date,
+    locale_tag,
     render,
     short_creditor_name,
     supported_language,
@@ -523,7 +524,7 @@ def import_csv(
 
 def statement_text(creditor: Creditor, debt: Debt, debtor: Debtor, today: date) -> str:
     """The statement: creditor, amount, due or days overdue, the reply menu, opt-out."""
-    language = debtor.language
+    language = locale_tag(debtor.language, debtor.phone)
     params = {
         "creditor": short_creditor_name(creditor.name),
         "amount": format_money(debt.balance, debt.currency, language),

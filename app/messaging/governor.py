@@ -5,7 +5,7 @@ number's contact status)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -14,12 +14,15 @@ import holidays
 
 from app.clock import local_instant
 from app.creditors.models import Creditor
+from app.debts.models import Debtor
 
 BLOCKED_STATUSES = frozenset({"opted_out", "wrong_number", "invalid"})
 # Kinds that may still reach a blocked number: the single opt-out confirmation the
 # rules allow, and the apology to a wrong number (which discloses nothing).
 ALWAYS_DELIVERABLE_KINDS = frozenset({"opt_out_confirmation", "wrong_number_ack"})
 SEARCH_DAYS = 400
+# Before 8:00 and after 21:00 local time is presumed inconvenient (12 CFR 1006.6(b)(1)(i)).
+LAWFUL_START, LAWFUL_END = time(8, 0), time(21, 0)
 # An answer that could not go out within this time of the debtor's text (provider
 # retries, an outage) is no longer "at once": it then waits for the window like the rest.
 REPLY_FRESHNESS = timedelta(minutes=15)
@@ -35,6 +38,8 @@ class ContactPolicy:
     business_days_only: bool = False
     holiday_country: str | None = None
     holiday_subdivision: str | None = None
+    # The debtor asked for no texts on weekends (holidays still allowed).
+    weekdays_only: bool = False
 
     @classmethod
     def for_creditor(cls, creditor: Creditor) -> ContactPolicy:
@@ -46,6 +51,26 @@ class ContactPolicy:
             holiday_country=creditor.holiday_country or creditor.country,
             holiday_subdivision=creditor.holiday_subdivision,
         )
+
+    @classmethod
+    def for_debtor(cls, creditor: Creditor, debtor: Debtor) -> ContactPolicy:
+        """The creditor's policy narrowed by what the debtor asked for ("only in the
+        evening", "not on weekends"). When the two windows do not overlap, the debtor's
+        own window wins (a stated inconvenient time must not be used), kept inside
+        the lawful 08:00-21:00."""
+        policy = cls.for_creditor(creditor)
+        start, end = debtor.contact_window_start, debtor.contact_window_end
+        if start and end:
+            wanted_start, wanted_end = time.fromisoformat(start), time.fromisoformat(end)
+            lo = max(policy.window_start, wanted_start)
+            hi = min(policy.window_end, wanted_end)
+            if lo >= hi:
+                lo, hi = max(wanted_start, LAWFUL_START), min(wanted_end, LAWFUL_END)
+            if lo < hi:
+                policy = replace(policy, window_start=lo, window_end=hi)
+        if debtor.contact_weekdays_only and not policy.business_days_only:
+            policy = replace(policy, weekdays_only=True)
+        return policy
 
 
 @dataclass(frozen=True)
@@ -92,6 +117,8 @@ def next_allowed_send_at(
     for offset in range(SEARCH_DAYS):
         day = local_today + timedelta(days=offset)
         if policy.business_days_only and not is_business_day(day, policy):
+            continue
+        if policy.weekdays_only and day.weekday() >= 5:
             continue
         opens = local_instant(day, policy.window_start, zone)
         closes = local_instant(day, policy.window_end, zone)

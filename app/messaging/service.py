@@ -95,7 +95,7 @@ def enqueue_message(
         contact_status=debtor.contact_status,
         timezone=debtor.timezone,
         other_timezones=debtor.other_timezones or (),
-        policy=ContactPolicy.for_creditor(creditor),
+        policy=ContactPolicy.for_debtor(creditor, debtor),
         kind=kind,
         initiated=initiated,
         is_reply=is_reply,

@@ -56,6 +56,16 @@ def rule_out(rule: OfferRule) -> OfferRuleOut:
         grace_days=rule.grace_days,
         break_after_days=rule.break_after_days,
         reminder_days_before=rule.reminder_days_before,
+        down_payment_allowed=rule.down_payment_allowed,
+        down_payment_min_pct=pct_text(rule.down_payment_min_pct),
+        periodicities=list(rule.periodicities or ["monthly"]),
+        due_day_max_shift_days=rule.due_day_max_shift_days,
+        hardship_installment_counts=(
+            [int(c) for c in rule.hardship_installment_counts]
+            if rule.hardship_installment_counts is not None
+            else None
+        ),
+        hardship_pause_days=rule.hardship_pause_days,
         active=rule.active,
         version=rule.version,
         created_at=rule.created_at,

@@ -16,6 +16,8 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -63,6 +65,20 @@ class OfferRule(Base):
     grace_days: Mapped[int] = mapped_column(Integer, default=5)
     break_after_days: Mapped[int] = mapped_column(Integer, default=30)
     reminder_days_before: Mapped[int] = mapped_column(Integer, default=3)
+    # Negotiation limits (issue 14). The defaults let a rule written to the original
+    # contract negotiate unchanged: down payments of any share, monthly, any day.
+    down_payment_allowed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    down_payment_min_pct: Mapped[Decimal] = mapped_column(
+        Numeric(5, 2), default=Decimal(0), server_default="0"
+    )
+    periodicities: Mapped[list[Any]] = mapped_column(
+        default=lambda: ["monthly"], server_default=text("'[\"monthly\"]'")
+    )
+    # How many days a debtor may move the first due date; None: any day of the month.
+    due_day_max_shift_days: Mapped[int | None] = mapped_column(Integer)
+    # Hardship settings: longer plans and a pause before the first installment.
+    hardship_installment_counts: Mapped[list[Any] | None]
+    hardship_pause_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from app.money import is_known_currency
 
 MAX_INSTALLMENTS = 60
+PERIODICITIES = ("monthly", "biweekly", "weekly")
 # The largest amount the debts table takes (amounts are capped at 10^15 on import).
 MAX_MONEY = 10**15
 
@@ -59,6 +60,44 @@ class OfferRuleFields(BaseModel):
     grace_days: int = Field(default=5, ge=0, le=60)
     break_after_days: int = Field(default=30, ge=1, le=365)
     reminder_days_before: int = Field(default=3, ge=0, le=30)
+    down_payment_allowed: bool = Field(
+        default=True, description="whether a debtor may propose a down payment"
+    )
+    down_payment_min_pct: Decimal = Field(
+        default=Decimal(0), description='minimum down payment share of the balance, e.g. "20"'
+    )
+    periodicities: list[str] = Field(
+        default_factory=lambda: ["monthly"],
+        min_length=1,
+        description="installment periods a plan may use: monthly, biweekly, weekly",
+    )
+    due_day_max_shift_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=365,
+        description="how many days a debtor may move the first due date; null: any day",
+    )
+    hardship_installment_counts: list[int] | None = Field(
+        default=None,
+        max_length=MAX_INSTALLMENTS,
+        description="extra (longer) installment counts offered to a debtor in hardship",
+    )
+    hardship_pause_days: int = Field(
+        default=0, ge=0, le=120, description="extra days before the first installment in hardship"
+    )
+
+    @field_validator("down_payment_min_pct", mode="before")
+    @classmethod
+    def _down_payment(cls, value: Any) -> Decimal:
+        return _percentage(value, 2)
+
+    @field_validator("periodicities")
+    @classmethod
+    def _periodicities(cls, value: list[str]) -> list[str]:
+        unknown = [p for p in value if p not in PERIODICITIES]
+        if unknown:
+            raise ValueError(f"each periodicity must be one of {', '.join(PERIODICITIES)}")
+        return [p for p in PERIODICITIES if p in value]
 
     @field_validator("lump_sum_discount_pct", mode="before")
     @classmethod
@@ -70,7 +109,7 @@ class OfferRuleFields(BaseModel):
     def _interest(cls, value: Any) -> Decimal:
         return _percentage(value, 4)
 
-    @field_validator("installment_counts", mode="before")
+    @field_validator("installment_counts", "hardship_installment_counts", mode="before")
     @classmethod
     def _counts(cls, value: Any) -> Any:
         if isinstance(value, list):
@@ -138,6 +177,12 @@ class OfferRulePatch(BaseModel):
     grace_days: int | None = None
     break_after_days: int | None = None
     reminder_days_before: int | None = None
+    down_payment_allowed: bool | None = None
+    down_payment_min_pct: Any = None
+    periodicities: list[Any] | None = None
+    due_day_max_shift_days: int | None = None
+    hardship_installment_counts: list[Any] | None = None
+    hardship_pause_days: int | None = None
     active: bool | None = None
 
 
@@ -160,6 +205,12 @@ class OfferRuleOut(BaseModel):
     grace_days: int
     break_after_days: int
     reminder_days_before: int
+    down_payment_allowed: bool
+    down_payment_min_pct: str
+    periodicities: list[str]
+    due_day_max_shift_days: int | None
+    hardship_installment_counts: list[int] | None
+    hardship_pause_days: int
     active: bool
     version: int
     created_at: datetime

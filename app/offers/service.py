@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -41,6 +42,12 @@ RULE_TERM_FIELDS = (
     "grace_days",
     "break_after_days",
     "reminder_days_before",
+    "down_payment_allowed",
+    "down_payment_min_pct",
+    "periodicities",
+    "due_day_max_shift_days",
+    "hardship_installment_counts",
+    "hardship_pause_days",
 )
 
 
@@ -232,10 +239,12 @@ def create_plan(
     *,
     now: datetime,
     actor: str,
+    due_dates: Sequence[date] | None = None,
 ) -> tuple[Plan, list[Installment]]:
     """Agree a plan from a menu option: its installments (first after the rule's
-    `first_installment_in_days`, then monthly on the same day, month-end clamped), the
-    debt moved to `in_plan` with its balance set to the plan total."""
+    `first_installment_in_days`, then monthly on the same day, month-end clamped, unless
+    a negotiated plan brings its own `due_dates`), the debt moved to `in_plan` with its
+    balance set to the plan total."""
     terms = version.terms
     today = debtor_today(session, debt, now)
     previous = active_plan(session, debt.id)
@@ -276,7 +285,12 @@ def create_plan(
             status="pending",
         )
         for number, (amount, due) in enumerate(
-            zip(option.amounts, monthly_due_dates(first_due, option.count), strict=True), start=1
+            zip(
+                option.amounts,
+                due_dates or monthly_due_dates(first_due, option.count),
+                strict=True,
+            ),
+            start=1,
         )
     ]
     session.add_all(installments)
@@ -293,6 +307,7 @@ def create_plan(
             "count": option.count,
             "total": option.total,
             "rule_version_id": version.id,
+            "rule_version": version.version,
             "principal": debt.balance,
         },
     )

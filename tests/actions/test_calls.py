@@ -46,12 +46,12 @@ def test_call_menu_choice_reminder_complete_end_to_end(
     # and the 60-minute lead: New York 12:00 = 09:00 in Los Angeles comes first.
     assert outbound_bodies(db, LA_PHONE) == [
         "Acme Finance: we can call you at these times (your local time). "
-        "Reply A: Wed 09:00-09:30, B: Wed 09:30-10:00, C: Wed 10:00-10:30"
+        "Reply A: Wed 9:00-9:30 AM, B: Wed 9:30-10:00 AM, C: Wed 10:00-10:30 AM"
     ]
     text(client, clock, LA_PHONE, "b")
     assert worker.run_once() == 1
     assert last_body(db, LA_PHONE) == (
-        "Acme Finance: we will call you on Wed 25 Nov 09:30-10:00 (your local time). "
+        "Acme Finance: we will call you on Wed 25 Nov 9:30-10:00 AM (your local time). "
         "Reply X to cancel or CALL for another time."
     )
     [booked] = callbacks(db)
@@ -75,7 +75,7 @@ def test_call_menu_choice_reminder_complete_end_to_end(
     clock.set(datetime(2026, 11, 25, 16, 30, tzinfo=UTC))
     assert worker.run_once() == 1
     assert last_body(db, LA_PHONE) == (
-        "Acme Finance: a reminder that we will call you on Wed 25 Nov 09:30-10:00 "
+        "Acme Finance: a reminder that we will call you on Wed 25 Nov 9:30-10:00 AM "
         "(your local time). Reply X to cancel or CALL for another time. "
         "Reply STOP to opt out."
     )
@@ -152,7 +152,7 @@ def test_stated_time_books_the_nearest_slot_in_three_languages(
         datetime(2026, 11, 25, 21, 0, tzinfo=UTC),  # Mexico City 15:00 = New York 16:00
     }
     assert last_body(db, "+12125550101") == (
-        "Acme Finance: we will call you on Wed 25 Nov 15:00-15:30 (your local time). "
+        "Acme Finance: we will call you on Wed 25 Nov 3:00-3:30 PM (your local time). "
         "Reply X to cancel or CALL for another time."
     )
     assert last_body(db, "+12125550102") == (
@@ -176,7 +176,7 @@ def test_stated_time_on_a_holiday_offers_the_menu_instead(
     assert callbacks(db) == []
     assert last_body(db, "+12125550101") == (
         "Acme Finance: sorry, we cannot call you at that time. "
-        "Reply A: Fri 09:00-09:30, B: Fri 09:30-10:00, C: Fri 10:00-10:30"
+        "Reply A: Fri 9:00-9:30 AM, B: Fri 9:30-10:00 AM, C: Fri 10:00-10:30 AM"
     )
     assert conversation_of(db, "+12125550101").menu_kind == "callback"
 
@@ -189,7 +189,7 @@ def test_a_day_without_a_time_offers_that_days_slots(
     text(client, clock, "+12125550101", "can you call me on monday?")
     assert last_body(db, "+12125550101") == (
         "Acme Finance: we can call you at these times (your local time). "
-        "Reply A: Mon 09:00-09:30, B: Mon 09:30-10:00, C: Mon 10:00-10:30"
+        "Reply A: Mon 9:00-9:30 AM, B: Mon 9:30-10:00 AM, C: Mon 10:00-10:30 AM"
     )
 
 
@@ -213,7 +213,7 @@ def test_slots_respect_the_debtors_window_across_the_date_line(
     # Auckland 09:00 Thursday = 20:00 UTC Wednesday = Honolulu 10:00 Wednesday.
     assert last_body(db, "+18085550100") == (
         "Kiwi Loans: we can call you at these times (your local time). "
-        "Reply A: Wed 10:00-10:30, B: Wed 10:30-11:00, C: Wed 11:00-11:30"
+        "Reply A: Wed 10:00-10:30 AM, B: Wed 10:30-11:00 AM, C: Wed 11:00-11:30 AM"
     )
     text(client, clock, "+18085550100", "A")
     [booked] = callbacks(db)
@@ -235,7 +235,7 @@ def test_debtor_ahead_of_the_team_gets_only_slots_inside_their_window(
     text(client, clock, "+12125550101", "CALL")
     assert last_body(db, "+12125550101") == (
         "Acme Finance: we can call you at these times (your local time). "
-        "Reply A: Thu 08:00-08:30, B: Thu 08:30-09:00, C: Thu 09:00-09:30"
+        "Reply A: Thu 8:00-8:30 AM, B: Thu 8:30-9:00 AM, C: Thu 9:00-9:30 AM"
     )
     options = conversation_of(db, "+12125550101").menu_options or []
     assert [o["starts_at"] for o in options] == [
@@ -285,7 +285,7 @@ def test_slots_skip_holidays_closed_dates_and_closed_weekdays(
     text(client, clock, "+12125550101", "CALL")
     assert last_body(db, "+12125550101") == (
         "Acme Finance: we can call you at these times (your local time). "
-        "Reply A: Mon 09:00-10:00, B: Mon 10:00-11:00, C: Mon 11:00-12:00"
+        "Reply A: Mon 9:00-10:00 AM, B: Mon 10:00-11:00 AM, C: Mon 11:00 AM-12:00 PM"
     )
 
 
@@ -332,7 +332,7 @@ def test_menu_across_the_spring_dst_gap_between_continents(
     text(client, clock, "+12125550101", "CALL")
     assert last_body(db, "+12125550101") == (
         "London Lending: we can call you at these times (your local time). "
-        "Reply A: Mon 08:00-08:30, B: Mon 08:30-09:00, C: Mon 09:00-09:30"
+        "Reply A: Mon 8:00-8:30 AM, B: Mon 8:30-9:00 AM, C: Mon 9:00-9:30 AM"
     )
     options = conversation_of(db, "+12125550101").menu_options or []
     assert options[0]["starts_at"] == "2027-03-15T12:00:00+00:00"
@@ -358,7 +358,7 @@ def test_a_slot_filled_meanwhile_gets_a_fresh_menu_never_a_double_booking(
     text(client, clock, first, "A")
     assert last_body(db, first) == (
         "Acme Finance: sorry, that time was just taken. "
-        "Reply A: Wed 12:00-12:30, B: Wed 12:30-13:00, C: Wed 13:00-13:30"
+        "Reply A: Wed 12:00-12:30 PM, B: Wed 12:30-1:00 PM, C: Wed 1:00-1:30 PM"
     )
     [only] = callbacks(db)
     assert only.starts_at == datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
@@ -380,7 +380,7 @@ def test_a_slot_past_its_lead_time_is_no_longer_offered(
     text(client, clock, "+12125550101", "A")
     assert last_body(db, "+12125550101") == (
         "Acme Finance: sorry, that time is no longer available. "
-        "Reply A: Wed 12:00-12:30, B: Wed 12:30-13:00, C: Wed 13:00-13:30"
+        "Reply A: Wed 12:00-12:30 PM, B: Wed 12:30-1:00 PM, C: Wed 1:00-1:30 PM"
     )
     assert callbacks(db) == []
 
@@ -398,7 +398,7 @@ def test_debtor_cancels_with_x_and_the_seat_is_freed(
 
     text(client, clock, "+12125550101", "x")
     assert last_body(db, "+12125550101") == (
-        "Acme Finance: your call for Wed 25 Nov 11:30-12:00 is canceled. "
+        "Acme Finance: your call for Wed 25 Nov 11:30 AM-12:00 PM is canceled. "
         "Reply CALL to choose a new time."
     )
     [canceled] = callbacks(db)
@@ -424,8 +424,8 @@ def test_call_again_moves_the_booking(
     text(client, clock, "+12125550101", "A")
     text(client, clock, "+12125550101", "call")
     assert last_body(db, "+12125550101") == (
-        "Acme Finance: your call is set for Wed 25 Nov 11:30-12:00. For another time (your "
-        "local time): Reply A: Wed 11:30-12:00, B: Wed 12:00-12:30, C: Wed 12:30-13:00. "
+        "Acme Finance: your call is set for Wed 25 Nov 11:30 AM-12:00 PM. For another time (your "
+        "local time): Reply A: Wed 11:30 AM-12:00 PM, B: Wed 12:00-12:30 PM, C: Wed 12:30-1:00 PM. "
         "Reply X to cancel the call."
     )
     text(client, clock, "+12125550101", "C")
@@ -433,7 +433,7 @@ def test_call_again_moves_the_booking(
     assert (moved.status, moved.starts_at) == ("booked", datetime(2026, 11, 25, 17, 30, tzinfo=UTC))
     assert "callback.moved" in event_kinds(db)
     assert last_body(db, "+12125550101").startswith(
-        "Acme Finance: we will call you on Wed 25 Nov 12:30-13:00"
+        "Acme Finance: we will call you on Wed 25 Nov 12:30-1:00 PM"
     )
     # A stated time moves it too.
     text(client, clock, "+12125550101", "actually call me at 3pm")
@@ -488,7 +488,7 @@ def test_no_answer_texts_a_fresh_menu_that_books_again(
     # Slots counted from when the text goes out: Thursday is Thanksgiving, so Friday.
     assert follow_up.body == (
         "Acme Finance: we tried to call you but could not reach you. When can we call "
-        "again? Reply A: Fri 09:00-09:30, B: Fri 09:30-10:00, C: Fri 10:00-10:30 (your "
+        "again? Reply A: Fri 9:00-9:30 AM, B: Fri 9:30-10:00 AM, C: Fri 10:00-10:30 AM (your "
         "local time). Reply STOP to opt out."
     )
     clock.set(datetime(2026, 11, 26, 13, 0, tzinfo=UTC))
@@ -567,7 +567,7 @@ def test_x_still_cancels_a_call_booked_days_ahead(
     clock.set(datetime(2026, 11, 29, 23, 0, tzinfo=UTC))
     text(client, clock, "+12125550101", "X")
     assert last_body(db, "+12125550101") == (
-        "Acme Finance: your call for Mon 30 Nov 10:00-10:30 is canceled. "
+        "Acme Finance: your call for Mon 30 Nov 10:00-10:30 AM is canceled. "
         "Reply CALL to choose a new time."
     )
     assert [c.status for c in callbacks(db)] == ["canceled"]

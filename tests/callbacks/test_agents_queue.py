@@ -120,7 +120,7 @@ def test_agent_cancel_frees_the_seat_and_tells_the_debtor(
     assert response.status_code == 200, response.text
     assert (response.json()["status"], response.json()["seat"]) == ("canceled", None)
     assert last_body(db, NY_PHONE) == (
-        "Acme Finance: sorry, we had to cancel the call planned for Wed 25 Nov 11:30-12:00. "
+        "Acme Finance: sorry, we had to cancel the call planned for Wed 25 Nov 11:30 AM-12:00 PM. "
         "Reply CALL to choose a new time. Reply STOP to opt out."
     )
     # The confirmation's X no longer points at anything.
@@ -165,7 +165,7 @@ def test_reschedule_moves_to_an_open_slot_with_seat_rules(
     assert moved.status_code == 200, moved.text
     assert moved.json()["starts_at_local"] == "2026-11-27T09:00:00-05:00"
     assert last_body(db, NY_PHONE) == (
-        "Acme Finance: your call was moved to Fri 27 Nov 09:00-09:30 (your local time). "
+        "Acme Finance: your call was moved to Fri 27 Nov 9:00-9:30 AM (your local time). "
         "Reply X to cancel or CALL for another time. Reply STOP to opt out."
     )
     # The freed Wednesday seat can be taken by the other debtor.
@@ -179,7 +179,7 @@ def test_reschedule_moves_to_an_open_slot_with_seat_rules(
     # X from the "moved" text cancels the moved call.
     text(client, clock, NY_PHONE, "X")
     assert last_body(db, NY_PHONE).startswith(
-        "Acme Finance: your call for Fri 27 Nov 09:00-09:30 is canceled."
+        "Acme Finance: your call for Fri 27 Nov 9:00-9:30 AM is canceled."
     )
 
 

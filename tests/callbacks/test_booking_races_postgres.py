@@ -31,7 +31,7 @@ pytestmark = pytest.mark.postgres
 RACED_SLOT = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)
 TAKEN_MESSAGE = (
     "Acme Finance: sorry, that time was just taken. "
-    "Reply A: Wed 12:00-12:30, B: Wed 12:30-13:00, C: Wed 13:00-13:30"
+    "Reply A: Wed 12:00-12:30 PM, B: Wed 12:30-1:00 PM, C: Wed 1:00-1:30 PM"
 )
 
 

@@ -19,6 +19,7 @@ from app.callbacks.models import Callback
 from app.clock import FixedClock
 from app.config import Settings
 from app.conversations.classifier import Classification, Intent
+from app.conversations.models import Conversation
 from app.conversations.service import get_conversation
 from app.creditors.models import Creditor
 from app.db import Database
@@ -41,8 +42,15 @@ from tests.conftest import Tenant
 from tests.helpers import import_debt, outbound_bodies
 
 D1, D2, D3 = "+12125550101", "+12125550102", "+12125550103"
+
+
+def _at(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 # The soonest New York slots at T0 (Wednesday 10:00) + a few seconds, lead 60.
-MENU_FROM_NOW = "Reply A: Wed 11:30-12:00, B: Wed 12:00-12:30, C: Wed 12:30-13:00"
+MENU_FROM_NOW = "Reply A: Wed 11:30 AM-12:00 PM, B: Wed 12:00-12:30 PM, C: Wed 12:30-1:00 PM"
 NOT_BOOKABLE = "Acme Finance: sorry, that time cannot be booked. "
 
 
@@ -99,7 +107,7 @@ def test_lowered_capacity_counts_the_seats_already_held(
     assert last_body(db, D3).startswith("Acme Finance: sorry, that time was just taken.")
     assert [c.seat for c in held_at(db, raced)] == [2]
     # The fresh menu skips the full slot; D3 books the next one.
-    assert "A: Wed 12:00-12:30" in last_body(db, D3)
+    assert "A: Wed 12:00-12:30 PM" in last_body(db, D3)
     text(client, clock, D3, "A")
     [moved] = [i for i in queue(client, tenant, status="booked") if i["debtor_phone"] == D3]
     # An agent cannot move it into the full slot either.
@@ -162,6 +170,17 @@ def test_a_booking_overlapping_an_older_call_counts_it_against_capacity(
     put_calendar(client, tenant, capacity=1, **second)
 
     text(client, clock, D2, asked)
+    # The asked time is full: the debtor is told so and offered the nearest times.
+    assert "is already taken" in outbound_bodies(db, D2)[-1]
+    with db.transaction() as session:
+        debtor_id = session.scalars(select(Debtor.id).where(Debtor.phone == D2)).one()
+        menu = session.scalars(
+            select(Conversation.menu_options).where(Conversation.debtor_id == debtor_id)
+        ).one()
+    [letter] = [
+        o["key"] for o in menu or [] if o.get("starts_at") and _at(o["starts_at"]) == expected
+    ]
+    text(client, clock, D2, letter)
     booked = {c.debtor_id: c for c in callbacks(db)}
     assert len(booked) == 2
     [newer] = [c for c in booked.values() if c.id != older.id]
@@ -190,7 +209,7 @@ def test_the_menu_skips_slots_overlapping_an_older_call(
     put_calendar(client, tenant, capacity=1, slot_minutes=30)
     text(client, clock, D2, "CALL")
     assert last_body(db, D2).endswith(
-        "Reply A: Wed 11:30-12:00, B: Wed 13:00-13:30, C: Wed 13:30-14:00"
+        "Reply A: Wed 11:30 AM-12:00 PM, B: Wed 1:00-1:30 PM, C: Wed 1:30-2:00 PM"
     )
 
 
@@ -235,7 +254,9 @@ def test_a_day_near_the_horizon_offers_only_slots_before_it(
     clock.set(datetime(2026, 11, 25, 14, 59, tzinfo=UTC))
     text(client, clock, D1, "call me on december 16")
     # The horizon ends 21 days later, at 09:59:01 in New York on the 16th.
-    assert last_body(db, D1).endswith("Reply A: Wed 16 Dec 09:00-09:30, B: Wed 16 Dec 09:30-10:00")
+    assert last_body(db, D1).endswith(
+        "Reply A: Wed 16 Dec 9:00-9:30 AM, B: Wed 16 Dec 9:30-10:00 AM"
+    )
     options = conversation_of(db, D1).menu_options or []
     limit = clock.now() + timedelta(days=service.HORIZON_DAYS)
     assert all(datetime.fromisoformat(o["starts_at"]) < limit for o in options if "starts_at" in o)

@@ -948,3 +948,21 @@ def test_property_nearest_open_slot_is_nearest(
     assert abs(slot.starts_at - requested) <= max_distance
     best = min(in_reach, key=lambda s: (abs(s.starts_at - requested), s.starts_at))
     assert slot == best
+
+
+def test_us_english_menus_use_a_12_hour_clock() -> None:
+    day = datetime(2026, 11, 24, tzinfo=ZoneInfo("America/New_York"))
+    slots = [
+        Slot(
+            (day + timedelta(hours=h, minutes=m)).astimezone(UTC),
+            (day + timedelta(hours=h, minutes=m + 30)).astimezone(UTC),
+        )
+        for h, m in ((10, 0), (11, 30), (14, 0))
+    ]
+    assert slot_menu_text(slots, "America/New_York", "en-US") == (
+        "Reply A: Tue 10:00-10:30 AM, B: Tue 11:30 AM-12:00 PM, C: Tue 2:00-2:30 PM"
+    )
+    # Elsewhere (and in Spanish in the US) the 24-hour clock stays.
+    assert "14:00-14:30" in slot_menu_text(slots, "America/New_York", "en-GB")
+    assert "14:00-14:30" in slot_menu_text(slots, "America/New_York", "es-US")
+    assert format_slot_local(slots[2], "America/New_York", "en-US") == "Tue 24 Nov 2:00-2:30 PM"

@@ -351,6 +351,11 @@ def test_to_json_shape() -> None:
         "promise_date": None,
         "requested_date": "2026-11-26",
         "requested_time": "15:00",
+        "terms": None,
+        "affirmative": False,
+        "courtesy": False,
+        "paid_on": None,
+        "contact_preference": None,
     }
     assert isinstance(payload["confidence"], float)
     promise = classify("pago dia 10", today=TODAY).to_json()
@@ -398,3 +403,35 @@ def test_independent_probe_replies_score_at_least_97_percent() -> None:
     accuracy = 1 - len(misses) / len(rows)
     assert len(rows) >= 300
     assert accuracy >= 0.97, misses
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stop texting me at night",
+        "please stop texting me in the evening",
+        "no me escriban en la noche",
+        "nao me mande mensagem a noite",
+        "I want to pay but stop texting me",
+    ],
+)
+def test_an_opt_out_naming_a_time_stays_an_opt_out(text: str) -> None:
+    assert classify(text, today=TODAY).intent is Intent.STOP
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # What the debtor does not want is not the intent.
+        ("I want to pay but please don't call me", Intent.PAY),
+        ("no quiero cuotas, prefiero pagar todo", Intent.PAY),
+        ("it's not a wrong number, this is me. how do I pay", Intent.PAY),
+        # The request a long text ends with wins over its preamble.
+        ("Things have been tight lately. Can we set up monthly payments?", Intent.PLAN),
+        # START in other words.
+        ("ok you can message me again", Intent.START),
+        ("podem me enviar mensagens de novo", Intent.START),
+    ],
+)
+def test_negation_contrast_and_preambles(text: str, intent: Intent) -> None:
+    assert classify(text, today=TODAY).intent is intent

@@ -100,7 +100,8 @@ def test_statement_text_in_three_languages_fits_two_segments(
     )
     expectations = {
         "en": ["$1,234,567.89", "days ago", "Reply PAY", "STOP"],
-        "es": ["1.234.567,89", "hace", "PAGAR", "BAJA"],
+        # A Spanish speaker on a US number reads money the US way (es-US).
+        "es": ["1,234,567.89", "hace", "PAGAR", "BAJA"],
         "pt-BR": ["1.234.567,89", "venceu", "PAGAR", "SAIR"],
     }
     disclosure = {

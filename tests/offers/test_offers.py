@@ -314,7 +314,8 @@ def test_plan_then_choice_creates_an_exact_plan(
         date(2027, 4, 25),
         date(2027, 5, 25),
     ]
-    assert "plan agreed: 6 x $" in confirmation and "Dec 25, 2026" in confirmation
+    assert "plan agreed: 5 x $22.07 + a last one of $22.04 monthly" in confirmation
+    assert "Dec 25, 2026" in confirmation
     assert "https://parley.example.com/p/" in confirmation
     debt = client.get(f"/api/v1/debts/{debt_id}", headers=tenant.headers).json()
     assert debt["status"] == "in_plan" and debt["balance"] == plan.total
