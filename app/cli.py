@@ -140,6 +140,65 @@ def _cmd_revoke_api_key(args: argparse.Namespace) -> int:
     return 0
 
 
+PASSWORD_ENV = "PARLEY_USER_PASSWORD"  # noqa: S105 (a variable name, not a secret)
+
+
+def _read_new_password() -> str | None:
+    """The new user's password: PARLEY_USER_PASSWORD, else typed twice at a prompt."""
+    import getpass
+    import os
+
+    given = os.environ.get(PASSWORD_ENV)
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        print(
+            f"error: set {PASSWORD_ENV} or run in a terminal to be asked for the password",
+            file=sys.stderr,
+        )
+        return None
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        print("error: the two passwords differ; nothing was created", file=sys.stderr)
+        return None
+    return first
+
+
+def _cmd_create_user(args: argparse.Namespace) -> int:
+    from app.creditors.service import get_creditor_by_name
+    from app.db import Database
+    from app.errors import ParleyError
+    from app.users.service import create_user
+
+    settings = get_settings()
+    database = Database(settings.sqlalchemy_url)
+    with database.transaction() as session:
+        creditor = get_creditor_by_name(session, args.creditor)
+        if creditor is None:
+            print(f"error: no creditor named {args.creditor!r}", file=sys.stderr)
+            return 2
+        password = _read_new_password()
+        if password is None:
+            return 2
+        try:
+            user = create_user(
+                session,
+                creditor,
+                email=args.email,
+                password=password,
+                role=args.role,
+                now=SystemClock().now(),
+                actor="cli",
+            )
+        except ParleyError as exc:
+            field = exc.fields[0][0] if exc.fields else "input"
+            print(f"error: {field}: {exc.message}; nothing was created", file=sys.stderr)
+            return 2
+        email = user.email
+    print(f"created {args.role} user {email} for {args.creditor}")
+    return 0
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from app.actions.debts import import_debts_csv
     from app.creditors.service import get_creditor_by_name
@@ -231,8 +290,12 @@ def _cmd_demo(_args: argparse.Namespace) -> int:
     settings = get_settings()
     database = Database(settings.sqlalchemy_url)
     with database.transaction() as session:
-        key = seed_demo(session, SystemClock(), settings)
-    print(f"Demo creditor ready. API key: {key}")
+        demo = seed_demo(session, SystemClock(), settings)
+    print(f"Demo creditor ready. API key: {demo.api_key}")
+    print(
+        f"Console: {settings.public_base}/console/login as {demo.user_email} "
+        f"with password {demo.user_password}"
+    )
     return 0
 
 
@@ -272,9 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--name", default="cli", help="a label for the key")
     key.add_argument(
         "--role",
-        choices=("admin", "agent"),
+        choices=("admin", "agent", "viewer"),
         default="admin",
-        help="admin: may change settings; agent: works conversations",
+        help="admin: everything; agent: conversations and callbacks, no amounts, imports "
+        "or settings; viewer: reads only",
     )
     key.add_argument("--create", action="store_true", help="create the creditor if missing")
     key.add_argument(
@@ -290,6 +354,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("key", metavar="KEY", help="the whole key or its 10-character prefix")
     revoke.set_defaults(func=_cmd_revoke_api_key)
+
+    user = sub.add_parser(
+        "create-user",
+        help=f"create a console user (password from {PASSWORD_ENV} or a prompt)",
+    )
+    user.add_argument("--creditor", required=True, help="the creditor's name")
+    user.add_argument("--email", required=True, help="the address the user signs in with")
+    user.add_argument(
+        "--role",
+        required=True,
+        choices=("admin", "agent", "viewer"),
+        help="admin: everything; agent: conversations and callbacks, no amounts, imports "
+        "or settings; viewer: reads only",
+    )
+    user.set_defaults(func=_cmd_create_user)
 
     imp = sub.add_parser("import", help="import debts from a CSV file (progress and summary)")
     imp.add_argument(
@@ -310,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.set_defaults(func=_cmd_classify)
 
-    demo = sub.add_parser("demo", help="create the demo creditor with a few debts; print its key")
+    demo = sub.add_parser(
+        "demo", help="create the demo creditor with a few debts; print its key and console login"
+    )
     demo.set_defaults(func=_cmd_demo)
     return parser
 

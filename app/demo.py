@@ -1,7 +1,10 @@
-"""The demo tenant `make run` starts with: a creditor, a few debts, a fresh key."""
+"""The demo tenant `make run` starts with: a creditor, a few debts, a fresh key and a
+console user with a fresh password."""
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
@@ -13,10 +16,23 @@ from app.config import Settings
 from app.creditors.service import get_or_create_creditor
 from app.offers.service import create_rule, creditor_rules
 from app.security import create_api_key
+from app.users.service import create_user, find_user_by_email, set_password
+
+DEMO_USER_EMAIL = "demo@example.com"
 
 
-def seed_demo(session: Session, clock: Clock, settings: Settings) -> str:
-    """Create (or refresh) the demo creditor and its debts; return a new API key."""
+@dataclass(frozen=True)
+class DemoLogin:
+    """What `parley demo` prints: a new API key and the console user's sign-in."""
+
+    api_key: str
+    user_email: str
+    user_password: str
+
+
+def seed_demo(session: Session, clock: Clock, settings: Settings) -> DemoLogin:
+    """Create (or refresh) the demo creditor, its debts and its admin console user;
+    return a new API key and a new password for that user."""
     creditor = get_or_create_creditor(session, clock, settings.bootstrap_creditor)
     creditor.contact_phone = creditor.contact_phone or "+14155550100"
     today = clock.now().date()
@@ -88,4 +104,18 @@ def seed_demo(session: Session, clock: Clock, settings: Settings) -> str:
             actor="demo",
         )
     _, key = create_api_key(session, creditor, clock, name="demo", role="admin")
-    return key
+    password = secrets.token_urlsafe(12)
+    user = find_user_by_email(session, DEMO_USER_EMAIL)
+    if user is None:
+        create_user(
+            session,
+            creditor,
+            email=DEMO_USER_EMAIL,
+            password=password,
+            role="admin",
+            now=now,
+            actor="demo",
+        )
+    else:
+        set_password(session, user, password, now=now, actor="demo")
+    return DemoLogin(api_key=key, user_email=DEMO_USER_EMAIL, user_password=password)

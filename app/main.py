@@ -21,6 +21,7 @@ from app.actions.pay import PaymentsDesk
 from app.actions.plan_jobs import JOBS as PLAN_JOBS
 from app.actions.plans import OffersPlanDesk
 from app.actions.promise_jobs import JOBS as PROMISE_JOBS
+from app.analytics import api as analytics_api
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
@@ -29,8 +30,10 @@ from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
 from app.debts import api as debts_api
+from app.docs import install_docs
 from app.edge import BodyLimitMiddleware, UnstorableTextMiddleware
 from app.errors import install_error_handlers
+from app.exports import api as exports_api
 from app.jobs import PeriodicJob
 from app.messaging import api as messaging_api
 from app.messaging.gateway import SmsGateway, build_gateway
@@ -106,6 +109,9 @@ def create_app(
         summary="SMS-first two-way debt negotiation",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by app.docs from files shipped with the package, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock
@@ -129,6 +135,7 @@ def create_app(
         limits={debts_api.CSV_IMPORT_PATH: settings.max_import_body_bytes},
     )
     app.add_middleware(AccessLogMiddleware)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(creditors_api.router)
     app.include_router(debts_api.router)
@@ -137,4 +144,6 @@ def create_app(
     app.include_router(offers_api.router)
     app.include_router(payments_api.router)
     app.include_router(callbacks_api.router)
+    app.include_router(analytics_api.router)
+    app.include_router(exports_api.router)
     return app

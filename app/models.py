@@ -8,6 +8,7 @@ from app.debts.models import Debt, Debtor, Event
 from app.messaging.models import Message, PhoneOptOut
 from app.offers.models import Installment, OfferRule, OfferRuleVersion, Plan
 from app.payments.models import Payment, PaymentCode
+from app.users.models import User
 
 __all__ = [
     "ApiKey",
@@ -28,4 +29,5 @@ __all__ = [
     "PhoneOptOut",
     "Plan",
     "Promise",
+    "User",
 ]

@@ -203,7 +203,7 @@ def test_a_key_sees_only_its_own_creditor(
         response = client.request(method, path, headers=b.headers)
         assert response.status_code == 404, (method, path)
         assert response.json()["error"]["code"] == "not_found"
-    assert client.get("/api/v1/debts", headers=b.headers).json() == []
+    assert client.get("/api/v1/debts", headers=b.headers).json() == {"items": [], "total": 0}
     # B importing the same external_id makes B's own debt, leaving A's untouched.
     client.post("/api/v1/debts", json={"items": [{**row, "amount": 5}]}, headers=b.headers)
     assert client.get(f"/api/v1/debts/{debt_id}", headers=a.headers).json()["amount"] == 1000
@@ -307,13 +307,15 @@ def test_demo_seed_is_complete_and_repeatable(
     from app.debts.models import Debt
     from app.demo import seed_demo
     from app.offers.models import OfferRule
+    from app.users.models import User
 
     for _ in range(2):
         with db.transaction() as session:
-            key = seed_demo(session, clock, settings)
-        assert key.startswith("pk_")
+            login = seed_demo(session, clock, settings)
+        assert login.api_key.startswith("pk_")
     with db.transaction() as session:
         assert len(session.scalars(select(Debt)).all()) == 3
         assert len(session.scalars(select(OfferRule)).all()) == 1
         assert len(session.scalars(select(CallbackCalendar)).all()) == 1
         assert len(session.scalars(select(ApiKey)).all()) == 2
+        assert len(session.scalars(select(User)).all()) == 1

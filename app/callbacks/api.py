@@ -14,6 +14,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access.deps import CanConfigure, CanView, CanWork
+from app.access.principal import Principal
 from app.actions import callbacks as call_texts
 from app.callbacks import service
 from app.callbacks.models import Callback
@@ -33,11 +35,10 @@ from app.callbacks.schemas import (
     RescheduleIn,
 )
 from app.debts.models import Debt, Debtor
-from app.deps import ClockDep, PrincipalDep, SessionDep
+from app.deps import ClockDep, SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.messaging.models import Message
 from app.money import format_money
-from app.security import Principal
 
 router = APIRouter(tags=["callbacks"])
 
@@ -46,11 +47,10 @@ ACTIVE_DEBT_STATUSES = ("open", "in_plan", "paused", "disputed")
 
 @router.put("/api/v1/callback-calendar")
 def put_callback_calendar(
-    body: CalendarIn, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    body: CalendarIn, principal: CanConfigure, session: SessionDep, clock: ClockDep
 ) -> CalendarOut:
     """Set the team's callback calendar (admin keys only). A weekday left out of `hours`
     is closed; every wrong field is reported at once (422)."""
-    principal.require_admin()
     calendar = service.save_calendar(
         session,
         principal.creditor,
@@ -62,7 +62,7 @@ def put_callback_calendar(
 
 
 @router.get("/api/v1/callback-calendar")
-def get_callback_calendar(principal: PrincipalDep, session: SessionDep) -> CalendarOut:
+def get_callback_calendar(principal: CanView, session: SessionDep) -> CalendarOut:
     """The team's callback calendar (404 until one is set; CALL then goes to a person)."""
     calendar = service.get_calendar(session, principal.creditor.id)
     if calendar is None:
@@ -119,12 +119,12 @@ def _many_out(
 
 
 def _agent(principal: Principal, given: str | None) -> str:
-    return given or principal.api_key.name
+    return given or principal.name
 
 
 @router.get("/api/v1/callbacks")
 def list_callbacks(
-    principal: PrincipalDep,
+    principal: CanView,
     session: SessionDep,
     day: Annotated[
         date | None, Query(description="a day in the team's time zone (YYYY-MM-DD)")
@@ -158,21 +158,21 @@ def list_callbacks(
 
 
 @router.get("/api/v1/callbacks/{callback_id}")
-def read_callback(callback_id: str, principal: PrincipalDep, session: SessionDep) -> CallbackOut:
+def read_callback(callback_id: str, principal: CanView, session: SessionDep) -> CallbackOut:
     """One callback."""
     callback = service.get_callback(session, principal.creditor.id, callback_id)
     return _one_out(session, callback)
 
 
-def _brief_debt(debt: Debt, language: str, today: date) -> BriefDebt:
+def _brief_debt(debt: Debt, language: str, today: date, *, amounts: bool) -> BriefDebt:
     return BriefDebt(
         id=debt.id,
         external_id=debt.external_id,
         description=debt.description,
-        amount=debt.amount,
-        balance=debt.balance,
+        amount=debt.amount if amounts else None,
+        balance=debt.balance if amounts else None,
         currency=debt.currency,
-        balance_display=format_money(debt.balance, debt.currency, language),
+        balance_display=format_money(debt.balance, debt.currency, language) if amounts else None,
         due_date=debt.due_date,
         days_past_due=max(0, (today - debt.due_date).days),
         status=debt.status,
@@ -182,7 +182,7 @@ def _brief_debt(debt: Debt, language: str, today: date) -> BriefDebt:
 
 @router.get("/api/v1/callbacks/{callback_id}/brief")
 def callback_brief(
-    callback_id: str, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    callback_id: str, principal: CanView, session: SessionDep, clock: ClockDep
 ) -> CallbackBrief:
     """Everything to read before calling: the debt's summary, the debtor's other open
     debts, and the whole conversation with the debtor (every message, oldest first)."""
@@ -190,6 +190,7 @@ def callback_brief(
     debtor = session.get(Debtor, callback.debtor_id)
     assert debtor is not None
     today = clock.now().astimezone(ZoneInfo(debtor.timezone)).date()
+    amounts = principal.sees_amounts
     debt = session.get(Debt, callback.debt_id) if callback.debt_id else None
     others = session.scalars(
         select(Debt)
@@ -216,8 +217,8 @@ def callback_brief(
             timezone=debtor.timezone,
             contact_status=debtor.contact_status,
         ),
-        debt=_brief_debt(debt, debtor.language, today) if debt else None,
-        other_debts=[_brief_debt(d, debtor.language, today) for d in others],
+        debt=_brief_debt(debt, debtor.language, today, amounts=amounts) if debt else None,
+        other_debts=[_brief_debt(d, debtor.language, today, amounts=amounts) for d in others],
         messages=[
             BriefMessage(
                 id=m.id,
@@ -237,7 +238,7 @@ def callback_brief(
 @router.post("/api/v1/callbacks/{callback_id}/claim")
 def claim_callback(
     callback_id: str,
-    principal: PrincipalDep,
+    principal: CanWork,
     session: SessionDep,
     clock: ClockDep,
     body: ClaimIn | None = None,
@@ -254,7 +255,7 @@ def claim_callback(
 def complete_callback(
     callback_id: str,
     body: CompleteIn,
-    principal: PrincipalDep,
+    principal: CanWork,
     session: SessionDep,
     clock: ClockDep,
 ) -> CallbackOut:
@@ -281,7 +282,7 @@ def complete_callback(
 def reschedule_callback(
     callback_id: str,
     body: RescheduleIn,
-    principal: PrincipalDep,
+    principal: CanWork,
     session: SessionDep,
     clock: ClockDep,
 ) -> CallbackOut:
@@ -308,7 +309,7 @@ def reschedule_callback(
 @router.post("/api/v1/callbacks/{callback_id}/cancel")
 def cancel_callback(
     callback_id: str,
-    principal: PrincipalDep,
+    principal: CanWork,
     session: SessionDep,
     clock: ClockDep,
     body: CancelIn | None = None,

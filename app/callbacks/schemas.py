@@ -153,10 +153,11 @@ class BriefDebt(BaseModel):
     id: str
     external_id: str
     description: str | None
-    amount: int
-    balance: int
+    # null when the caller's role may not see amounts (agents)
+    amount: int | None
+    balance: int | None
     currency: str
-    balance_display: str
+    balance_display: str | None
     due_date: date
     days_past_due: int
     status: str

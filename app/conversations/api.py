@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from twilio.twiml.messaging_response import MessagingResponse
 
+from app.access.deps import CanManageDebts, CanView, CanWork
+from app.access.principal import Principal
 from app.actions.agents import send_agent_message as queue_agent_message
 from app.actions.inbound import InboundHandler, InboundResult
 from app.conversations.classifier import classify
@@ -25,7 +27,7 @@ from app.conversations.schemas import (
 )
 from app.debts.models import Debtor
 from app.debts.schemas import message_out
-from app.deps import ClockDep, PrincipalDep, SessionDep, SettingsDep, TwilioFormDep
+from app.deps import ClockDep, SessionDep, SettingsDep, TwilioFormDep
 from app.edge import MAX_OFFSET
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.events import record_event
@@ -80,7 +82,7 @@ def twilio_inbound_sms(
 def simulator_inbound_sms(
     request: Request,
     body: SimulatedSms,
-    principal: PrincipalDep,
+    principal: CanManageDebts,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -91,7 +93,6 @@ def simulator_inbound_sms(
     Returns the answers queued for it."""
     if settings.sms_gateway != "simulator" or settings.environment == "production":
         raise Forbidden("the SMS simulator is only available with PARLEY_SMS_GATEWAY=simulator")
-    principal.require_admin()
     try:
         phone = normalize_phone(body.from_, principal.creditor.country)
     except PhoneError as exc:
@@ -136,7 +137,7 @@ def simulator_inbound_sms(
 
 
 @router.post("/api/v1/replies/parse")
-def parse_reply(body: ParseRequest, principal: PrincipalDep) -> ParseResult:
+def parse_reply(body: ParseRequest, principal: CanView) -> ParseResult:
     """Classify one reply: the same JSON as `parley classify` prints per line."""
     result = classify(body.text, today=body.today, default_language=body.default_language)
     return ParseResult.model_validate({"text": body.text, **result.to_json()})
@@ -163,7 +164,7 @@ def _conversation_out(conversation: Conversation, debtor: Debtor) -> Conversatio
 
 
 def _own_conversation(
-    session: SessionDep, principal: PrincipalDep, conversation_id: str
+    session: SessionDep, principal: Principal, conversation_id: str
 ) -> tuple[Conversation, Debtor]:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None or conversation.creditor_id != principal.creditor.id:
@@ -175,7 +176,7 @@ def _own_conversation(
 
 @router.get("/api/v1/conversations")
 def list_conversations(
-    principal: PrincipalDep,
+    principal: CanView,
     session: SessionDep,
     needs_attention: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -197,7 +198,7 @@ def list_conversations(
 
 @router.get("/api/v1/conversations/{conversation_id}")
 def read_conversation(
-    conversation_id: str, principal: PrincipalDep, session: SessionDep
+    conversation_id: str, principal: CanView, session: SessionDep
 ) -> ConversationDetail:
     """One conversation with every message in and out, oldest first."""
     conversation, debtor = _own_conversation(session, principal, conversation_id)
@@ -215,7 +216,7 @@ def send_agent_message(
     request: Request,
     conversation_id: str,
     body: AgentMessageIn,
-    principal: PrincipalDep,
+    principal: CanWork,
     session: SessionDep,
     clock: ClockDep,
 ) -> dict[str, object]:
@@ -236,7 +237,7 @@ def send_agent_message(
 
 @router.post("/api/v1/conversations/{conversation_id}/handled")
 def mark_handled(
-    conversation_id: str, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    conversation_id: str, principal: CanWork, session: SessionDep, clock: ClockDep
 ) -> ConversationOut:
     """Take the conversation out of the human queue."""
     conversation, debtor = _own_conversation(session, principal, conversation_id)

@@ -7,28 +7,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from app.access.deps import CanConfigure, CanView
 from app.api_keys import get_api_key, is_usable, list_api_keys, revoke_api_key
 from app.creditors.models import ApiKey
 from app.creditors.schemas import ApiKeyList, ApiKeyOut, CreditorOut, CreditorPatch
 from app.creditors.service import update_creditor
-from app.deps import ClockDep, PrincipalDep, SessionDep
+from app.deps import ClockDep, SessionDep
 from app.events import record_event
 
 router = APIRouter(prefix="/api/v1/creditor", tags=["creditor"])
 
 
 @router.get("")
-def read_creditor(principal: PrincipalDep) -> CreditorOut:
+def read_creditor(principal: CanView) -> CreditorOut:
     """The creditor this API key belongs to, with its settings."""
     return CreditorOut.model_validate(principal.creditor)
 
 
 @router.patch("")
 def patch_creditor(
-    body: CreditorPatch, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    body: CreditorPatch, principal: CanConfigure, session: SessionDep, clock: ClockDep
 ) -> CreditorOut:
     """Change settings (admin keys only); every change lands in the event log."""
-    principal.require_admin()
     creditor = update_creditor(session, principal.creditor, body, clock, principal.actor)
     return CreditorOut.model_validate(creditor)
 
@@ -49,9 +49,8 @@ def api_key_out(key: ApiKey, now: datetime) -> ApiKeyOut:
 
 
 @router.get("/api-keys")
-def read_api_keys(principal: PrincipalDep, session: SessionDep, clock: ClockDep) -> ApiKeyList:
+def read_api_keys(principal: CanConfigure, session: SessionDep, clock: ClockDep) -> ApiKeyList:
     """This creditor's API keys, oldest first, with their last use (admin keys only)."""
-    principal.require_admin()
     now = clock.now()
     keys = list_api_keys(session, principal.creditor.id)
     return ApiKeyList(items=[api_key_out(key, now) for key in keys])
@@ -60,13 +59,12 @@ def read_api_keys(principal: PrincipalDep, session: SessionDep, clock: ClockDep)
 @router.delete("/api-keys/{key_id}")
 def delete_api_key(
     key_id: Annotated[str, Path(max_length=36)],
-    principal: PrincipalDep,
+    principal: CanConfigure,
     session: SessionDep,
     clock: ClockDep,
 ) -> ApiKeyOut:
     """Revoke one of this creditor's keys (admin keys only): it stops working at once.
     Revoking a revoked key changes nothing."""
-    principal.require_admin()
     key = get_api_key(session, principal.creditor.id, key_id)
     now = clock.now()
     if revoke_api_key(key, now):

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.access.roles import ROLES, RoleName
 from app.db import ID, Base, new_id
 from app.texts import LANGUAGES, Language
 
@@ -71,13 +72,13 @@ class ApiKey(Base):
     (app/api_keys.py), found by its clear prefix."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'agent')", name="role"),)
+    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
-    # admin: may change creditor settings and offer rules; agent: works conversations.
-    role: Mapped[str] = mapped_column(String(8), default="admin")
+    # admin, agent or viewer: what each may do is in app/access/roles.py.
+    role: Mapped[RoleName] = mapped_column(String(8), default="admin")
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # Random per key; NULL only for keys stored before salts (a bare SHA-256 digest).
     key_salt: Mapped[str | None] = mapped_column(String(32))

@@ -7,7 +7,12 @@ from sqlalchemy.orm import Session
 
 from app.creditors.models import Creditor
 from app.debts.models import Debt
+
+# Debt search lives in app.debts.search; other domains reach it here.
+from app.debts.search import DebtSearch, search_debts, search_query
 from app.errors import NotFound
+
+__all__ = ["DebtSearch", "get_debt", "lock_debt", "search_debts", "search_query"]
 
 
 def get_debt(session: Session, creditor: Creditor, debt_id: str) -> Debt:

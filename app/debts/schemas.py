@@ -134,12 +134,15 @@ class DebtorOut(BaseModel):
     contact_window: ContactWindowOut | None = None
 
 
+AMOUNT_HIDDEN = "null when the caller's role may not see amounts (agents)"
+
+
 class DebtOut(BaseModel):
     id: str
     external_id: str
     status: str
-    amount: int
-    balance: int
+    amount: int | None = Field(description=AMOUNT_HIDDEN)
+    balance: int | None = Field(description=AMOUNT_HIDDEN)
     currency: str
     due_date: date
     description: str | None
@@ -150,6 +153,30 @@ class DebtOut(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+
+
+class DebtList(BaseModel):
+    items: list[DebtOut]
+    total: int = Field(description="how many debts match, over all pages")
+
+
+class EventOut(BaseModel):
+    id: str
+    type: str = Field(description="what changed, e.g. debt.status, payment.applied")
+    at: datetime
+    actor: str = Field(description='"api_key:<id>", "user:<id>", "debtor", "worker", ...')
+    actor_name: str | None = Field(
+        description="the API key's name or the user's email, when the actor is one"
+    )
+    debt_id: str | None
+    from_value: str | None = Field(description=AMOUNT_HIDDEN + " on money events")
+    to_value: str | None = Field(description=AMOUNT_HIDDEN + " on money events")
+    data: dict[str, Any] | None = Field(description=AMOUNT_HIDDEN + " on money events")
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+    total: int
 
 
 class MessageOut(BaseModel):

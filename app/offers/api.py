@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
+from app.access.deps import CanConfigure, CanViewAmounts
+from app.access.principal import Principal
 from app.debts.queries import get_debt
-from app.deps import ClockDep, PrincipalDep, SessionDep, SettingsDep
+from app.deps import ClockDep, SessionDep, SettingsDep
 from app.errors import NotFound
 from app.offers.models import OfferRule
 from app.offers.queries import latest_plan, plan_installments
@@ -73,7 +75,7 @@ def rule_out(rule: OfferRule) -> OfferRuleOut:
     )
 
 
-def _own_rule(session: SessionDep, principal: PrincipalDep, rule_id: str) -> OfferRule:
+def _own_rule(session: SessionDep, principal: Principal, rule_id: str) -> OfferRule:
     rule = session.get(OfferRule, rule_id)
     if rule is None or rule.creditor_id != principal.creditor.id:
         raise NotFound("offer rule not found", field="id")
@@ -82,11 +84,10 @@ def _own_rule(session: SessionDep, principal: PrincipalDep, rule_id: str) -> Off
 
 @router.post("/api/v1/offer-rules", status_code=201)
 def create_offer_rule(
-    body: OfferRuleIn, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    body: OfferRuleIn, principal: CanConfigure, session: SessionDep, clock: ClockDep
 ) -> OfferRuleOut:
     """A new rule: what may be offered to debts in its balance and days-past-due ranges.
     Percentages are decimal strings, money is in minor units (admin keys only)."""
-    principal.require_admin()
     rule = create_rule(
         session, principal.creditor, body.model_dump(), now=clock.now(), actor=principal.actor
     )
@@ -94,13 +95,13 @@ def create_offer_rule(
 
 
 @router.get("/api/v1/offer-rules")
-def list_offer_rules(principal: PrincipalDep, session: SessionDep) -> list[OfferRuleOut]:
+def list_offer_rules(principal: CanViewAmounts, session: SessionDep) -> list[OfferRuleOut]:
     """Every rule of this creditor, highest priority first."""
     return [rule_out(r) for r in creditor_rules(session, principal.creditor.id)]
 
 
 @router.get("/api/v1/offer-rules/{rule_id}")
-def read_offer_rule(rule_id: str, principal: PrincipalDep, session: SessionDep) -> OfferRuleOut:
+def read_offer_rule(rule_id: str, principal: CanViewAmounts, session: SessionDep) -> OfferRuleOut:
     """One rule with its current version."""
     return rule_out(_own_rule(session, principal, rule_id))
 
@@ -109,12 +110,11 @@ def read_offer_rule(rule_id: str, principal: PrincipalDep, session: SessionDep) 
 def patch_offer_rule(
     rule_id: str,
     body: OfferRulePatch,
-    principal: PrincipalDep,
+    principal: CanConfigure,
     session: SessionDep,
     clock: ClockDep,
 ) -> OfferRuleOut:
     """Change terms (a new version; agreed plans keep theirs) or `active`."""
-    principal.require_admin()
     rule = _own_rule(session, principal, rule_id)
     changes = body.model_dump(exclude_unset=True)
     return rule_out(update_rule(session, rule, changes, now=clock.now(), actor=principal.actor))
@@ -122,10 +122,9 @@ def patch_offer_rule(
 
 @router.delete("/api/v1/offer-rules/{rule_id}")
 def deactivate_offer_rule(
-    rule_id: str, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    rule_id: str, principal: CanConfigure, session: SessionDep, clock: ClockDep
 ) -> OfferRuleOut:
     """Deactivate a rule (rules are never deleted: plans point at their versions)."""
-    principal.require_admin()
     rule = _own_rule(session, principal, rule_id)
     return rule_out(
         update_rule(session, rule, {"active": False}, now=clock.now(), actor=principal.actor)
@@ -134,7 +133,7 @@ def deactivate_offer_rule(
 
 @router.get("/api/v1/debts/{debt_id}/offers")
 def debt_offers(
-    debt_id: str, principal: PrincipalDep, session: SessionDep, clock: ClockDep
+    debt_id: str, principal: CanViewAmounts, session: SessionDep, clock: ClockDep
 ) -> OffersOut:
     """What the rules allow for this debt now, which rule produced it, and why every
     other rule did not apply."""
@@ -184,7 +183,7 @@ def debt_offers(
 
 @router.get("/api/v1/debts/{debt_id}/plan")
 def debt_plan(
-    debt_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    debt_id: str, principal: CanViewAmounts, session: SessionDep, settings: SettingsDep
 ) -> PlanOut:
     """The debt's plan and its installments: the running one, else the last one that
     broke or completed (its `status` says which); 404 when there is none."""

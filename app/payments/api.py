@@ -10,12 +10,13 @@ import logging
 from datetime import date
 from typing import Annotated, NoReturn
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access.deps import CanManageDebts, CanViewAmounts
 from app.access_log import mask_client, request_client
 from app.actions.payments import receive_payment
 from app.clock import Clock
@@ -23,7 +24,7 @@ from app.config import MIN_SECRET_LENGTH, Settings
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor, Event
 from app.debts.queries import get_debt
-from app.deps import ClockDep, PrincipalDep, SessionDep, SettingsDep
+from app.deps import ClockDep, SessionDep, SettingsDep
 from app.errors import (
     NotFound,
     ParleyError,
@@ -34,15 +35,20 @@ from app.errors import (
 )
 from app.offers.models import Installment, Plan
 from app.offers.queries import active_plan, plan_installments
-from app.payments.models import Payment, PaymentCode
+from app.payments import queue
+from app.payments.models import PAYMENT_STATUSES, Payment, PaymentCode
 from app.payments.pages import CONTENT_SECURITY_POLICY, render_code_page, render_notice_page
+from app.payments.queue import PAYMENT_FILTERS
 from app.payments.rendering import barcode_png, barcode_svg, qr_png, qr_svg
 from app.payments.schemas import (
     DebtState,
     PaymentCodeList,
     PaymentCodeOut,
     PaymentIn,
+    PaymentList,
+    PaymentOut,
     PaymentResult,
+    PaymentReviewIn,
 )
 from app.payments.service import (
     PaymentOutcome,
@@ -463,8 +469,77 @@ def code_out(settings: Settings, code: PaymentCode) -> PaymentCodeOut:
 
 @router.get("/api/v1/debts/{debt_id}/payment-codes")
 def list_payment_codes(
-    debt_id: str, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    debt_id: str, principal: CanViewAmounts, session: SessionDep, settings: SettingsDep
 ) -> PaymentCodeList:
     """The payment codes issued for a debt of the key's creditor, oldest first."""
     debt = get_debt(session, principal.creditor, debt_id)
     return PaymentCodeList(items=[code_out(settings, c) for c in debt_codes(session, debt.id)])
+
+
+@router.get("/api/v1/payments")
+def list_payments(
+    principal: CanViewAmounts,
+    session: SessionDep,
+    status: Annotated[
+        str | None,
+        Query(description="needs_review (the review queue) | " + " | ".join(PAYMENT_STATUSES)),
+    ] = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> PaymentList:
+    """The creditor's payments, newest first, with the number of all matches.
+    `status=needs_review` is the review queue (wrong currency, more than the balance...),
+    oldest first. A payment quoting a reference no code has cannot be told apart from
+    another creditor's, so it is kept for the operator and shown to no creditor."""
+    if not 1 <= limit <= 1000:
+        raise ValidationFailed("limit must be between 1 and 1000", field="limit")
+    if offset < 0:
+        raise ValidationFailed("offset must not be negative", field="offset")
+    if status is not None and status not in PAYMENT_FILTERS:
+        raise ValidationFailed(f"must be one of {', '.join(PAYMENT_FILTERS)}", field="status")
+    rows, total = queue.list_payments(
+        session, principal.creditor.id, status=status, limit=limit, offset=offset
+    )
+    return PaymentList(items=[payment_out(p, d, r) for p, d, r in rows], total=total)
+
+
+@router.post("/api/v1/payments/{payment_id}/reviewed")
+def mark_payment_reviewed(
+    payment_id: str,
+    principal: CanManageDebts,
+    session: SessionDep,
+    clock: ClockDep,
+    body: PaymentReviewIn | None = None,
+) -> PaymentOut:
+    """Take a payment out of the review queue (its event names who did it)."""
+    payment = queue.mark_reviewed(
+        session,
+        principal.creditor.id,
+        payment_id,
+        note=body.note if body else None,
+        now=clock.now(),
+        actor=principal.actor,
+    )
+    debt = session.get(Debt, payment.debt_id) if payment.debt_id else None
+    debtor = session.get(Debtor, debt.debtor_id) if debt else None
+    return payment_out(payment, debt, debtor)
+
+
+def payment_out(payment: Payment, debt: Debt | None, debtor: Debtor | None) -> PaymentOut:
+    """The API view of a payment."""
+    return PaymentOut(
+        id=payment.id,
+        payment_id=payment.payment_id,
+        reference=payment.reference,
+        amount=payment.amount,
+        currency=payment.currency,
+        paid_at=payment.paid_at,
+        status=payment.status,
+        applied_amount=payment.applied_amount,
+        excess_amount=payment.excess_amount,
+        needs_review=payment.needs_review,
+        debt_id=payment.debt_id,
+        debt_external_id=debt.external_id if debt else None,
+        debtor_name=debtor.name if debtor else None,
+        created_at=payment.created_at,
+    )

@@ -97,3 +97,33 @@ class PaymentCodeList(BaseModel):
     """The codes issued for a debt, oldest first."""
 
     items: list[PaymentCodeOut]
+
+
+class PaymentOut(BaseModel):
+    """A payment the processor reported, with the debt it was matched to."""
+
+    id: str
+    payment_id: str = Field(description="the processor's id (idempotency key)")
+    reference: str
+    amount: int
+    currency: str
+    paid_at: datetime
+    status: str = Field(description="applied | unmatched | currency_mismatch")
+    applied_amount: int
+    excess_amount: int
+    needs_review: bool
+    debt_id: str | None
+    debt_external_id: str | None
+    debtor_name: str | None
+    created_at: datetime
+
+
+class PaymentList(BaseModel):
+    items: list[PaymentOut]
+    total: int
+
+
+class PaymentReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500)

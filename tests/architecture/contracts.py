@@ -16,7 +16,9 @@ APP = ROOT / "app"
 PUBLIC = ("models", "schemas", "queries")
 # Layers above the domains (and the modules that compose them).
 ABOVE_DOMAINS = ("app.actions", "app.worker", "app.main", "app.cli", "app.demo")
-NOT_DOMAINS = {"actions", "console", "__pycache__"}
+NOT_DOMAINS = {"actions", "console", "access", "__pycache__"}
+# Plumbing kept as a package (who is calling and what it may do).
+PLUMBING_PACKAGES = ("app.access",)
 
 
 def domains() -> list[str]:
@@ -33,7 +35,8 @@ def domain_modules(domain: str) -> list[str]:
 
 def plumbing() -> list[str]:
     top = sorted(p.stem for p in APP.glob("*.py") if p.stem != "__init__")
-    return [f"app.{m}" for m in top if f"app.{m}" not in ABOVE_DOMAINS and m != "models"]
+    modules = [f"app.{m}" for m in top if f"app.{m}" not in ABOVE_DOMAINS and m != "models"]
+    return sorted([*modules, *PLUMBING_PACKAGES])
 
 
 def private_modules(domain: str) -> list[str]:

@@ -293,7 +293,7 @@ def test_other_client_errors_fail_without_retry(
     tw_worker.run_once()
     [message] = messages(db)
     assert message.status == "failed" and message.error_code == 21602
-    debt = tw_client.get("/api/v1/debts", headers=tenant.headers).json()[0]
+    debt = tw_client.get("/api/v1/debts", headers=tenant.headers).json()["items"][0]
     assert debt["debtor"]["contact_status"] == "active"
 
 

@@ -100,7 +100,7 @@ def test_undelivered_with_landline_code_marks_the_number(
     assert post_status(client, params) == 204
     message = reload(db, sent_message)
     assert message.status == "undelivered" and message.error_code == 30006
-    debt = client.get("/api/v1/debts", headers=tenant.headers).json()[0]
+    debt = client.get("/api/v1/debts", headers=tenant.headers).json()["items"][0]
     assert debt["debtor"]["contact_status"] == "invalid"
 
 

@@ -140,11 +140,12 @@ def test_rules_need_an_admin_key_and_stay_private(
     agent = make_tenant(db, clock, "Agent Co", role="agent")
     assert client.post("/api/v1/offer-rules", json=rule(), headers=agent.headers).status_code == 403
     assert (
-        client.get(f"/api/v1/offer-rules/{created['id']}", headers=agent.headers).status_code == 404
-    )
-    assert (
         client.delete(f"/api/v1/offer-rules/{created['id']}", headers=agent.headers).status_code
         == 403
+    )
+    other = make_tenant(db, clock, "Other Co")
+    assert (
+        client.get(f"/api/v1/offer-rules/{created['id']}", headers=other.headers).status_code == 404
     )
 
 
