@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     bootstrap_api_key: SecretStr | None = None
     bootstrap_creditor: str = "Demo Creditor"
     payment_webhook_secret: SecretStr | None = None
+    # Signs console session cookies; without it (development, tests) a random key is
+    # made per process, so sessions end when the process does.
+    console_secret: SecretStr | None = None
 
     default_region: str = Field(default="US", description="Region for national phone numbers")
     log_level: str = "INFO"
@@ -106,6 +109,11 @@ class Settings(BaseSettings):
             problems.append(
                 f"PARLEY_BOOTSTRAP_API_KEY of at least {MIN_PRODUCTION_SECRET_LENGTH} "
                 "characters (or none)"
+            )
+        console = self.console_secret
+        if console is None or len(console.get_secret_value()) < MIN_PRODUCTION_SECRET_LENGTH:
+            problems.append(
+                f"PARLEY_CONSOLE_SECRET (at least {MIN_PRODUCTION_SECRET_LENGTH} characters)"
             )
         if problems:
             raise ValueError(f"production needs {'; '.join(problems)}")

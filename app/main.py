@@ -25,6 +25,7 @@ from app.analytics import api as analytics_api
 from app.callbacks import api as callbacks_api
 from app.clock import Clock, SystemClock
 from app.config import Settings, get_settings
+from app.console import install_console
 from app.conversations import api as conversations_api
 from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
@@ -146,4 +147,5 @@ def create_app(
     app.include_router(callbacks_api.router)
     app.include_router(analytics_api.router)
     app.include_router(exports_api.router)
+    install_console(app, settings)
     return app

@@ -20,6 +20,7 @@ SAFE_PRODUCTION = {
     "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef",
     "PARLEY_PAYMENT_WEBHOOK_SECRET": "s" * 32,
     "PARLEY_BOOTSTRAP_API_KEY": "pk_" + "k" * 29,
+    "PARLEY_CONSOLE_SECRET": "c" * 32,
 }
 
 
@@ -58,6 +59,7 @@ def _run(
         ({"PARLEY_BOOTSTRAP_API_KEY": "k" * 31}, "PARLEY_BOOTSTRAP_API_KEY"),
         ({"PARLEY_PAYMENT_WEBHOOK_SECRET": None}, "PARLEY_PAYMENT_WEBHOOK_SECRET"),
         ({"PARLEY_PAYMENT_WEBHOOK_SECRET": "s" * 31}, "PARLEY_PAYMENT_WEBHOOK_SECRET"),
+        ({"PARLEY_CONSOLE_SECRET": None}, "PARLEY_CONSOLE_SECRET"),
     ],
 )
 def test_production_serve_refuses_unsafe_settings(

@@ -84,11 +84,14 @@ def test_production_refuses_missing_or_weak_secrets() -> None:
         "sms_gateway": "twilio",
         "twilio_auth_token": "0123456789abcdef0123456789ABCDEF",
         "payment_webhook_secret": "x" * 32,
+        "console_secret": "c" * 32,
     }
     with pytest.raises(ValidationError, match="PARLEY_PAYMENT_WEBHOOK_SECRET"):
         Settings.model_validate({**safe, "payment_webhook_secret": None})
     with pytest.raises(ValidationError, match="at least 32 characters"):
         Settings.model_validate({**safe, "payment_webhook_secret": "x" * 31})
+    with pytest.raises(ValidationError, match="PARLEY_CONSOLE_SECRET"):
+        Settings.model_validate({**safe, "console_secret": "y"})
     accepted = Settings.model_validate(safe)
     assert accepted.environment == "production"
 

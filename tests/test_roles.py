@@ -79,6 +79,40 @@ DECISIONS: dict[tuple[str, str], Permission] = {
     ("POST", "/api/v1/callbacks/{callback_id}/cancel"): P.WORK,
 }
 
+# The console's pages and forms: the signed-in user's role decides (the console's own
+# role tests, with users of each role, are in test_console_pages.py).
+CONSOLE_DECISIONS: dict[tuple[str, str], Permission] = {
+    ("GET", "/console"): P.VIEW,
+    ("GET", "/console/debts"): P.VIEW,
+    ("GET", "/console/debts/export.csv"): P.EXPORT,
+    ("GET", "/console/exports/messages.csv"): P.EXPORT,
+    ("GET", "/console/exports/payments.csv"): P.EXPORT,
+    ("GET", "/console/debts/{debt_id}"): P.VIEW,
+    ("POST", "/console/debts/{debt_id}/resume"): P.MANAGE_DEBTS,
+    ("POST", "/console/debts/{debt_id}/close"): P.MANAGE_DEBTS,
+    ("POST", "/console/debts/{debt_id}/pause"): P.MANAGE_DEBTS,
+    ("POST", "/console/debts/{debt_id}/book-call"): P.WORK,
+    ("GET", "/console/inbox"): P.VIEW,
+    ("POST", "/console/inbox/{conversation_id}/reply"): P.WORK,
+    ("POST", "/console/inbox/{conversation_id}/assign"): P.WORK,
+    ("POST", "/console/inbox/{conversation_id}/handled"): P.WORK,
+    ("GET", "/console/callbacks"): P.VIEW,
+    ("POST", "/console/callbacks/{callback_id}/claim"): P.WORK,
+    ("POST", "/console/callbacks/{callback_id}/complete"): P.WORK,
+    ("POST", "/console/callbacks/{callback_id}/reschedule"): P.WORK,
+    ("GET", "/console/rules"): P.VIEW_AMOUNTS,
+    ("GET", "/console/rules/new"): P.CONFIGURE,
+    ("POST", "/console/rules/new"): P.CONFIGURE,
+    ("GET", "/console/rules/{rule_id}"): P.VIEW_AMOUNTS,
+    ("POST", "/console/rules/{rule_id}"): P.CONFIGURE,
+    ("POST", "/console/rules/preview"): P.VIEW_AMOUNTS,
+    ("GET", "/console/settings"): P.VIEW,
+    ("POST", "/console/settings"): P.CONFIGURE,
+    ("GET", "/console/import"): P.VIEW,
+    ("POST", "/console/import"): P.MANAGE_DEBTS,
+    ("GET", "/console/analytics"): P.VIEW_AMOUNTS,
+}
+
 # Endpoints without a principal, and why.
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): "process probe",
@@ -93,9 +127,14 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/p/{token}"): "the debtor's payment page, by unguessable token",
     ("GET", "/p/{token}/barcode.svg"): "the debtor's payment page, by unguessable token",
     ("GET", "/p/{token}/barcode.png"): "the debtor's payment page, by unguessable token",
+    ("GET", "/console/login"): "the console's sign-in form",
+    ("POST", "/console/login"): "signing in (CSRF-checked, throttled)",
+    ("POST", "/console/logout"): "signing out (CSRF-checked)",
+    ("POST", "/console/language"): "the language switch (CSRF-checked; a cookie)",
 }
 # Mounted static files (no methods of their own).
-PUBLIC_MOUNTS: set[str] = {"/docs/assets"}  # Swagger UI and ReDoc files
+# Swagger UI and ReDoc files; the console's CSS and scripts.
+PUBLIC_MOUNTS: set[str] = {"/docs/assets", "/console/static"}
 
 DUMMY_ID = "00000000-0000-4000-8000-000000000000"
 
@@ -120,7 +159,12 @@ def _authorizers(dependant: Dependant) -> list[Authorize]:
 
 def test_every_route_has_a_role_decision(app: FastAPI) -> None:
     routes = set(_routes(app))
-    decided = set(DECISIONS) | set(PUBLIC) | {("MOUNT", path) for path in PUBLIC_MOUNTS}
+    decided = (
+        set(DECISIONS)
+        | set(CONSOLE_DECISIONS)
+        | set(PUBLIC)
+        | {("MOUNT", path) for path in PUBLIC_MOUNTS}
+    )
     assert routes - decided == set(), "new endpoints need a role decision in DECISIONS/PUBLIC"
     assert decided - routes == set(), "decisions for endpoints that no longer exist"
 
@@ -133,7 +177,7 @@ def test_each_route_declares_exactly_its_permission(app: FastAPI) -> None:
         if key in PUBLIC:
             assert permissions == [], key
         else:
-            assert permissions == [DECISIONS[key]], key
+            assert permissions == [{**DECISIONS, **CONSOLE_DECISIONS}[key]], key
 
 
 @pytest.fixture

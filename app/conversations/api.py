@@ -13,6 +13,7 @@ from app.access.deps import CanManageDebts, CanView, CanWork
 from app.access.principal import Principal
 from app.actions.agents import send_agent_message as queue_agent_message
 from app.actions.inbound import InboundHandler, InboundResult
+from app.conversations import agent
 from app.conversations.classifier import classify
 from app.conversations.models import Conversation
 from app.conversations.schemas import (
@@ -30,7 +31,6 @@ from app.debts.schemas import message_out
 from app.deps import ClockDep, SessionDep, SettingsDep, TwilioFormDep
 from app.edge import MAX_OFFSET
 from app.errors import Forbidden, NotFound, ValidationFailed
-from app.events import record_event
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.phones import PhoneError, normalize_phone
 
@@ -159,6 +159,7 @@ def _conversation_out(conversation: Conversation, debtor: Debtor) -> Conversatio
         menu_expires_at=conversation.menu_expires_at,
         handled_at=conversation.handled_at,
         handled_by=conversation.handled_by,
+        assigned_to=conversation.assigned_to,
         updated_at=conversation.updated_at,
     )
 
@@ -166,12 +167,7 @@ def _conversation_out(conversation: Conversation, debtor: Debtor) -> Conversatio
 def _own_conversation(
     session: SessionDep, principal: Principal, conversation_id: str
 ) -> tuple[Conversation, Debtor]:
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None or conversation.creditor_id != principal.creditor.id:
-        raise NotFound("conversation not found", field="id")
-    debtor = session.get(Debtor, conversation.debtor_id)
-    assert debtor is not None
-    return conversation, debtor
+    return agent.own_conversation(session, principal.creditor.id, conversation_id)
 
 
 @router.get("/api/v1/conversations")
@@ -241,19 +237,5 @@ def mark_handled(
 ) -> ConversationOut:
     """Take the conversation out of the human queue."""
     conversation, debtor = _own_conversation(session, principal, conversation_id)
-    now = clock.now()
-    if conversation.needs_attention:
-        record_event(
-            session,
-            creditor_id=principal.creditor.id,
-            actor=principal.actor,
-            kind="conversation.handled",
-            now=now,
-            debtor_id=debtor.id,
-            from_value=conversation.attention_reason,
-        )
-    conversation.needs_attention = False
-    conversation.handled_at = now
-    conversation.handled_by = principal.actor
-    conversation.updated_at = now
+    agent.mark_handled(session, conversation, now=clock.now(), actor=principal.actor)
     return _conversation_out(conversation, debtor)

@@ -70,6 +70,9 @@ class Conversation(Base):
     last_intent: Mapped[str | None] = mapped_column(String(16))
     handled_at: Mapped[datetime | None]
     handled_by: Mapped[str | None] = mapped_column(String(64))
+    # The person working it ("user:<id>" or "api_key:<id>"), so two agents do not both
+    # answer the same debtor.
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -64,6 +64,7 @@ class ConversationOut(BaseModel):
     menu_expires_at: datetime | None
     handled_at: datetime | None
     handled_by: str | None
+    assigned_to: str | None = None
     updated_at: datetime
 
 

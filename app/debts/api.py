@@ -17,7 +17,7 @@ from app.actions.debts import import_debts, import_debts_csv, queue_statement, r
 from app.creditors.models import ApiKey
 from app.debts.models import DEBT_STATUSES, Debt, Debtor, Event
 from app.debts.preferences import contact_window
-from app.debts.queries import DebtSearch, get_debt, search_debts
+from app.debts.queries import DebtSearch, event_shows_values, get_debt, search_debts
 from app.debts.schemas import (
     ContactWindowOut,
     CsvImportSummary,
@@ -259,27 +259,6 @@ def debt_messages(debt_id: str, principal: CanView, session: SessionDep) -> Mess
 
 
 # Events whose values say nothing about money: the only ones whose values agents see.
-NON_MONEY_EVENTS = frozenset(
-    {
-        "debt.status",
-        "debt.needs_review",
-        "debt.escalated",
-        "debtor.language",
-        "debtor.contact_status",
-        "conversation.handled",
-        "conversation.flagged",
-        "messages.canceled",
-        "promise.status",
-        "plan.status",
-    }
-)
-NON_MONEY_EVENT_PREFIXES = ("callback.", "message.")
-
-
-def _shows_values(kind: str, amounts: bool) -> bool:
-    return amounts or kind in NON_MONEY_EVENTS or kind.startswith(NON_MONEY_EVENT_PREFIXES)
-
-
 @router.get("/{debt_id}/events")
 def debt_events(
     debt_id: str,
@@ -318,9 +297,9 @@ def debt_events(
                 actor=e.actor,
                 actor_name=names.get(e.actor),
                 debt_id=e.debt_id,
-                from_value=e.from_value if _shows_values(e.kind, amounts) else None,
-                to_value=e.to_value if _shows_values(e.kind, amounts) else None,
-                data=e.data if _shows_values(e.kind, amounts) else None,
+                from_value=e.from_value if event_shows_values(e.kind, amounts) else None,
+                to_value=e.to_value if event_shows_values(e.kind, amounts) else None,
+                data=e.data if event_shows_values(e.kind, amounts) else None,
             )
             for e in events
         ],

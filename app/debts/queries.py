@@ -36,3 +36,27 @@ def lock_debt(session: Session, debt_id: str) -> Debt:
         .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).scalar_one()
+
+
+# Events whose values say nothing about money.
+NON_MONEY_EVENTS = frozenset(
+    {
+        "debt.status",
+        "debt.needs_review",
+        "debt.escalated",
+        "debtor.language",
+        "debtor.contact_status",
+        "conversation.handled",
+        "conversation.flagged",
+        "messages.canceled",
+        "promise.status",
+        "plan.status",
+    }
+)
+NON_MONEY_EVENT_PREFIXES = ("callback.", "message.")
+
+
+def event_shows_values(kind: str, amounts: bool) -> bool:
+    """Whether an event of `kind` may show its values to someone who may (`amounts`) or
+    may not see money (agents see statuses, not amounts)."""
+    return amounts or kind in NON_MONEY_EVENTS or kind.startswith(NON_MONEY_EVENT_PREFIXES)

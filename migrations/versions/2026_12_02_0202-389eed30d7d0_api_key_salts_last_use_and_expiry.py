@@ -1,7 +1,7 @@
 """api key salts, last use and expiry
 
 Revision ID: 389eed30d7d0
-Revises: 74762034ac74
+Revises: 23cb6fd2330c
 Create Date: 2026-12-02 02:02:16.016981
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db
 
 revision: str = "389eed30d7d0"
-down_revision: str | None = "74762034ac74"
+down_revision: str | None = "23cb6fd2330c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
