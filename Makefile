@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export PARLEY_DATABASE_URL ?= sqlite:///./parley.db
 
-.PHONY: install run test lint test-sqlite test-postgres bench clean
+.PHONY: install run test lint lock test-sqlite test-postgres bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ run: install
 	$(BIN)/parley migrate
 	$(BIN)/parley demo
 	PARLEY_LOG_JSON=$${PARLEY_LOG_JSON:-false} $(BIN)/parley serve --host 127.0.0.1 --port 8000
+
+# requirements.lock: what the Docker image installs (every package pinned with hashes,
+# for any platform), including the build backend. Rewrite it after changing dependencies.
+lock: install
+	printf 'setuptools>=68\nwheel\n' | $(BIN)/uv pip compile pyproject.toml - --universal \
+		--generate-hashes --python-version 3.11 --no-header -o requirements.lock
 
 lint: install
 	$(BIN)/ruff check app tests bench migrations

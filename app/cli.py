@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -99,9 +100,50 @@ def _cmd_create_api_key(args: argparse.Namespace) -> int:
                 )
                 return 2
             creditor = found
-        _, plain = create_api_key(session, creditor, clock, name=args.name, role=args.role)
+        expires_at = None
+        if args.expires_in_days is not None:
+            expires_at = clock.now() + timedelta(days=args.expires_in_days)
+        row, plain = create_api_key(
+            session, creditor, clock, name=args.name, role=args.role, expires_at=expires_at
+        )
     print(plain)
-    print(f"(a {args.role} key for {args.creditor}; it is shown only once)", file=sys.stderr)
+    until = f", valid until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    print(
+        f"(a {args.role} key for {args.creditor}, prefix {row.key_prefix}{until}; "
+        "it is shown only once)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_revoke_api_key(args: argparse.Namespace) -> int:
+    from app.api_keys import revoke_by_text
+    from app.db import Database
+    from app.errors import ParleyError
+    from app.events import record_event
+
+    settings = get_settings()
+    database = Database(settings.sqlalchemy_url)
+    now = SystemClock().now()
+    try:
+        with database.transaction() as session:
+            key, changed = revoke_by_text(session, args.key, now)
+            if changed:
+                record_event(
+                    session,
+                    creditor_id=key.creditor_id,
+                    actor="cli",
+                    kind="api_key.revoked",
+                    now=now,
+                    to_value=key.key_prefix,
+                )
+    except ParleyError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        database.dispose()
+    state = "is revoked" if changed else "was already revoked"
+    print(f"key {key.key_prefix} ({key.name}, {key.role}) {state}")
     return 0
 
 
@@ -208,9 +250,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
                     now=SystemClock().now(),
                     actor="cli",
                     progress=progress,
+                    # Committed chunk by chunk, so the webhook never waits on the import;
+                    # a malformed file is refused by a first read before anything is stored.
+                    checkpoint=session.commit,
                 )
             except (UnicodeDecodeError, ValidationFailed) as exc:
-                # All or nothing: what earlier chunks stored is rolled back.
                 session.rollback()
                 reason = (
                     "the file is not UTF-8 text"
@@ -291,6 +335,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _days(text: str) -> int:
+    """A key's lifetime in days, 1 to 3650."""
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise argparse.ArgumentTypeError("must be a whole number of days from 1 to 3650")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also what `parley --help` prints)."""
     parser = argparse.ArgumentParser(
@@ -326,7 +377,19 @@ def build_parser() -> argparse.ArgumentParser:
         "or settings; viewer: reads only",
     )
     key.add_argument("--create", action="store_true", help="create the creditor if missing")
+    key.add_argument(
+        "--expires-in-days",
+        type=_days,
+        metavar="DAYS",
+        help="the key stops working after this many days (1-3650; default: never)",
+    )
     key.set_defaults(func=_cmd_create_api_key)
+
+    revoke = sub.add_parser(
+        "revoke-api-key", help="revoke an API key (the key, or the prefix create-api-key shows)"
+    )
+    revoke.add_argument("key", metavar="KEY", help="the whole key or its 10-character prefix")
+    revoke.set_defaults(func=_cmd_revoke_api_key)
 
     user = sub.add_parser(
         "create-user",
@@ -382,9 +445,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `parley` console script."""
+    """Entry point of the `parley` console script. A configuration error is one line on
+    stderr and exit code 2, never a traceback."""
+    from pydantic import ValidationError
+
+    from app.config import describe_settings_error
+
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        print(f"parley: {describe_settings_error(exc)}", file=sys.stderr)
+        return 2
     return result
 
 

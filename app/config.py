@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./parley.db"
 TWILIO_DEFAULT_API_BASE = "https://api.twilio.com"
 # Shorter webhook secrets are treated as missing: an empty key would let anyone sign.
 MIN_SECRET_LENGTH = 16
+# What production insists on: secrets that cannot be guessed, and Twilio's own token format
+# (an auth token is 32 hexadecimal characters), so a blank or placeholder token never
+# "verifies" forged webhooks.
+MIN_PRODUCTION_SECRET_LENGTH = 32
+TWILIO_AUTH_TOKEN_FORMAT = re.compile(r"[0-9a-fA-F]{32}")
+MIB = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -73,6 +80,17 @@ class Settings(BaseSettings):
     # Tests only: read the current time from this file (app.clock.FileClock).
     clock_file: str | None = None
 
+    # Request bodies are refused (413) past these sizes while they are read, before any
+    # parsing or authentication; only the CSV import may send more.
+    max_body_bytes: int = Field(default=1 * MIB, ge=1024)
+    max_import_body_bytes: int = Field(default=100 * MIB, ge=1024)
+    # Failed API-key checks and unknown payment-page tokens allowed per client address
+    # and minute before it gets 429 with Retry-After (0 turns the throttle off).
+    auth_failures_per_minute: int = Field(default=20, ge=0, le=100_000)
+    page_token_failures_per_minute: int = Field(default=30, ge=0, le=100_000)
+    # How long a SQLite writer waits for the lock before the request answers 503.
+    sqlite_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
     @model_validator(mode="after")
     def _lease_outlasts_a_batch(self) -> Settings:
         """A claim's lease must outlast the slowest batch of sends, or a message still in
@@ -87,25 +105,40 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _enforce_production_secrets(self) -> Settings:
-        """Refuse to run production without the secrets that guard webhooks."""
+    def _enforce_production_safety(self) -> Settings:
+        """Refuse to run production with anything that would let texts be forged, keys be
+        guessed, or messages be "sent" by the simulator without reaching anyone."""
         if self.environment != "production":
             return self
-        missing = []
+        problems = []
+        if self.sms_gateway == "simulator":
+            problems.append("PARLEY_SMS_GATEWAY=twilio (the simulator sends nothing)")
+        token = self.twilio_auth_token
+        if token is None or not TWILIO_AUTH_TOKEN_FORMAT.fullmatch(token.get_secret_value()):
+            problems.append("TWILIO_AUTH_TOKEN (32 hexadecimal characters)")
         secret = self.payment_webhook_secret
-        if secret is None or len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
-            missing.append(
-                f"PARLEY_PAYMENT_WEBHOOK_SECRET (at least {MIN_SECRET_LENGTH} characters)"
+        if secret is None or len(secret.get_secret_value()) < MIN_PRODUCTION_SECRET_LENGTH:
+            problems.append(
+                f"PARLEY_PAYMENT_WEBHOOK_SECRET (at least {MIN_PRODUCTION_SECRET_LENGTH} "
+                "characters)"
+            )
+        key = self.bootstrap_api_key
+        if key is not None and len(key.get_secret_value()) < MIN_PRODUCTION_SECRET_LENGTH:
+            problems.append(
+                f"PARLEY_BOOTSTRAP_API_KEY of at least {MIN_PRODUCTION_SECRET_LENGTH} "
+                "characters (or none)"
             )
         console = self.console_secret
-        if console is None or len(console.get_secret_value()) < 2 * MIN_SECRET_LENGTH:
-            missing.append(f"PARLEY_CONSOLE_SECRET (at least {2 * MIN_SECRET_LENGTH} characters)")
-        if self.sms_gateway == "twilio" and self.twilio_auth_token is None:
-            missing.append("TWILIO_AUTH_TOKEN")
+        if console is None or len(console.get_secret_value()) < MIN_PRODUCTION_SECRET_LENGTH:
+            problems.append(
+                f"PARLEY_CONSOLE_SECRET (at least {MIN_PRODUCTION_SECRET_LENGTH} characters)"
+            )
         if self.clock_file:
-            raise ValueError("PARLEY_CLOCK_FILE is for tests; production runs on the real clock")
-        if missing:
-            raise ValueError(f"production needs {', '.join(missing)}")
+            problems.append(
+                "no PARLEY_CLOCK_FILE (it is for tests; production runs on the real clock)"
+            )
+        if problems:
+            raise ValueError(f"production needs {'; '.join(problems)}")
         return self
 
     @property
@@ -121,6 +154,22 @@ class Settings(BaseSettings):
     def public_base(self) -> str:
         """PARLEY_PUBLIC_URL without a trailing slash."""
         return self.public_url.rstrip("/")
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """A settings error as one readable line naming the environment variables."""
+    parts = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        names = [str(p) for p in error.get("loc", ()) if str(p)]
+        if names:
+            variable = names[0].upper()
+            if not variable.startswith("TWILIO_"):
+                variable = "PARLEY_" + variable
+            parts.append(f"{variable}: {message}")
+        else:
+            parts.append(message)
+    return "invalid configuration: " + "; ".join(parts)
 
 
 @lru_cache

@@ -69,12 +69,16 @@ def new_id() -> str:
 ID = String(36)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned per backend (SQLite: WAL, foreign keys, busy timeout)."""
+DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0
+
+
+def make_engine(url: str, *, sqlite_busy_timeout: float = DEFAULT_SQLITE_BUSY_TIMEOUT) -> Engine:
+    """An engine tuned per backend (SQLite: WAL, foreign keys, busy timeout: how long a
+    writer waits for the lock before "database is locked", which the API answers 503)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout},
             pool_pre_ping=True,
             hide_parameters=True,
         )
@@ -87,7 +91,7 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(sqlite_busy_timeout * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -112,9 +116,11 @@ def make_engine(url: str) -> Engine:
 class Database:
     """Owns the engine and hands out sessions; the only code that commits."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, sqlite_busy_timeout: float = DEFAULT_SQLITE_BUSY_TIMEOUT
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, sqlite_busy_timeout=sqlite_busy_timeout)
         self._factory = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
 
     @property

@@ -4,6 +4,7 @@ role are checked by app.access.deps.Authorize."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -11,10 +12,14 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
+from app.access_log import mask_client, request_client
 from app.clock import Clock
 from app.config import Settings
 from app.db import Database, set_on_queued
+from app.edge import storable_twilio_form
 from app.errors import Forbidden
+
+logger = logging.getLogger("parley.security")
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -58,14 +63,21 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
     token = settings.twilio_auth_token
     form = await request.form()
     params = {key: str(value) for key, value in form.multi_items()}
-    if not signature or token is None:
-        raise Forbidden("forbidden")
     url = settings.public_base + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    if not RequestValidator(token.get_secret_value()).validate(url, params, signature):
+    if (
+        not signature
+        or token is None
+        or not RequestValidator(token.get_secret_value()).validate(url, params, signature)
+    ):
+        logger.warning(
+            "twilio webhook refused: missing or wrong signature",
+            extra={"client": mask_client(request_client(request)), "path": request.url.path},
+        )
         raise Forbidden("forbidden")
-    return params
+    # Stored with NULs removed rather than refused: Twilio would retry a refusal.
+    return storable_twilio_form(params)
 
 
 TwilioFormDep = Annotated[dict[str, str], Depends(verified_twilio_form)]

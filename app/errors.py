@@ -12,7 +12,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -58,6 +64,35 @@ class ValidationFailed(ParleyError):
     code = "validation_error"
 
 
+class TooManyRequests(ParleyError):
+    """Throttled (429); `retry_after` seconds go out as the Retry-After header."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceBusy(ParleyError):
+    """The database stayed locked past its busy timeout (SQLite): try again shortly."""
+
+    status_code = 503
+    code = "busy"
+    retry_after = 2
+
+
+def error_headers(exc: ParleyError) -> dict[str, str] | None:
+    """The headers an error answer carries (WWW-Authenticate, Retry-After)."""
+    if exc.status_code == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return {"Retry-After": str(retry_after)}
+    return None
+
+
 def error_body(code: str, message: str, fields: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """The JSON body every error response carries."""
     return {
@@ -76,15 +111,38 @@ def _loc_to_field(loc: Sequence[Any]) -> str:
     return ".".join(parts)
 
 
+def database_refusal(exc: DBAPIError) -> ParleyError | None:
+    """The client-facing error for a database error that is not a bug: a value the
+    columns cannot hold (422; the schemas bound every field, this is the backstop) or a
+    SQLite lock held past the busy timeout (503 with Retry-After). None otherwise."""
+    if isinstance(exc, DataError):
+        return ValidationFailed("a value is too long or out of range for its field")
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+        return ServiceBusy("the database is busy; try again in a moment")
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the JSON body above."""
 
     @app.exception_handler(ParleyError)
     async def _parley(_request: Request, exc: ParleyError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.fields), exc.status_code, headers=headers
+            error_body(exc.code, exc.message, exc.fields),
+            exc.status_code,
+            headers=error_headers(exc),
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        refusal = database_refusal(exc)
+        if refusal is None:
+            return await _unexpected(request, exc)
+        logger.warning(
+            "database refused a request",
+            extra={"error_type": type(exc.orig).__name__, "status": refusal.status_code},
+        )
+        return await _parley(request, refusal)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -94,10 +152,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
-            exc.status_code, "http_error"
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthorized",
+            413: "payload_too_large",
+        }.get(exc.status_code, "http_error")
+        fields = [("body", str(exc.detail))] if exc.status_code == 413 else []
+        return JSONResponse(
+            error_body(code, str(exc.detail), fields), exc.status_code, headers=exc.headers
         )
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
     async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
         # The database is down or unreachable: a temporary condition, said as such (503),

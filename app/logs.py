@@ -65,6 +65,24 @@ def redact(value: str) -> str:
     return _SECRET.sub("[redacted]", mask_phone(value))
 
 
+# Database errors quote row values: PostgreSQL's "DETAIL:  Failing row contains (...)" and
+# "Key (name)=(...) already exists", or the input in "invalid input syntax for type
+# integer: "..."". Parameters are hidden by the engines (hide_parameters); these are not.
+_DB_DETAIL = re.compile(r"(?m)^(\s*DETAIL:).*$")
+_DB_KEY_VALUES = re.compile(r"\b(Key \([^)]*\))=\((?:[^()]|\([^()]*\))*\)")
+_DB_QUOTED_INPUT = re.compile(
+    r'((?:invalid input (?:syntax|value) for [^:\n]*|for type [^:\n]*): )"[^"\n]*"'
+)
+
+
+def scrub_database_details(value: str) -> str:
+    """Remove the row values database errors quote (PostgreSQL DETAIL lines, key values,
+    rejected input), keeping which constraint or type was involved."""
+    value = _DB_DETAIL.sub(r"\1 [row values removed]", value)
+    value = _DB_KEY_VALUES.sub(r"\1=([removed])", value)
+    return _DB_QUOTED_INPUT.sub(r'\1"[removed]"', value)
+
+
 def _clean(key: str, value: Any) -> Any:
     if key.lower() in _SENSITIVE_KEYS:
         return "[redacted]"
@@ -81,13 +99,13 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "msg": redact(record.getMessage()),
+            "msg": redact(scrub_database_details(record.getMessage())),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 payload[key] = _clean(key, value)
         if record.exc_info:
-            payload["exc"] = redact(self.formatException(record.exc_info))
+            payload["exc"] = redact(scrub_database_details(self.formatException(record.exc_info)))
         return json.dumps(payload, default=str)
 
 
@@ -100,7 +118,7 @@ class RedactingTextFormatter(logging.Formatter):
             for k, v in vars(record).items()
             if k not in _STANDARD and not k.startswith("_")
         }
-        base = redact(super().format(record))
+        base = redact(scrub_database_details(super().format(record)))
         return f"{base} {extras}" if extras else base
 
 

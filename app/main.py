@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import health, simulation
+from app.access_log import AccessLogMiddleware
 from app.actions.cadence import JOBS as CADENCE_JOBS
 from app.actions.callbacks import JOBS as CALLBACK_JOBS
 from app.actions.calls import CallbacksDesk
@@ -33,6 +34,7 @@ from app.db import Database
 from app.debts import api as debts_api
 from app.debts.service import statement_at_send
 from app.docs import install_docs
+from app.edge import BodyLimitMiddleware, UnstorableTextMiddleware
 from app.errors import install_error_handlers
 from app.exports import api as exports_api
 from app.jobs import PeriodicJob
@@ -41,6 +43,7 @@ from app.messaging.gateway import SmsGateway, build_gateway
 from app.offers import api as offers_api
 from app.payments import api as payments_api
 from app.payments.tasks import JOBS as PAYMENT_JOBS
+from app.throttle import FailureThrottle
 from app.worker import BodyRenderer, OutboxWorker
 
 logger = logging.getLogger("parley")
@@ -77,7 +80,9 @@ def create_app(
     the app's lifetime (what `parley serve` does unless --no-worker)."""
     settings = settings or get_settings()
     clock = clock or SystemClock()
-    database = database or Database(settings.sqlalchemy_url)
+    database = database or Database(
+        settings.sqlalchemy_url, sqlite_busy_timeout=settings.sqlite_busy_timeout_seconds
+    )
     gateway = gateway or build_gateway(settings)
 
     @asynccontextmanager
@@ -130,7 +135,21 @@ def create_app(
     app.state.inbound = build_inbound_handler(settings)
     # Set when something was queued, so the in-process worker sends it at once.
     app.state.worker_wakeup = threading.Event()
+    app.state.auth_throttle = FailureThrottle(clock, settings.auth_failures_per_minute)
+    app.state.page_token_throttle = FailureThrottle(clock, settings.page_token_failures_per_minute)
     install_error_handlers(app)
+    # Outermost last: the access log sees every answer, the size limit comes before any
+    # reading of the body, the text check before any route.
+    app.add_middleware(
+        UnstorableTextMiddleware,
+        row_validated_paths=frozenset({debts_api.JSON_IMPORT_PATH, debts_api.CSV_IMPORT_PATH}),
+    )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_body_bytes,
+        limits={debts_api.CSV_IMPORT_PATH: settings.max_import_body_bytes},
+    )
+    app.add_middleware(AccessLogMiddleware)
     install_docs(app)
     app.include_router(health.router)
     app.include_router(creditors_api.router)

@@ -79,15 +79,20 @@ def test_settings_default_to_sqlite_and_simulator(monkeypatch: pytest.MonkeyPatc
 
 
 def test_production_refuses_missing_or_weak_secrets() -> None:
+    safe = {
+        "environment": "production",
+        "sms_gateway": "twilio",
+        "twilio_auth_token": "0123456789abcdef0123456789ABCDEF",
+        "payment_webhook_secret": "x" * 32,
+        "console_secret": "c" * 32,
+    }
     with pytest.raises(ValidationError, match="PARLEY_PAYMENT_WEBHOOK_SECRET"):
-        Settings(environment="production", payment_webhook_secret=None)
-    with pytest.raises(ValidationError, match="at least 16 characters"):
-        Settings(environment="production", payment_webhook_secret="")
+        Settings.model_validate({**safe, "payment_webhook_secret": None})
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings.model_validate({**safe, "payment_webhook_secret": "x" * 31})
     with pytest.raises(ValidationError, match="PARLEY_CONSOLE_SECRET"):
-        Settings(environment="production", payment_webhook_secret="x" * 16, console_secret="y")
-    accepted = Settings(
-        environment="production", payment_webhook_secret="x" * 16, console_secret="y" * 32
-    )
+        Settings.model_validate({**safe, "console_secret": "y"})
+    accepted = Settings.model_validate(safe)
     assert accepted.environment == "production"
 
 

@@ -38,6 +38,8 @@ P = Permission
 DECISIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/api/v1/creditor"): P.VIEW,
     ("PATCH", "/api/v1/creditor"): P.CONFIGURE,
+    ("GET", "/api/v1/creditor/api-keys"): P.CONFIGURE,
+    ("DELETE", "/api/v1/creditor/api-keys/{key_id}"): P.CONFIGURE,
     ("POST", "/api/v1/debts"): P.MANAGE_DEBTS,
     ("POST", "/api/v1/debts/import.csv"): P.MANAGE_DEBTS,
     ("GET", "/api/v1/debts"): P.VIEW,

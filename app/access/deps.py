@@ -7,6 +7,7 @@ Every `/api/v1` endpoint and every console page declares the permission it needs
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,11 +16,16 @@ from sqlalchemy.orm import Session
 
 from app.access.principal import Principal
 from app.access.roles import Permission
+from app.access_log import mask_client, request_client
+from app.api_keys import authenticate_api_key, key_prefix
+from app.clock import Clock
 from app.creditors.models import Creditor
 from app.deps import SessionDep
-from app.errors import Unauthorized
-from app.security import find_api_key
+from app.errors import TooManyRequests, Unauthorized
+from app.throttle import FailureThrottle
 from app.users.models import User
+
+logger = logging.getLogger("parley.security")
 
 # The key under which the console's signed session cookie keeps the signed-in user.
 SESSION_USER_KEY = "user_id"
@@ -28,18 +34,34 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def api_key_principal(
-    session: Session, credentials: HTTPAuthorizationCredentials | None
+    request: Request, session: Session, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
-    """The API key of `Authorization: Bearer <key>` (401 when missing, unknown or
-    revoked)."""
+    """The API key of `Authorization: Bearer <key>` (401 when missing, unknown, revoked
+    or expired; 429 with Retry-After for an address that keeps presenting wrong keys)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    key = find_api_key(session, credentials.credentials)
-    if key is None or key.revoked_at is not None:
-        raise Unauthorized("invalid or revoked API key")
-    creditor = session.get(Creditor, key.creditor_id)
-    if creditor is None:
-        raise Unauthorized("invalid API key")
+    throttle: FailureThrottle = request.app.state.auth_throttle
+    client = request_client(request)
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        logger.warning(
+            "api key attempt throttled", extra={"client": mask_client(client), "retry_after": wait}
+        )
+        raise TooManyRequests("too many failed API key attempts; try again later", wait)
+    clock: Clock = request.app.state.clock
+    key = authenticate_api_key(session, credentials.credentials, clock.now())
+    creditor = session.get(Creditor, key.creditor_id) if key is not None else None
+    if key is None or creditor is None:
+        throttle.record_failure(client)
+        logger.warning(
+            "api key refused",
+            extra={
+                "client": mask_client(client),
+                # Three characters say which kind of key it was, never enough to find it.
+                "key_hint": key_prefix(credentials.credentials)[:3],
+            },
+        )
+        raise Unauthorized("invalid, expired or revoked API key")
     return Principal.for_api_key(creditor, key)
 
 
@@ -82,7 +104,7 @@ class Authorize:
         if self.console:
             principal = console_principal(request, session)
         else:
-            principal = api_key_principal(session, credentials)
+            principal = api_key_principal(request, session, credentials)
         principal.require(self.permission)
         return principal
 

@@ -74,8 +74,10 @@ def import_debts_csv(
     now: datetime,
     actor: str,
     progress: Callable[[ImportSummary], None] | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> ImportSummary:
-    """Import a CSV file (API, CLI, console) chunk by chunk."""
+    """Import a CSV file (API, CLI, console) chunk by chunk; `checkpoint` (a commit)
+    after every chunk when given (see debts.service.import_csv)."""
     return import_csv(
         session,
         creditor_id,
@@ -84,6 +86,7 @@ def import_debts_csv(
         actor=actor,
         on_reimport=on_reimport,
         progress=progress,
+        checkpoint=checkpoint,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -29,6 +29,7 @@ from app.conversations.schemas import (
 from app.debts.models import Debtor
 from app.debts.schemas import message_out
 from app.deps import ClockDep, SessionDep, SettingsDep, TwilioFormDep
+from app.edge import MAX_OFFSET
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.messaging.models import CHRONOLOGICAL, Message
 from app.phones import PhoneError, normalize_phone
@@ -174,12 +175,10 @@ def list_conversations(
     principal: CanView,
     session: SessionDep,
     needs_attention: bool | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ConversationList:
     """Conversations, most recent first; `needs_attention=true` is the human queue."""
-    if not 1 <= limit <= 500:
-        raise ValidationFailed("limit must be between 1 and 500", field="limit")
     query = (
         select(Conversation, Debtor)
         .join(Debtor, Debtor.id == Conversation.debtor_id)

@@ -80,7 +80,8 @@ class Creditor(Base):
 
 
 class ApiKey(Base):
-    """A bearer key of one creditor, stored only as a SHA-256 digest."""
+    """A bearer key of one creditor, stored only as a salted HMAC-SHA256 digest
+    (app/api_keys.py), found by its clear prefix."""
 
     __tablename__ = "api_keys"
     __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
@@ -91,6 +92,12 @@ class ApiKey(Base):
     # admin, agent or viewer: what each may do is in app/access/roles.py.
     role: Mapped[RoleName] = mapped_column(String(8), default="admin")
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    key_prefix: Mapped[str] = mapped_column(String(16))
+    # Random per key; NULL only for keys stored before salts (a bare SHA-256 digest).
+    key_salt: Mapped[str | None] = mapped_column(String(32))
+    key_prefix: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # Never used when NULL; refreshed at most once a minute.
+    last_used_at: Mapped[datetime | None]
+    # The key stops working at this moment when set.
+    expires_at: Mapped[datetime | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal
 
 import holidays
@@ -163,3 +164,23 @@ class CreditorPatch(BaseModel):
         if start is not None and end is not None and start >= end:
             raise ValueError("contact_window_start must be before contact_window_end")
         return self
+
+
+class ApiKeyOut(BaseModel):
+    """An API key as its creditor's admins see it: never the key itself."""
+
+    id: str
+    name: str
+    role: str
+    prefix: str = Field(description="the key's first characters, as create-api-key shows")
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="refreshed at most once a minute")
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    active: bool = Field(description="neither revoked nor expired")
+
+
+class ApiKeyList(BaseModel):
+    """A creditor's API keys, oldest first."""
+
+    items: list[ApiKeyOut]

@@ -103,19 +103,10 @@ def update_creditor(
             )
     if "kind" in changes and kind is not None:
         changes["collector_disclosure"] = kind == "agency"
-    for key in (
-        "kind",
-        "send_spread_minutes",
-        "country",
-        "default_language",
-        "payment_scheme",
-        "max_initiated_per_day",
-        "cadence_enabled",
-        "cadence_offsets",
-        "rebill_every_days",
-        "escalate_after_unanswered",
-    ):
-        if key in changes and changes[key] is None:
+    columns = Creditor.__table__.columns
+    for key, value in changes.items():
+        named = {field for field, _ in errors}
+        if value is None and key in columns and not columns[key].nullable and key not in named:
             errors.append((key, "cannot be null"))
     holiday_country = changes.get("holiday_country", creditor.holiday_country)
     subdivision = changes.get("holiday_subdivision", creditor.holiday_subdivision)

@@ -15,10 +15,15 @@ LATEST_DUE_DATE = date(2099, 12, 31)
 
 
 def _no_control_characters(value: Any) -> Any:
-    # A NUL byte is refused by PostgreSQL; other control characters have no place in
-    # names, ids or descriptions either.
-    if isinstance(value, str) and any(ord(c) < 32 and c not in "\t" for c in value):
-        raise ValueError("must not contain control characters")
+    # A NUL byte is refused by PostgreSQL, an unpaired surrogate cannot be encoded at all;
+    # other control characters have no place in names, ids or descriptions either.
+    if isinstance(value, str) and any(
+        (ord(c) < 32 and c not in "\t") or "\ud800" <= c <= "\udfff" for c in value
+    ):
+        raise ValueError("must not contain control characters or unpaired surrogates")
+    if isinstance(value, list):
+        for item in value:
+            _no_control_characters(item)
     return value
 
 
@@ -53,7 +58,7 @@ class DebtIn(BaseModel):
     description: str | None = Field(default=None, max_length=500)
     tags: list[str] | None = Field(default=None, max_length=20)
 
-    _clean = field_validator("external_id", "currency", "description", mode="before")(
+    _clean = field_validator("external_id", "currency", "description", "tags", mode="before")(
         _no_control_characters
     )
 

@@ -362,6 +362,10 @@ def _store_chunk(
     return outcomes
 
 
+def _echoable(value: str) -> str:
+    return "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in value)
+
+
 def import_rows(
     session: Session,
     creditor: Creditor,
@@ -390,7 +394,9 @@ def import_rows(
             if row is None:
                 outcomes[index] = RowOutcome(
                     index,
-                    str(external_id) if external_id is not None else None,
+                    # Echoed as given, but always encodable: an unpaired surrogate or a
+                    # NUL is shown as U+FFFD (the row is refused for it anyway).
+                    _echoable(str(external_id)[:200]) if external_id is not None else None,
                     "error",
                     errors=errors,
                 )
@@ -488,6 +494,13 @@ class ImportSummary:
                 )
 
 
+def check_csv(stream: IO[str]) -> None:
+    """Read a whole CSV once without storing anything: ValidationFailed (malformed CSV)
+    or UnicodeDecodeError (not UTF-8) before a single row is imported."""
+    for _ in csv_rows(stream):
+        pass
+
+
 def import_csv(
     session: Session,
     creditor_id: str,
@@ -497,9 +510,22 @@ def import_csv(
     actor: str,
     on_reimport: OnReimport,
     progress: Callable[[ImportSummary], None] | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> ImportSummary:
-    """Import a CSV in the caller's transaction, chunk by chunk: each chunk is flushed
-    and then dropped from the session, so a 50,000-row file never sits in memory."""
+    """Import a CSV chunk by chunk: each chunk is flushed and then dropped from the
+    session, so a 50,000-row file never sits in memory.
+
+    Without `checkpoint` everything lands in the caller's transaction. With it (a commit
+    the caller provides) the stream, which must then be seekable, is first checked whole
+    (a malformed file still stores nothing), and `checkpoint` runs after every chunk, so
+    a long import never holds the database's write lock for more than one chunk: on
+    SQLite an inbound text waits at most that long. Rows are upserts by external_id, so
+    re-running an import that stopped half-way stores nothing twice.
+    """
+    if checkpoint is not None:
+        start = stream.tell()
+        check_csv(stream)
+        stream.seek(start)
     summary = ImportSummary()
     rows = csv_rows(stream)
     line = 1
@@ -513,6 +539,8 @@ def import_csv(
             line += 1
             summary.add(outcome, line)
         session.flush()
+        if checkpoint is not None:
+            checkpoint()
         session.expunge_all()
         if progress is not None:
             progress(summary)

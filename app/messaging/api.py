@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
@@ -19,6 +20,17 @@ from app.messaging.service import review_parked_message
 logger = logging.getLogger("parley.webhooks")
 
 router = APIRouter(tags=["webhooks"])
+
+# Twilio's error codes are five digits; anything that is not a small decimal number is
+# ignored rather than stored (the column is a 32-bit integer).
+ERROR_CODE = re.compile(r"[0-9]{1,9}")
+
+
+def twilio_error_code(raw: str | None) -> int | None:
+    """The callback's ErrorCode as a number, or None when absent, zero or malformed."""
+    if raw is None or not ERROR_CODE.fullmatch(raw.strip()):
+        return None
+    return int(raw.strip()) or None
 
 
 @router.post("/webhooks/twilio/status", status_code=204, response_class=Response)
@@ -49,8 +61,7 @@ def twilio_status_callback(
     if message is None:
         logger.info("status callback for an unknown message", extra={"sid": sid})
         return Response(status_code=204)
-    raw_code = form.get("ErrorCode")
-    error_code = int(raw_code) if raw_code and raw_code.isdigit() else None
+    error_code = twilio_error_code(form.get("ErrorCode"))
     record_delivery(
         session,
         message,

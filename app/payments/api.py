@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+from datetime import date
 from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -16,13 +17,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access.deps import CanManageDebts, CanViewAmounts
+from app.access_log import mask_client, request_client
 from app.actions.payments import receive_payment
+from app.clock import Clock
 from app.config import MIN_SECRET_LENGTH, Settings
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor, Event
 from app.debts.queries import get_debt
 from app.deps import ClockDep, SessionDep, SettingsDep
-from app.errors import NotFound, ParleyError, Unauthorized, ValidationFailed, error_body
+from app.errors import (
+    NotFound,
+    ParleyError,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+    error_body,
+)
 from app.offers.models import Installment, Plan
 from app.offers.queries import active_plan, plan_installments
 from app.payments import queue
@@ -52,6 +62,7 @@ from app.payments.service import (
     scheme_of,
 )
 from app.payments.texts import negotiate_language, page_text
+from app.throttle import FailureThrottle
 
 logger = logging.getLogger("parley.payments")
 
@@ -62,10 +73,11 @@ MAX_WEBHOOK_BODY = 64 * 1024
 # A processor's payment is a flat object; anything nested deeper is refused (422) before
 # it can reach the JSON encoder of the database layer.
 MAX_JSON_DEPTH = 32
-# Images are a pure function of the code's data: cache them for good. Bump the version
-# when the rendering changes so cached copies are not reused.
+# An image is the code itself: kept out of shared caches like the page, and gone (410)
+# once the code can no longer be paid. The ETag still spares a re-download. Bump the
+# version when the rendering changes.
 IMAGE_RENDER_VERSION = "1"
-IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+IMAGE_CACHE_CONTROL = "private, no-store"
 IMAGE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 # The page shows personal data and changes with every payment: never stored by caches.
 PAGE_HEADERS = {
@@ -80,6 +92,20 @@ PAGE_HEADERS = {
 class PayloadTooLarge(ParleyError):
     status_code = 413
     code = "payload_too_large"
+
+
+class Gone(ParleyError):
+    status_code = 410
+    code = "gone"
+
+
+def code_local_today(session: Session, code: PaymentCode, clock: Clock) -> date:
+    """Today in the code's debtor's zone (what expiry is measured in)."""
+    debt = session.get(Debt, code.debt_id)
+    debtor = session.get(Debtor, debt.debtor_id) if debt is not None else None
+    if debtor is None:
+        return clock.now().date()
+    return local_today(debtor, clock.now())
 
 
 # ------------------------------------------------------------------------ webhook
@@ -140,6 +166,10 @@ async def verified_payment_body(request: Request) -> bytes:
     expected = payment_signature(secret, body)
     presented = f"{scheme.lower()}={digest.lower()}".encode()
     if not given or not hmac.compare_digest(expected.encode(), presented):
+        logger.warning(
+            "payment webhook refused: missing or wrong signature",
+            extra={"client": mask_client(request_client(request))},
+        )
         raise Unauthorized(f"missing or invalid {SIGNATURE_HEADER}")
     return body
 
@@ -286,8 +316,9 @@ def _html(content: str, status_code: int) -> HTMLResponse:
 @router.get("/p/{token}", response_class=HTMLResponse, include_in_schema=False)
 def payment_page(token: str, request: Request, session: SessionDep, clock: ClockDep) -> Response:
     """The debtor's payment page (200), a plain notice for an expired or replaced code
-    (410, with the creditor's contact) or an unknown link (404, generic)."""
-    code = find_code_by_token(session, token)
+    (410, with the creditor's contact) or an unknown link (404, generic; an address that
+    keeps trying unknown links gets 429)."""
+    code = find_code_or_throttle(request, session, token)
     if code is None:
         t = page_text(negotiate_language(request.headers.get("Accept-Language")))
         page = render_notice_page(t, kind="unknown", creditor_name=None, contact_phone=None)
@@ -327,10 +358,32 @@ def payment_page(token: str, request: Request, session: SessionDep, clock: Clock
     return _html(page, 200)
 
 
-def _image(token: str, extension: str, request: Request, session: SessionDep) -> Response:
+def find_code_or_throttle(request: Request, session: Session, token: str) -> PaymentCode | None:
+    """The code behind a page or image token. Unknown tokens count against the client's
+    address (app/throttle.py); past the limit it is refused with 429 before any look-up."""
+    throttle: FailureThrottle = request.app.state.page_token_throttle
+    client = request_client(request)
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        logger.warning(
+            "payment page throttled", extra={"client": mask_client(client), "retry_after": wait}
+        )
+        raise TooManyRequests("too many unknown payment links; try again later", wait)
     code = find_code_by_token(session, token)
     if code is None:
+        throttle.record_failure(client)
+        logger.info("unknown payment link", extra={"client": mask_client(client)})
+    return code
+
+
+def _image(
+    token: str, extension: str, request: Request, session: Session, clock: Clock
+) -> Response:
+    code = find_code_or_throttle(request, session, token)
+    if code is None:
         raise NotFound("payment code not found")
+    if code.status != "active" or is_expired(code, code_local_today(session, code, clock)):
+        raise Gone("this payment code is paid, expired or replaced")
     symbology = scheme_of(code).symbology
     tag = hashlib.sha256(
         f"{IMAGE_RENDER_VERSION}:{symbology}:{extension}:{code.barcode_data}".encode()
@@ -360,21 +413,34 @@ def _image(token: str, extension: str, request: Request, session: SessionDep) ->
 @router.get(
     "/p/{token}/barcode.svg",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "unknown token"}},
+    responses={
+        200: {"content": {"image/svg+xml": {}}},
+        404: {"description": "unknown token"},
+        410: {"description": "the code is paid, expired or replaced"},
+    },
 )
-def payment_code_svg(token: str, request: Request, session: SessionDep) -> Response:
-    """The code's barcode (boleto: ITF; reference: Code 128) or PIX QR code as SVG."""
-    return _image(token, "svg", request, session)
+def payment_code_svg(
+    token: str, request: Request, session: SessionDep, clock: ClockDep
+) -> Response:
+    """The code's barcode (boleto: ITF; reference: Code 128) or PIX QR code as SVG
+    (410 once the code is paid, expired or replaced)."""
+    return _image(token, "svg", request, session, clock)
 
 
 @router.get(
     "/p/{token}/barcode.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, 404: {"description": "unknown token"}},
+    responses={
+        200: {"content": {"image/png": {}}},
+        404: {"description": "unknown token"},
+        410: {"description": "the code is paid, expired or replaced"},
+    },
 )
-def payment_code_png(token: str, request: Request, session: SessionDep) -> Response:
+def payment_code_png(
+    token: str, request: Request, session: SessionDep, clock: ClockDep
+) -> Response:
     """The same image as PNG (what MMS carries)."""
-    return _image(token, "png", request, session)
+    return _image(token, "png", request, session, clock)
 
 
 # --------------------------------------------------------------------------- API
