@@ -7,6 +7,7 @@ import re
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.access.deps import CanWork
 from app.actions.delivery import record_delivery
@@ -52,12 +53,22 @@ def twilio_status_callback(
         # The worker may have died before recording the provider's sid.
         message = session.get(Message, mid, with_for_update=postgres, populate_existing=True)
         if message is not None and message.provider_sid is None and sid:
-            message.provider_sid = sid
-            message.needs_reconcile = False
-            message.reconcile_since = None
-            if message.status == "sending":
-                message.status = "submitted"
-                message.lease_expires_at = None
+            try:
+                with session.begin_nested():
+                    message.provider_sid = sid
+                    message.needs_reconcile = False
+                    message.reconcile_since = None
+                    if message.status == "sending":
+                        message.status = "submitted"
+                        message.lease_expires_at = None
+                    session.flush()
+            except IntegrityError:
+                # Another row recorded this provider id meanwhile: the callback is about
+                # that row (ids are unique), not a reason to answer Twilio 500.
+                logger.warning("status callback's sid already held by another message")
+                message = session.scalars(
+                    select(Message).where(Message.provider_sid == sid)
+                ).first()
     if message is None:
         logger.info("status callback for an unknown message", extra={"sid": sid})
         return Response(status_code=204)
