@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import signal
 import sys
 import threading
@@ -27,10 +28,34 @@ PARLEY_SMS_GATEWAY, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, ...; see README.md)."
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.main import create_app
+    from app.main import SERVE_WORKER_ENV, create_app
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        if settings.sqlalchemy_url.startswith("sqlite"):
+            print(
+                "error: --workers N > 1 needs PostgreSQL (set PARLEY_DATABASE_URL): SQLite "
+                "has one writer, so several server processes would only wait on each other",
+                file=sys.stderr,
+            )
+            return 2
+        # Each uvicorn worker process builds its own app (and in-process outbox worker:
+        # claims never overlap on PostgreSQL) from the environment.
+        os.environ[SERVE_WORKER_ENV] = "0" if args.no_worker else "1"
+        uvicorn.run(
+            "app.main:serve_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,
+            access_log=False,
+        )
+        return 0
     app = create_app(settings, clock=clock_for(settings.clock_file), run_worker=not args.no_worker)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
@@ -354,6 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument(
         "--no-worker", action="store_true", help="do not run the outbox worker in-process"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes (PostgreSQL only; default 1): each serves requests and, "
+        "unless --no-worker, runs an outbox worker",
     )
     serve.set_defaults(func=_cmd_serve)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ from app.actions.plans import OffersPlanDesk
 from app.actions.promise_jobs import JOBS as PROMISE_JOBS
 from app.analytics import api as analytics_api
 from app.callbacks import api as callbacks_api
-from app.clock import Clock, SystemClock
+from app.clock import Clock, SystemClock, clock_for
 from app.config import Settings, get_settings
 from app.consent import api as consent_api
 from app.console import install_console
@@ -38,6 +39,7 @@ from app.edge import BodyLimitMiddleware, UnstorableTextMiddleware
 from app.errors import install_error_handlers
 from app.exports import api as exports_api
 from app.jobs import PeriodicJob
+from app.logs import configure_logging
 from app.messaging import api as messaging_api
 from app.messaging.gateway import SmsGateway, build_gateway
 from app.offers import api as offers_api
@@ -65,6 +67,23 @@ def build_inbound_handler(settings: Settings) -> InboundHandler:
     return InboundHandler(
         Desks(payments=PaymentsDesk(), plans=OffersPlanDesk(), callbacks=CallbacksDesk()),
         settings,
+    )
+
+
+# Set by `parley serve --workers N` for the processes it starts: "1" runs the outbox worker
+# in each of them, "0" does not.
+SERVE_WORKER_ENV = "PARLEY_SERVE_IN_PROCESS_WORKER"
+
+
+def serve_app() -> FastAPI:
+    """The app one of `parley serve --workers N`'s processes serves (a uvicorn factory:
+    settings, clock and worker flag come from the environment)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(
+        settings,
+        clock=clock_for(settings.clock_file),
+        run_worker=os.environ.get(SERVE_WORKER_ENV, "1") == "1",
     )
 
 
