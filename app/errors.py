@@ -163,7 +163,10 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(code, str(exc.detail), fields), exc.status_code, headers=exc.headers
         )
 
-    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A SQLite lock held past the busy timeout is "busy", not an outage.
+        if isinstance(exc, DBAPIError) and database_refusal(exc) is not None:
+            return await _database(request, exc)
         # The database is down or unreachable: a temporary condition, said as such (503),
         # so Twilio moves on to the fallback URL and clients retry. Nothing was stored.
         logger.error("database unavailable", extra={"error_type": type(exc).__name__})
