@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.callbacks.service import cancel_callbacks_for
 from app.conversations.promises import close_open_promises
 from app.conversations.service import (
-    close_menus_pointing_at,
+    close_menus_about,
     find_conversation,
     flag_conversation,
 )
@@ -35,6 +35,9 @@ from app.messaging.service import (
 from app.offers.queries import active_plan
 from app.offers.service import end_plan
 from app.payments.service import set_live_codes_status
+
+# The actor of changes the debtor caused by their own words.
+DEBTOR = "debtor"
 
 
 class DebtChange(StrEnum):
@@ -69,7 +72,7 @@ class DebtCascade:
     codes: Codes  # what becomes of live payment codes
     menus: bool  # close menus about the debt (their options no longer hold)
     needs_review: bool | None  # set or clear the debt's review flag (None: leave it)
-    flag: str | None  # put the conversation in the human queue, with this reason
+    flag: str | None  # when the debtor caused it, the human queue, with this reason
 
 
 # The one decision table. A test drives every entry point through each row and checks
@@ -249,7 +252,7 @@ def change_debt(
     if cascade.codes != "keep":
         set_live_codes_status(session, debt, cascade.codes, now=now, reason=why)
     if cascade.menus:
-        close_menus_pointing_at(session, debt_id=debt.id)
+        close_menus_about(session, debt.id)
     if cascade.needs_review is not None and debt.needs_review != cascade.needs_review:
         record_event(
             session,
@@ -264,9 +267,9 @@ def change_debt(
             data={"reason": why},
         )
         debt.needs_review = cascade.needs_review
-    if cascade.flag is not None:
-        debtor = session.get(Debtor, debt.debtor_id)
-        conversation = find_conversation(session, debt.debtor_id) if debtor else None
+    if cascade.flag is not None and actor == DEBTOR:
+        # What the debtor said needs a person; a person's own pause does not.
+        conversation = find_conversation(session, debt.debtor_id)
         if conversation is not None:
             flag_conversation(
                 session, conversation, cascade.flag, now=now, actor=actor, debt_id=debt.id

@@ -169,17 +169,10 @@ def flag_conversation(
     conversation.updated_at = now
 
 
-def close_menus_pointing_at(
-    session: Session, *, debt_id: str | None = None, callback_ids: set[str] | None = None
-) -> None:
-    """Close every menu that is about `debt_id` or whose option points at one of
-    `callback_ids` (a menu must never offer what no longer holds)."""
-    query = select(Conversation).where(Conversation.menu_kind.is_not(None))
-    if debt_id is not None:
-        query = query.where(Conversation.menu_debt_id == debt_id)
+def close_menus_about(session: Session, debt_id: str) -> None:
+    """Close every menu about `debt_id` (a menu must never offer what no longer holds)."""
+    query = select(Conversation).where(
+        Conversation.menu_kind.is_not(None), Conversation.menu_debt_id == debt_id
+    )
     for conversation in session.scalars(query):
-        if callback_ids is not None and not any(
-            option.get("callback_id") in callback_ids for option in conversation.menu()
-        ):
-            continue
         conversation.close_menu()

@@ -20,6 +20,7 @@ from app.actions.lifecycle import (
     NUMBER_CASCADES,
     DebtChange,
     NumberChange,
+    change_debt,
 )
 from app.callbacks.models import Callback
 from app.clock import FixedClock
@@ -486,3 +487,14 @@ def test_a_closed_debt_still_owed_is_not_answered_nothing_due(world: World) -> N
     close_by_api(world)
     world.text("PAY")
     assert "closed" in last_answer(world) and "no balance due" not in last_answer(world)
+
+
+def test_a_person_pausing_a_debt_does_not_queue_it_for_a_person(world: World) -> None:
+    before = read_state(world.db, world.debt_id)
+    with world.db.transaction() as session:
+        debt = session.get(Debt, world.debt_id)
+        assert debt is not None
+        change_debt(session, debt, DebtChange.PAUSED, now=world.clock.now(), actor="user:agent-1")
+    after = read_state(world.db, world.debt_id)
+    assert after.status == "paused" and after.needs_review
+    assert after.needs_attention is before.needs_attention is False

@@ -294,8 +294,11 @@ def test_answers_queued_behind_a_statement_wave_go_within_one_batch(
     answered = numbers[:5]
     marks: dict[str, int] = {}
     for number in answered:
-        marks[number] = len(creates(fake.requests))
         assert parley.text_in(number, "PAY").status_code == 200
+        # The answer is queued once the webhook's transaction has committed, that is when
+        # its request returns (statements sent while it was being answered were claimed
+        # before the answer existed).
+        marks[number] = len(creates(fake.requests))
     total = len(numbers) + len(answered)
     wait_until(
         lambda: len(outbound(db)) == total and all(r.status in SETTLED for r in outbound(db)),
