@@ -289,6 +289,10 @@ _EN: dict[str, str] = {
     "lane_answer": "Answers to the debtor",
     "lane_notice": "Other answers and notices",
     "lane_bulk": "Statements, reminders, cadence",
+    "sim_too_many": (
+        "With {debtors} debtors the portfolio is past the console's {limit} debtor-days "
+        "even for one day: run parley simulate on the command line."
+    ),
 }
 
 _ES: dict[str, str] = {
@@ -562,6 +566,10 @@ _ES: dict[str, str] = {
     "lane_answer": "Respuestas al deudor",
     "lane_notice": "Otras respuestas y avisos",
     "lane_bulk": "Estados de cuenta, recordatorios, cadencia",
+    "sim_too_many": (
+        "Con {debtors} deudores la cartera supera los {limit} deudor-días de la consola "
+        "incluso para un día: use parley simulate en la línea de comandos."
+    ),
 }
 
 _PT: dict[str, str] = {
@@ -836,6 +844,10 @@ _PT: dict[str, str] = {
     "lane_answer": "Respostas ao devedor",
     "lane_notice": "Outras respostas e avisos",
     "lane_bulk": "Extratos, lembretes, cadência",
+    "sim_too_many": (
+        "Com {debtors} devedores a carteira passa dos {limit} devedor-dias do console "
+        "mesmo para um dia: use parley simulate na linha de comando."
+    ),
 }
 
 CATALOG: dict[str, dict[str, str]] = {"en": _EN, "es": _ES, "pt-BR": _PT}

@@ -1645,8 +1645,8 @@ MAX_SEED = 2**31 - 1
 
 
 def _dry_run_limit(settings: Settings, debtors: int) -> int:
-    """The most days the console runs for `debtors` debtors (at least 1)."""
-    return max(1, min(MAX_DAYS, settings.console_simulation_max_debtor_days // max(debtors, 1)))
+    """The most days the console runs for `debtors` debtors (0: not even one)."""
+    return min(MAX_DAYS, settings.console_simulation_max_debtor_days // max(debtors, 1))
 
 
 def _dry_run_page(
@@ -1663,6 +1663,7 @@ def _dry_run_page(
 ) -> HTMLResponse:
     page = _page(request, principal)
     debtors = debtor_count(session, principal.creditor.id)
+    most = _dry_run_limit(settings, debtors)
     return page.render(
         "simulation.html",
         title=page.t("simulation"),
@@ -1674,10 +1675,10 @@ def _dry_run_page(
         errors=dict(errors or []),
         max_days=MAX_DAYS,
         limit=page.t(
-            "sim_limit",
+            "sim_limit" if most else "sim_too_many",
             limit=page.t.number(settings.console_simulation_max_debtor_days),
             debtors=page.t.number(debtors),
-            days=_dry_run_limit(settings, debtors),
+            days=most,
         ),
         result=result,
     )
@@ -1735,7 +1736,9 @@ def run_dry_run(
                 (
                     "days",
                     f"at most {most} in the console for {debtors} debtors; "
-                    "run `parley simulate` for a longer dry run",
+                    "run `parley simulate` for a longer dry run"
+                    if most
+                    else f"{debtors} debtors are too many for the console; run `parley simulate`",
                 )
             )
     if errors or days is None or start is None or seed is None:

@@ -129,6 +129,22 @@ def test_the_console_refuses_a_run_past_its_debtor_days_limit(
         assert _run(https, token, days="5").status_code == 200
 
 
+def test_a_portfolio_too_large_for_even_one_day_is_sent_to_the_command_line(
+    db: Database, database_url: str, clock: FixedClock, tenant: Tenant
+) -> None:
+    settings = make_settings(database_url, console_simulation_max_debtor_days=1)
+    app = create_app(settings, clock=clock, database=db)
+    with TestClient(app, base_url="https://testserver") as https:
+        make_users(db, clock, tenant)
+        make_portfolio(https, clock, tenant)
+        token = sign_in(https, "admin")
+        form = https.get("/console/simulation").text
+        assert "With 2 debtors the portfolio is past the console" in form
+        refused = _run(https, token, days="1")
+        assert refused.status_code == 422
+        assert "2 debtors are too many for the console; run `parley simulate`" in refused.text
+
+
 @pytest.mark.parametrize("role", ["agent", "viewer"])
 def test_agents_and_viewers_may_not_run_it(
     https: TestClient, signed_up: None, db: Database, role: str
