@@ -62,7 +62,9 @@ class _Dialect:
     def ts(self, seconds_expr: str) -> str:
         """BASE_TIME plus an integer number of seconds, as the backend stores it."""
         if self.pg:
-            return f"(TIMESTAMPTZ '2026-08-27 12:00:00+00' + ({seconds_expr}) * INTERVAL '1 second')"
+            return (
+                f"(TIMESTAMPTZ '2026-08-27 12:00:00+00' + ({seconds_expr}) * INTERVAL '1 second')"
+            )
         return f"datetime('2026-08-27 12:00:00', '+' || ({seconds_expr}) || ' seconds')"
 
     def date(self, days_expr: str) -> str:
@@ -117,7 +119,9 @@ def populate(connection: Connection, creditor_id: str, size: Size) -> dict[str, 
         n,
     )
     # 85% open, 5% in a plan, 10% settled (the settled ones are not "active").
-    debt_status = "(CASE WHEN i % 20 = 0 THEN 'in_plan' WHEN i % 10 = 1 THEN 'settled' ELSE 'open' END)"
+    debt_status = (
+        "(CASE WHEN i % 20 = 0 THEN 'in_plan' WHEN i % 10 = 1 THEN 'settled' ELSE 'open' END)"
+    )
     run(
         "debts",
         f"""{d.with_series("g", n)}

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import math
 import secrets
@@ -345,10 +346,8 @@ class FakeTwilio:
         with self._lock:
             idle = list(self._open_sockets)
         for sock in idle:  # idle keep-alive connections: end their handler's read
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         server.server_close()  # joins the handler threads
         thread.join()
         self._server = self._thread = None

@@ -221,9 +221,7 @@ class TwilioGateway:
     def _new_client(self) -> Client:
         settings = self._settings
         assert settings.twilio_auth_token is not None
-        http_client = TwilioHttpClient(
-            pool_connections=True, timeout=settings.send_timeout_seconds
-        )
+        http_client = TwilioHttpClient(pool_connections=True, timeout=settings.send_timeout_seconds)
         assert http_client.session is not None
         http_client.session.trust_env = False
         client = Client(

@@ -89,12 +89,10 @@ def test_concurrent_senders_each_keep_their_own_connection_across_batches(
                 barrier.wait(timeout=10)
                 for k in range(4):
                     gateway.send(sms(first + offset * 10 + k))
-            except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+            except BaseException as exc:
                 errors.append(exc)
 
-        threads = [
-            threading.Thread(target=sender, args=(i,)) for i in range(threads_per_batch)
-        ]
+        threads = [threading.Thread(target=sender, args=(i,)) for i in range(threads_per_batch)]
         for thread in threads:
             thread.start()
         for thread in threads:
