@@ -44,7 +44,7 @@ if __package__ in (None, ""):  # run as a script: make `app`, `bench`, `tests` i
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 
 from app.clock import FixedClock
 from app.config import Settings
@@ -208,24 +208,63 @@ def time_outbox_claims(database: Database, settings: Settings, claims: int) -> l
     return seconds
 
 
-def inbound_claim_timer(database: Database, settings: Settings) -> Callable[[], float] | None:
-    """A timed call of the inbound worker's claim, if the app has an inbound queue."""
+def inbound_claim_timer(
+    database: Database, settings: Settings, size: Size
+) -> Callable[[], float] | None:
+    """A timed call of the inbound worker's claim (the query that picks the numbers with
+    due texts), if this checkout has the inbound queue (`app.actions.inbox`, table
+    `inbound_texts`): the table gets one processed row per inbound message of the
+    portfolio (its history) and 1,000 pending texts; None when there is no queue."""
     try:
-        from app.actions import inbox  # type: ignore[attr-defined]
+        from app.actions import inbox
     except ImportError:
         return None
     processor_type = getattr(inbox, "InboundProcessor", None)
-    claim_name = next(
-        (
-            n
-            for n in ("claim", "_due_numbers", "due_numbers")
-            if processor_type and hasattr(processor_type, n)
-        ),
-        None,
-    )
-    if processor_type is None or claim_name is None:
+    if processor_type is None or not hasattr(processor_type, "_due_numbers"):
         return None
-    return None  # wired up once the inbound branch's API is on main (see README)
+    pg = database.is_postgres
+    with database.engine.begin() as connection:
+        if "inbound_texts" not in inspect(connection).get_table_names():
+            return None
+        history = size.messages // 2
+        series = f"generate_series(0, {history - 1}) AS g(i)" if pg else "g"
+        prefix = (
+            ""
+            if pg
+            else "WITH RECURSIVE g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g "
+            f"WHERE i < {history - 1}) "
+        )
+        stamp = "TIMESTAMPTZ '2026-11-01 12:00:00+00'" if pg else "'2026-11-01 12:00:00.000000'"
+        due = "TIMESTAMPTZ '2026-11-25 18:59:00+00'" if pg else "'2026-11-25 18:59:00.000000'"
+        connection.execute(
+            text(
+                f"{prefix}INSERT INTO inbound_texts (provider_sid, from_phone, to_phone, body, "
+                "received_at, state, attempts, next_attempt_at, processed_at) "
+                f"SELECT 'SMhist' || i, '+16465550000', '{TWILIO_FROM}', 'PAY', {stamp}, "
+                f"'processed', 1, {stamp}, {stamp} FROM {series}"
+            )
+        )
+        for i in range(1000):
+            connection.execute(
+                text(
+                    "INSERT INTO inbound_texts (provider_sid, from_phone, to_phone, body, "
+                    "received_at, state, attempts, next_attempt_at) VALUES "
+                    f"(:sid, :phone, '{TWILIO_FROM}', 'PAY', {due}, 'pending', 0, {due})"
+                ),
+                {"sid": f"SMpend{i:08d}", "phone": phone_for((i * 13) % size.debtors)[0]},
+            )
+        if pg:
+            connection.execute(text("ANALYZE inbound_texts"))
+    processor = processor_type(database, None, FixedClock(NOW), settings)
+
+    def claim() -> float:
+        with timed() as watch:
+            numbers = processor._due_numbers(50)
+        if len(numbers) != 50:
+            raise SystemExit(f"inbound claim got {len(numbers)} numbers, expected 50")
+        return watch.seconds
+
+    return claim
 
 
 def signed_texts(size: Size, count: int, run: str) -> list[tuple[str, dict[str, str], str]]:
@@ -320,7 +359,7 @@ def bench_size(
             with captured.capturing("periodic jobs"), timed() as watch:
                 worker.run_jobs()
             jobs.append(watch.seconds)
-        timer = inbound_claim_timer(database, settings)
+        timer = inbound_claim_timer(database, settings, size)
         inbound = None
         if timer is not None:
             with captured.capturing("inbound claim"):

@@ -193,7 +193,7 @@ class _ClientPool:
         with self._lock:
             clients, self._all, self._idle = self._all, [], []
         for client in clients:
-            session = client.http_client.session  # type: ignore[attr-defined]
+            session = client.http_client.session
             if session is not None:
                 session.close()
 
