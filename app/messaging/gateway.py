@@ -181,7 +181,8 @@ class _ClientPool:
             yield client
         finally:
             with self._lock:
-                self._idle.append(client)
+                if any(c is client for c in self._all):  # not closed meanwhile
+                    self._idle.append(client)
 
     @property
     def made(self) -> int:
