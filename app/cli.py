@@ -63,24 +63,27 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from app.db import Database
-    from app.main import body_renderers, periodic_jobs
+    from app.actions.inbox import InboundProcessor
+    from app.main import body_renderers, build_inbound_handler, periodic_jobs
     from app.messaging.gateway import build_gateway
     from app.worker import OutboxWorker
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     database = Database(settings.sqlalchemy_url)
+    clock = clock_for(settings.clock_file)
     worker = OutboxWorker(
         database,
         build_gateway(settings),
-        clock_for(settings.clock_file),
+        clock,
         settings,
         periodic_jobs(),
         body_renderers(),
+        inbound=InboundProcessor(database, build_inbound_handler(settings), clock, settings),
     )
     if args.once:
         sent = worker.run_once()
-        print(f"sent {sent} message(s)")
+        print(f"handled {worker.inbound_handled} inbound text(s), sent {sent} message(s)")
         return 0
     stop = threading.Event()
 
