@@ -172,7 +172,7 @@ class Database:
         for every notification until `stop` is set (blocking; run it in a thread). A lost
         connection is opened again; `on_notify` also runs after each (re)connect, since
         notifications sent while not listening are gone. `listening` is set once the
-        first LISTEN is in place."""
+        first LISTEN is in place (and that first `on_notify` has run)."""
         if not self.is_postgres:
             return
         import psycopg
@@ -185,9 +185,9 @@ class Database:
             try:
                 with psycopg.connect(conninfo, autocommit=True) as connection:
                     connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    on_notify()
                     if listening is not None:
                         listening.set()
-                    on_notify()
                     while not stop.is_set():
                         for _ in connection.notifies(timeout=0.5):
                             on_notify()

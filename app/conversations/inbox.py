@@ -71,12 +71,12 @@ def store_texts(session: Session, texts: Sequence[IncomingText]) -> int:
     if not rows:
         return 0
     statement = (
-        _insert(session)(InboundText)
+        _insert(session)(InboundText.__table__)
         .values(list(rows.values()))
         .on_conflict_do_nothing(index_elements=["provider_sid"])
+        .returning(InboundText.__table__.c.id)
     )
-    result = session.execute(statement)
-    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+    return len(session.execute(statement).all())
 
 
 def _whole_batch_error(exc: BaseException) -> bool:
