@@ -772,7 +772,9 @@ class OutboxWorker:
         if self.inbound is None or self._stopping.is_set():
             return 0
         try:
-            self.inbound_handled = self.inbound.process_batch(self.settings.worker_batch_size)
+            self.inbound_handled = self.inbound.process_batch(
+                self.settings.worker_batch_size, stop=self._stopping.is_set
+            )
         except Exception:
             logger.exception("inbound step failed")
         return self.inbound_handled

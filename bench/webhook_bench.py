@@ -22,7 +22,8 @@ server answers at 127.0.0.1:5432):
 
 It prints requests/s and latency p50/p90/p99 (client-side, nearest rank) for both, and
 the ratios Parley/bare. It checks that every webhook answer is 200 text/xml and that
-the database holds exactly one inbound message per request sent. Timing figures are
+the database holds exactly one stored inbound text (`inbound_texts`, which workers
+handle later) per request sent. Timing figures are
 printed, never asserted.
 
     .venv/bin/python bench/webhook_bench.py [--requests 2000] [--debtors 1000]
@@ -60,7 +61,7 @@ from app.creditors.service import create_creditor
 from app.db import Database
 from app.main import create_app
 from app.messaging.gateway import SimulatorGateway
-from app.messaging.models import Message
+from app.conversations.models import InboundText
 from bench.common import (
     DISTINCT_PHONES,
     check_phone_plan,
@@ -382,7 +383,7 @@ def bench_backend(backend: str, pool: ProcessPoolExecutor, args: argparse.Namesp
     result = Result(backend, args.requests, bare, parley, bare_after, intents)
     print(
         f"{tag} inbound rows stored: {sum(intents.values()):,} "
-        f"({WARMUP_REQUESTS} warm-up + {args.requests:,}); intents: "
+        f"({WARMUP_REQUESTS} warm-up + {args.requests:,}); by queue state: "
         + ", ".join(f"{name} {n}" for name, n in sorted(intents.items())),
         flush=True,
     )
@@ -395,19 +396,14 @@ def bench_backend(backend: str, pool: ProcessPoolExecutor, args: argparse.Namesp
 
 
 def check_stored(database: Database, expected: int) -> Counter[str]:
-    """Every webhook request stored exactly one inbound message; returns the intents."""
+    """Every webhook request stored exactly one inbound text (the webhook stores and
+    acknowledges; workers handle them later); returns the texts by queue state."""
     with database.transaction() as session:
         rows = session.execute(
-            select(Message.intent, func.count(Message.id))
-            .where(Message.direction == "inbound")
-            .group_by(Message.intent)
+            select(InboundText.state, func.count(InboundText.id)).group_by(InboundText.state)
         ).all()
-        distinct = session.scalar(
-            select(func.count(func.distinct(Message.provider_sid))).where(
-                Message.direction == "inbound"
-            )
-        )
-    intents: Counter[str] = Counter({str(intent): int(n) for intent, n in rows})
+        distinct = session.scalar(select(func.count(func.distinct(InboundText.provider_sid))))
+    intents: Counter[str] = Counter({str(state): int(n) for state, n in rows})
     stored = sum(intents.values())
     if stored != expected or distinct != expected:
         raise SystemExit(

@@ -49,7 +49,12 @@ def handle_inbound(client: TestClient) -> int:
 
 
 def post_sms(
-    client: TestClient, from_: str, body: str, *, message_sid: str | None = None, to: str = "+15005550006"
+    client: TestClient,
+    from_: str,
+    body: str,
+    *,
+    message_sid: str | None = None,
+    to: str = "+15005550006",
 ) -> Any:
     """Post a debtor's text to the signed Twilio webhook (stored, not yet handled)."""
     from tests.conftest import AUTH_TOKEN, PUBLIC_URL

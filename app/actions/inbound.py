@@ -1,4 +1,5 @@
-"""Inbound texts, top to bottom: the webhook hands a text to `InboundHandler.handle`,
+"""Inbound texts, top to bottom: a worker hands each stored text (the webhook only
+queues it, see app.actions.inbox) to `InboundHandler.handle`,
 which stores it once per MessageSid, finds who sent it (app.conversations.service),
 understands it (the classifier), and answers according to the number's state, the debt's
 state and the intent — through the desks (PAY, PLAN, CALL), the lifecycle cascades
@@ -28,9 +29,9 @@ from app.conversations.models import Promise
 from app.conversations.promises import cancel_open_promises
 from app.conversations.service import find_debtor, focus_debt, get_conversation
 from app.creditors.models import Creditor
+from app.db import queued_work
 from app.debts.models import Debt
 from app.events import record_event
-from app.db import queued_work
 from app.messaging.models import NEUTRAL_KIND, Message, SendPriority
 from app.messaging.service import clear_opt_out, opted_out_phones, record_opt_out
 from app.money import format_money

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -47,9 +48,7 @@ def lock_number(session: Session, phone: str, *, wait: bool = False) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True
     if wait:
-        session.execute(
-            select(func.pg_advisory_xact_lock(NUMBER_LOCK_CLASS, func.hashtext(phone)))
-        )
+        session.execute(select(func.pg_advisory_xact_lock(NUMBER_LOCK_CLASS, func.hashtext(phone))))
         return True
     return bool(
         session.scalar(
@@ -76,15 +75,18 @@ class InboundProcessor:
         self._rng = random.Random()
 
     # ------------------------------------------------------------------ the worker's step
-    def process_batch(self, limit: int | None = None) -> int:
+    def process_batch(
+        self, limit: int | None = None, *, stop: Callable[[], bool] | None = None
+    ) -> int:
         """Handle up to `limit` due texts (the worker batch size by default), the numbers
-        whose texts waited longest first; how many were handled (or given up)."""
+        whose texts waited longest first, until `stop()` says so; how many were handled
+        (or given up)."""
         limit = limit or self.settings.worker_batch_size
         done = 0
         for phone in self._due_numbers(limit):
-            while done < limit and self.process_next(phone):
+            while done < limit and not (stop and stop()) and self.process_next(phone):
                 done += 1
-            if done >= limit:
+            if done >= limit or (stop and stop()):
                 break
         return done
 
@@ -214,7 +216,9 @@ class InboundProcessor:
         )
         self._to_human_queue(session, text, error, now)
 
-    def _to_human_queue(self, session: Session, text: InboundText, error: str, now: datetime) -> None:
+    def _to_human_queue(
+        self, session: Session, text: InboundText, error: str, now: datetime
+    ) -> None:
         """A person takes over: the sender's conversation is flagged with the error and
         the words are kept with its messages (each in a savepoint: what failed may fail
         again, and the text stays in the queue table with its error either way)."""

@@ -14,9 +14,9 @@ from app.access.principal import Principal
 from app.actions.agents import send_agent_message as queue_agent_message
 from app.actions.inbox import InboundProcessor
 from app.clock import Clock
-from app.conversations.inbox import GroupCommitInbox, IncomingText
 from app.conversations import agent
 from app.conversations.classifier import classify
+from app.conversations.inbox import GroupCommitInbox, IncomingText
 from app.conversations.models import Conversation
 from app.conversations.schemas import (
     AgentMessageIn,

@@ -16,12 +16,14 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 import anyio.to_thread
-from sqlalchemy import Insert
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from app.conversations.models import InboundText
 from app.db import Database, after_commit
@@ -45,9 +47,22 @@ class IncomingText:
     received_at: datetime
 
 
-def _insert(session: Session) -> Callable[..., Insert]:
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert  # type: ignore[return-value]
+def _insert_new(session: Session, rows: list[dict[str, object]]) -> ReturningInsert[tuple[int]]:
+    """INSERT ... ON CONFLICT (provider_sid) DO NOTHING RETURNING id, in the dialect."""
+    table = cast(Table, InboundText.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        return (
+            postgresql.insert(table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["provider_sid"])
+            .returning(table.c.id)
+        )
+    return (
+        sqlite.insert(table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["provider_sid"])
+        .returning(table.c.id)
+    )
 
 
 def store_texts(session: Session, texts: Sequence[IncomingText]) -> int:
@@ -70,12 +85,7 @@ def store_texts(session: Session, texts: Sequence[IncomingText]) -> int:
         )
     if not rows:
         return 0
-    statement = (
-        _insert(session)(InboundText.__table__)
-        .values(list(rows.values()))
-        .on_conflict_do_nothing(index_elements=["provider_sid"])
-        .returning(InboundText.__table__.c.id)
-    )
+    statement = _insert_new(session, list(rows.values()))
     return len(session.execute(statement).all())
 
 
@@ -126,7 +136,7 @@ class GroupCommitInbox:
                     outcomes = await anyio.to_thread.run_sync(
                         self.write, [text for text, _ in batch]
                     )
-                except BaseException as exc:  # noqa: BLE001 (handed to every waiter)
+                except BaseException as exc:
                     outcomes = [exc] * len(batch)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():

@@ -199,4 +199,4 @@ class InboundText(Base):
     message_id: Mapped[str | None] = mapped_column(String(36))
 
 
-__all__ = ["InboundText", "Conversation", "Promise"]
+__all__ = ["Conversation", "InboundText", "Promise"]

@@ -200,7 +200,9 @@ def test_an_unknown_sender_that_opted_out_gets_no_neutral_answer(
     assert worker.run_once() == 0
     with db.transaction() as session:
         (answer,) = session.scalars(
-            select(Message).where(Message.to_phone == "+14155559997", Message.direction == "outbound")
+            select(Message).where(
+                Message.to_phone == "+14155559997", Message.direction == "outbound"
+            )
         ).all()
     assert answer.status == "canceled" and answer.held_reason == "opted_out"
 

@@ -209,7 +209,7 @@ def test_a_number_held_by_another_worker_is_skipped_not_raced(
 def test_each_numbers_texts_are_handled_in_order_by_two_workers(
     postgres_only: None, client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
 ) -> None:
-    """"PLAN" then "2" from ten numbers, handled by two worker threads at once: every
+    """ "PLAN" then "2" from ten numbers, handled by two worker threads at once: every
     "2" is handled after its "PLAN" (else it finds no menu and no plan is agreed)."""
     post_rule(client, tenant)
     phones = [f"+1212555{index:04d}" for index in range(10)]
@@ -246,16 +246,16 @@ def test_each_numbers_texts_are_handled_in_order_by_two_workers(
         intents = session.execute(
             select(Message.from_phone, Message.intent).where(Message.direction == "inbound")
         ).all()
-    assert sorted(intents) == sorted([(p, "PLAN") for p in phones] + [(p, "CHOICE") for p in phones])
+    assert sorted(intents) == sorted(
+        [(p, "PLAN") for p in phones] + [(p, "CHOICE") for p in phones]
+    )
 
 
 @pytest.fixture
 def failing_app(
     db: Database, clock: FixedClock, gateway: SmsGateway, database_url: str
 ) -> Iterator[TestClient]:
-    settings = make_settings(
-        database_url, inbound_max_attempts=3, inbound_retry_base_seconds=10
-    )
+    settings = make_settings(database_url, inbound_max_attempts=3, inbound_retry_base_seconds=10)
     with TestClient(create_app(settings, clock=clock, gateway=gateway, database=db)) as client:
         yield client
 
@@ -264,7 +264,9 @@ def _break_debtor(db: Database) -> None:
     """A debtor row whose handling raises (a time zone that does not exist): a real
     failure inside the engine, not a stand-in."""
     with db.transaction() as session:
-        session.execute(update(Debtor).where(Debtor.phone == NY).values(timezone="Nowhere/Atlantis"))
+        session.execute(
+            update(Debtor).where(Debtor.phone == NY).values(timezone="Nowhere/Atlantis")
+        )
 
 
 def test_a_failing_text_is_retried_with_backoff_then_given_to_a_person(
@@ -312,7 +314,9 @@ def test_a_failing_text_is_retried_with_backoff_then_given_to_a_person(
     # still broken); repaired, it is handled once.
     assert (second.state, second.attempts) == ("pending", 1)
     with db.transaction() as session:
-        session.execute(update(Debtor).where(Debtor.phone == NY).values(timezone="America/New_York"))
+        session.execute(
+            update(Debtor).where(Debtor.phone == NY).values(timezone="America/New_York")
+        )
     clock.advance(timedelta(minutes=5))
     assert processor.process_pending() == 1
     second = texts(db)[1]
@@ -345,9 +349,7 @@ def test_a_notify_wakes_a_waiting_worker_at_once(
             lambda: worker.idle.is_set() and not worker.wakeup.is_set(), 20, "an idle worker"
         )
         assert post_sms(client, NY, "HELP").status_code == 200
-        wait_until(
-            lambda: [t.state for t in texts(db)] == ["processed"], 20, "the text handled"
-        )
+        wait_until(lambda: [t.state for t in texts(db)] == ["processed"], 20, "the text handled")
         assert len(outbound_bodies(db, NY)) == 1
     finally:
         stop.set()

@@ -52,9 +52,7 @@ def parley(
 def handled(db: Database) -> int:
     with db.transaction() as session:
         return int(
-            session.scalar(
-                select(func.count(InboundText.id)).where(InboundText.state != "pending")
-            )
+            session.scalar(select(func.count(InboundText.id)).where(InboundText.state != "pending"))
             or 0
         )
 
