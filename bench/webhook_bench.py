@@ -57,11 +57,11 @@ from sqlalchemy import func, select
 from app.actions.debts import import_debts as import_rows
 from app.clock import FixedClock
 from app.config import Settings
+from app.conversations.models import InboundText
 from app.creditors.service import create_creditor
 from app.db import Database
 from app.main import create_app
 from app.messaging.gateway import SimulatorGateway
-from app.conversations.models import InboundText
 from bench.common import (
     DISTINCT_PHONES,
     check_phone_plan,
