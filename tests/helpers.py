@@ -41,10 +41,12 @@ def import_debt(client: TestClient, tenant: Tenant, **overrides: Any) -> str:
 _sms_counter = 0
 
 
-def handle_inbound(client: TestClient) -> int:
+def handle_inbound(client: Any) -> int:
     """Run the workers' inbound step (the real one) for every text the webhook stored:
-    the webhook only stores and acknowledges. How many texts were handled."""
-    processed: int = client.app.state.inbound_processor.process_pending()  # type: ignore[attr-defined]
+    the webhook only stores and acknowledges. `client` is a TestClient or the app
+    itself. How many texts were handled."""
+    app = getattr(client, "app", client)
+    processed: int = app.state.inbound_processor.process_pending()
     return processed
 
 
@@ -72,13 +74,16 @@ def post_sms(
     )
 
 
-def send_sms(client: TestClient, from_: str, body: str, *, message_sid: str | None = None) -> str:
+def send_sms(
+    client: TestClient, from_: str, body: str, *, message_sid: str | None = None, app: Any = None
+) -> str:
     """Deliver a debtor's text through the signed Twilio webhook, then handle it as a
-    worker does (see handle_inbound); returns the TwiML the webhook answered."""
+    worker does (see handle_inbound; `app` when `client` talks to a served app over
+    HTTP); returns the TwiML the webhook answered."""
     response = post_sms(client, from_, body, message_sid=message_sid)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/xml")
-    handle_inbound(client)
+    handle_inbound(app if app is not None else client)
     return str(response.text)
 
 
