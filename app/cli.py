@@ -62,25 +62,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    from app.actions.inbox import InboundProcessor
     from app.db import Database
-    from app.main import body_renderers, periodic_jobs
+    from app.main import body_renderers, build_inbound_handler, periodic_jobs
     from app.messaging.gateway import build_gateway
     from app.worker import OutboxWorker
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     database = Database(settings.sqlalchemy_url)
+    clock = clock_for(settings.clock_file)
     worker = OutboxWorker(
         database,
         build_gateway(settings),
-        clock_for(settings.clock_file),
+        clock,
         settings,
         periodic_jobs(),
         body_renderers(),
+        inbound=InboundProcessor(database, build_inbound_handler(settings), clock, settings),
     )
     if args.once:
         sent = worker.run_once()
-        print(f"sent {sent} message(s)")
+        print(f"handled {worker.inbound_handled} inbound text(s), sent {sent} message(s)")
         return 0
     stop = threading.Event()
 
@@ -378,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument(
-        "--no-worker", action="store_true", help="do not run the outbox worker in-process"
+        "--no-worker",
+        action="store_true",
+        help="do not run the worker (inbound texts, outbox, jobs) in-process",
     )
     serve.add_argument(
         "--workers",
@@ -386,14 +391,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="server processes (PostgreSQL only; default 1): each serves requests and, "
-        "unless --no-worker, runs an outbox worker",
+        "unless --no-worker, runs a worker",
     )
     serve.set_defaults(func=_cmd_serve)
 
     worker = sub.add_parser(
-        "worker", help="send queued messages and run scheduled jobs (run several to scale out)"
+        "worker",
+        help="handle inbound texts, send queued messages, run scheduled jobs "
+        "(run several to scale out)",
     )
-    worker.add_argument("--once", action="store_true", help="process one batch and exit")
+    worker.add_argument(
+        "--once", action="store_true", help="handle and send one batch each, then exit"
+    )
     worker.set_defaults(func=_cmd_worker)
 
     migrate = sub.add_parser("migrate", help="upgrade the database to the latest migration")

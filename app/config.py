@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_batch_size: int = Field(default=50, ge=1, le=1000)
     worker_lease_seconds: int = Field(default=300, ge=10)
+    # Inbound texts: tries before a text whose handling keeps failing goes to the human
+    # queue, and the backoff between tries (base * 2^(try-1), capped).
+    inbound_max_attempts: int = Field(default=5, ge=1, le=50)
+    inbound_retry_base_seconds: float = Field(default=5.0, gt=0)
+    inbound_retry_max_delay_seconds: float = Field(default=600.0, gt=0)
     send_timeout_seconds: float = Field(default=10.0, gt=0)
     send_concurrency: int = Field(default=8, ge=1, le=64)
     # Attempts for errors about one message (unreachable handset, unknown error); provider

@@ -4,13 +4,14 @@ where transactions are committed."""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -148,6 +149,51 @@ class Database:
             except Exception:
                 # The data is committed; a failed wake-up only delays the work.
                 logger.exception("after-commit callback failed")
+
+    def notify(self, channel: str) -> None:
+        """PostgreSQL: NOTIFY `channel` in a statement of its own, committed at once (call
+        it after the data's commit, e.g. from `after_commit`). Nothing elsewhere."""
+        if not self.is_postgres:
+            return
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+            connection.commit()
+
+    def listen(
+        self,
+        channel: str,
+        on_notify: Callable[[], None],
+        stop: threading.Event,
+        *,
+        listening: threading.Event | None = None,
+        reconnect_seconds: float = 1.0,
+    ) -> None:
+        """PostgreSQL: LISTEN on `channel` over a connection of its own and call `on_notify`
+        for every notification until `stop` is set (blocking; run it in a thread). A lost
+        connection is opened again; `on_notify` also runs after each (re)connect, since
+        notifications sent while not listening are gone. `listening` is set once the
+        first LISTEN is in place (and that first `on_notify` has run)."""
+        if not self.is_postgres:
+            return
+        import psycopg
+        from psycopg import sql
+
+        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        while not stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as connection:
+                    connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    on_notify()
+                    if listening is not None:
+                        listening.set()
+                    while not stop.is_set():
+                        for _ in connection.notifies(timeout=0.5):
+                            on_notify()
+            except psycopg.Error:
+                logger.warning("listener connection lost; polling until it is back")
+                stop.wait(reconnect_seconds)
 
     def dispose(self) -> None:
         self.engine.dispose()

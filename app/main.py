@@ -18,6 +18,7 @@ from app.actions.callbacks import JOBS as CALLBACK_JOBS
 from app.actions.calls import CallbacksDesk
 from app.actions.desks import Desks
 from app.actions.inbound import InboundHandler
+from app.actions.inbox import InboundProcessor
 from app.actions.pay import PaymentsDesk
 from app.actions.plan_jobs import JOBS as PLAN_JOBS
 from app.actions.plans import OffersPlanDesk
@@ -29,6 +30,7 @@ from app.config import Settings, get_settings
 from app.consent import api as consent_api
 from app.console import install_console
 from app.conversations import api as conversations_api
+from app.conversations.inbox import GroupCommitInbox
 from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
@@ -119,7 +121,13 @@ def create_app(
         worker: OutboxWorker | None = None
         if run_worker:
             worker = OutboxWorker(
-                database, gateway, clock, settings, periodic_jobs(), body_renderers()
+                database,
+                gateway,
+                clock,
+                settings,
+                periodic_jobs(),
+                body_renderers(),
+                inbound=app.state.inbound_processor,
             )
             worker.wakeup = app.state.worker_wakeup
             thread = threading.Thread(
@@ -152,8 +160,11 @@ def create_app(
     app.state.db = database
     app.state.gateway = gateway
     app.state.inbound = build_inbound_handler(settings)
-    # Set when something was queued, so the in-process worker sends it at once.
+    app.state.inbound_processor = InboundProcessor(database, app.state.inbound, clock, settings)
+    # Set when something was queued (a text to send, a text to handle), so the
+    # in-process worker gets to it at once.
     app.state.worker_wakeup = threading.Event()
+    app.state.inbox = GroupCommitInbox(database, wake=app.state.worker_wakeup.set)
     app.state.auth_throttle = FailureThrottle(clock, settings.auth_failures_per_minute)
     app.state.page_token_throttle = FailureThrottle(clock, settings.page_token_failures_per_minute)
     install_error_handlers(app)
@@ -169,6 +180,8 @@ def create_app(
         limits={debts_api.CSV_IMPORT_PATH: settings.max_import_body_bytes},
     )
     app.add_middleware(AccessLogMiddleware)
+    # The inbound webhook first: every path is matched against the routes in order.
+    app.include_router(conversations_api.webhook_router)
     install_docs(app)
     app.include_router(health.router)
     app.include_router(creditors_api.router)

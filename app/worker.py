@@ -40,8 +40,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.actions.delivery import record_delivery
+from app.actions.inbox import InboundProcessor
 from app.clock import Clock
 from app.config import Settings
+from app.conversations.inbox import INBOUND_CHANNEL
 from app.creditors.models import Creditor
 from app.db import Database
 from app.debts.models import Debtor
@@ -56,8 +58,8 @@ from app.messaging.gateway import (
     SmsGateway,
 )
 from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, validity_seconds
-from app.messaging.models import PENDING_STATUSES, Message
-from app.messaging.service import contact_verdict, sender_key
+from app.messaging.models import NEUTRAL_KIND, PENDING_STATUSES, Message
+from app.messaging.service import contact_verdict, opted_out_phones, sender_key
 from app.segments import count_segments
 
 logger = logging.getLogger("parley.worker")
@@ -119,15 +121,24 @@ class OutboxWorker:
         settings: Settings,
         jobs: list[PeriodicJob] | None = None,
         renderers: Mapping[str, BodyRenderer] | None = None,
+        *,
+        inbound: InboundProcessor | None = None,
     ) -> None:
         self.db = db
+        # Handles the inbound texts the webhook stored, before each tick's sending.
+        self.inbound = inbound
+        self.inbound_handled = 0
         self.gateway = gateway
         self.clock = clock
         self.settings = settings
         self.jobs = jobs or []
         self.renderers = dict(renderers or {})
-        # Set by whoever queues work, so an idle worker does not wait a full poll.
+        # Set by whoever queues work, so an idle worker does not wait a full poll (and,
+        # on PostgreSQL, by the listener on every NOTIFY of a stored inbound text).
         self.wakeup = threading.Event()
+        # Observable states of run_forever: LISTEN is in place; waiting for work.
+        self.listening = threading.Event()
+        self.idle = threading.Event()
         self.breaker = CircuitBreaker(
             clock,
             failures=settings.breaker_failures,
@@ -215,6 +226,11 @@ class OutboxWorker:
                 if message.debtor_id and debtor is None and self.db.is_postgres:
                     continue  # its debtor is locked by another transaction: next tick
                 if debtor is None or creditor is None:
+                    if message.debtor_id is None and message.kind == NEUTRAL_KIND:
+                        neutral = self._claim_neutral(session, message, now)
+                        if neutral is not None:
+                            claimed.append(neutral)
+                        continue
                     message.status = "canceled"
                     message.error_message = "no debtor for this message"
                     continue
@@ -306,6 +322,48 @@ class OutboxWorker:
             for item in claimed:
                 self._held[item.sms.message_id] = item
         return claimed
+
+    def _claim_neutral(self, session: Session, message: Message, now: datetime) -> Claimed | None:
+        """Lease the answer to a sender Parley does not know (a row with no debtor). It
+        answers their own text, so no window or daily cap applies; a number that opted
+        out gets nothing, and an answer no longer fresh is dropped (their time zone is
+        unknown, so it cannot wait for a lawful hour). It leaves from the number they
+        wrote to."""
+        message.updated_at = now
+        if opted_out_phones(session, [message.to_phone]):
+            message.status = "canceled"
+            message.held_reason = "opted_out"
+            message.error_message = "the number opted out"
+            return None
+        if now - message.created_at > REPLY_FRESHNESS:
+            message.status = "canceled"
+            message.held_reason = "canceled"
+            message.error_message = "an answer to an unknown sender no longer fresh"
+            return None
+        message.held_reason = None
+        from_number = message.from_phone or self.settings.twilio_from
+        service_sid = None if message.from_phone else self.settings.twilio_messaging_service_sid
+        message.status = "sending"
+        message.attempts += 1
+        message.lease_expires_at = now + timedelta(seconds=self.settings.worker_lease_seconds)
+        message.sent_at = now
+        session.flush()
+        return Claimed(
+            OutboundSMS(
+                message_id=message.id,
+                to=message.to_phone,
+                body=message.body,
+                status_callback=self.status_callback_url(message.id),
+                from_number=None if service_sid else from_number,
+                messaging_service_sid=service_sid,
+            ),
+            reconcile=message.needs_reconcile,
+            attempt=message.attempts,
+            search_since=(message.reconcile_since or message.created_at) - LOOKBACK
+            if message.needs_reconcile
+            else None,
+            retry_until=message.retry_until,
+        )
 
     # ------------------------------------------------------------------ delivering
     def deliver(self, item: Claimed) -> None:
@@ -707,15 +765,32 @@ class OutboxWorker:
             except Exception:
                 logger.exception("periodic job failed", extra={"job": getattr(job, "__name__", "")})
 
+    def handle_inbound(self) -> int:
+        """Handle a batch of the inbound texts the webhook stored (app.actions.inbox):
+        per number, in arrival order, each marked processed with its effects."""
+        self.inbound_handled = 0
+        if self.inbound is None or self._stopping.is_set():
+            return 0
+        try:
+            self.inbound_handled = self.inbound.process_batch(
+                self.settings.worker_batch_size, stop=self._stopping.is_set
+            )
+        except Exception:
+            logger.exception("inbound step failed")
+        return self.inbound_handled
+
     def run_once(self) -> int:
         """One tick: release dead leases, run the jobs when their interval has passed,
-        claim and send a batch (a single probe while the provider is paused)."""
+        handle a batch of inbound texts, claim and send a batch (a single probe while
+        the provider is paused). Returns how many messages it claimed to send
+        (`inbound_handled`: how many inbound texts it handled)."""
         self.release_expired_leases()
         now = self.clock.now()
         interval = timedelta(seconds=self.settings.jobs_interval_seconds)
         if self._jobs_ran_at is None or now - self._jobs_ran_at >= interval:
             self._jobs_ran_at = now
             self.run_jobs()
+        self.handle_inbound()
         allowance = self.breaker.allowance(self.settings.worker_batch_size)
         if allowance == 0 or self._stopping.is_set():
             return 0
@@ -798,23 +873,41 @@ class OutboxWorker:
         logger.info("worker stopped: claims handed back", extra={"released": released})
         return released
 
+    def _listen(self, stop: threading.Event) -> None:
+        """PostgreSQL: wake at once when a webhook stored an inbound text (LISTEN on the
+        channel the inbox NOTIFYs after each commit); polling stays the safety net."""
+        self.db.listen(INBOUND_CHANNEL, self.wakeup.set, stop, listening=self.listening)
+
     def run_forever(self, stop: threading.Event) -> None:
-        """Tick until `stop` is set (or shutdown() is called); an empty tick waits for the
-        poll interval. On the way out every claim still held is handed back."""
+        """Tick until `stop` is set (or shutdown() is called); a tick that found nothing
+        to do waits for a wake-up (work queued in this process, a NOTIFY on PostgreSQL)
+        or the poll interval. On the way out every claim still held is handed back."""
         logger.info("worker started", extra={"gateway": self.gateway.name})
 
         def stopping() -> bool:
             return stop.is_set() or self._stopping.is_set()
 
-        while not stopping():
-            try:
-                sent = self.run_once()
-            except Exception:
-                logger.exception("worker tick failed")
-                sent = 0
-            if sent == 0 and not stopping():
-                self.wakeup.wait(self.settings.worker_poll_seconds)
+        listener_stop = threading.Event()
+        if self.inbound is not None and self.db.is_postgres:
+            threading.Thread(
+                target=self._listen, args=(listener_stop,), name="parley-listen", daemon=True
+            ).start()
+        try:
+            while not stopping():
+                # Cleared before the tick: a wake-up during it makes the next one start
+                # at once instead of being lost.
                 self.wakeup.clear()
+                try:
+                    sent = self.run_once()
+                except Exception:
+                    logger.exception("worker tick failed")
+                    sent = 0
+                if sent == 0 and self.inbound_handled == 0 and not stopping():
+                    self.idle.set()
+                    self.wakeup.wait(self.settings.worker_poll_seconds)
+                    self.idle.clear()
+        finally:
+            listener_stop.set()
         self._stopping.set()
         try:
             self.release_held()

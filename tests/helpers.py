@@ -41,24 +41,50 @@ def import_debt(client: TestClient, tenant: Tenant, **overrides: Any) -> str:
 _sms_counter = 0
 
 
-def send_sms(client: TestClient, from_: str, body: str, *, message_sid: str | None = None) -> str:
-    """Deliver a debtor's text through the signed Twilio webhook; returns the TwiML."""
+def handle_inbound(client: Any) -> int:
+    """Run the workers' inbound step (the real one) for every text the webhook stored:
+    the webhook only stores and acknowledges. `client` is a TestClient or the app
+    itself. How many texts were handled."""
+    app = getattr(client, "app", client)
+    processed: int = app.state.inbound_processor.process_pending()
+    return processed
+
+
+def post_sms(
+    client: TestClient,
+    from_: str,
+    body: str,
+    *,
+    message_sid: str | None = None,
+    to: str = "+15005550006",
+) -> Any:
+    """Post a debtor's text to the signed Twilio webhook (stored, not yet handled)."""
     from tests.conftest import AUTH_TOKEN, PUBLIC_URL
     from tests.fake_twilio import inbound_sms_params, twilio_signature
 
     global _sms_counter
     _sms_counter += 1
     sid = message_sid or f"SM{_sms_counter:032d}"
-    params = inbound_sms_params(from_=from_, to="+15005550006", body=body, message_sid=sid)
+    params = inbound_sms_params(from_=from_, to=to, body=body, message_sid=sid)
     url = f"{PUBLIC_URL}/webhooks/twilio/sms"
-    response = client.post(
+    return client.post(
         "/webhooks/twilio/sms",
         data=params,
         headers={"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, url, params)},
     )
+
+
+def send_sms(
+    client: TestClient, from_: str, body: str, *, message_sid: str | None = None, app: Any = None
+) -> str:
+    """Deliver a debtor's text through the signed Twilio webhook, then handle it as a
+    worker does (see handle_inbound; `app` when `client` talks to a served app over
+    HTTP); returns the TwiML the webhook answered."""
+    response = post_sms(client, from_, body, message_sid=message_sid)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/xml")
-    return response.text
+    handle_inbound(app if app is not None else client)
+    return str(response.text)
 
 
 def outbound_bodies(db: Any, debtor_phone: str) -> list[str]:

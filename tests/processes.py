@@ -186,6 +186,12 @@ class Parley:
         process.send_signal(signal.SIGTERM)
         return process.wait(timeout=timeout)
 
+    def kill(self, name: str, timeout: float = 20) -> int:
+        """SIGKILL one process (no clean-up of any kind) and wait for it to be gone."""
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGKILL)
+        return process.wait(timeout=timeout)
+
     def stop(self) -> None:
         for name in list(self.processes):
             process = self.processes.pop(name)

@@ -13,7 +13,7 @@ from app.db import Database
 from app.messaging.models import Message
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Tenant
 from tests.fake_twilio import inbound_sms_params, status_callback_params, twilio_signature
-from tests.helpers import debt_row, import_debt
+from tests.helpers import debt_row, handle_inbound, import_debt
 from tests.messaging.test_status_webhook import post_status, reload, sent_message
 
 __all__ = ["sent_message"]  # a fixture, used by name below
@@ -142,6 +142,7 @@ def test_a_nul_in_a_signed_text_is_removed_and_the_text_kept(
     )
     response = _signed_sms(client, params)
     assert response.status_code == 200  # type: ignore[attr-defined]
+    handle_inbound(client)
     with db.transaction() as session:
         stored = session.scalars(
             select(Message).where(Message.provider_sid == "SM" + "7" * 32)

@@ -1,4 +1,5 @@
-"""Inbound texts, top to bottom: the webhook hands a text to `InboundHandler.handle`,
+"""Inbound texts, top to bottom: a worker hands each stored text (the webhook only
+queues it, see app.actions.inbox) to `InboundHandler.handle`,
 which stores it once per MessageSid, finds who sent it (app.conversations.service),
 understands it (the classifier), and answers according to the number's state, the debt's
 state and the intent — through the desks (PAY, PLAN, CALL), the lifecycle cascades
@@ -28,9 +29,10 @@ from app.conversations.models import Promise
 from app.conversations.promises import cancel_open_promises
 from app.conversations.service import find_debtor, focus_debt, get_conversation
 from app.creditors.models import Creditor
+from app.db import queued_work
 from app.debts.models import Debt
 from app.events import record_event
-from app.messaging.models import Message
+from app.messaging.models import NEUTRAL_KIND, Message, SendPriority
 from app.messaging.service import clear_opt_out, opted_out_phones, record_opt_out
 from app.money import format_money
 from app.phones import PhoneError, normalize_phone
@@ -44,8 +46,8 @@ NEUTRAL_REPLY_EVERY = timedelta(hours=24)
 
 @dataclass
 class InboundResult:
-    """What the webhook answers: `twiml_reply` goes back inline (unknown senders only,
-    since no debtor row exists to queue it for); everything else goes by the outbox."""
+    """What handling a text did. Every answer goes by the outbox; `twiml_reply` (an
+    inline answer) is never set by the engine today."""
 
     message_id: str | None
     duplicate: bool = False
@@ -456,8 +458,9 @@ class InboundHandler:
         ctx.flag("reply not understood")
 
     def _unknown_sender(self, session: Session, inbound: Message, now: datetime) -> InboundResult:
-        """Someone Parley does not text: a neutral answer that discloses nothing, stored
-        first and returned as TwiML (there is no debtor to queue it for)."""
+        """Someone Parley does not text: a neutral answer that discloses nothing, through
+        the outbox like every answer (a row with no debtor; the worker sends it at once,
+        unless the number opted out, see OutboxWorker.claim)."""
         classification: Classification = classify(inbound.body, today=now.date())
         inbound.intent = classification.intent.value
         inbound.language = classification.language
@@ -505,19 +508,23 @@ class InboundHandler:
                 creditor_id=None,
                 debtor_id=None,
                 direction="outbound",
-                kind="neutral",
+                kind=NEUTRAL_KIND,
                 initiated=False,
+                is_reply=True,
                 body=body,
                 to_phone=inbound.from_phone or "",
-                from_phone=inbound.to_phone,
-                status="submitted",
+                # Answered from the number they wrote to.
+                from_phone=inbound.to_phone or None,
+                status="queued",
+                send_after=now,
+                priority=int(SendPriority.ANSWER),
                 segments=info.segments,
                 encoding=info.encoding,
-                attempts=1,
+                attempts=0,
                 needs_reconcile=False,
                 created_at=now,
                 updated_at=now,
-                sent_at=now,
             )
         )
-        return InboundResult(inbound.id, intent=inbound.intent, twiml_reply=body)
+        queued_work(session)
+        return InboundResult(inbound.id, intent=inbound.intent)

@@ -12,9 +12,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 from app.access.deps import CanManageDebts, CanView, CanWork
 from app.access.principal import Principal
 from app.actions.agents import send_agent_message as queue_agent_message
-from app.actions.inbound import InboundHandler, InboundResult
+from app.actions.inbox import InboundProcessor
+from app.clock import Clock
 from app.conversations import agent
 from app.conversations.classifier import classify
+from app.conversations.inbox import GroupCommitInbox, IncomingText
 from app.conversations.models import Conversation
 from app.conversations.schemas import (
     AgentMessageIn,
@@ -37,45 +39,42 @@ from app.phones import PhoneError, normalize_phone
 router = APIRouter(tags=["conversations"])
 
 
-def get_inbound_handler(request: Request) -> InboundHandler:
-    handler: InboundHandler = request.app.state.inbound
-    return handler
+def get_inbound_processor(request: Request) -> InboundProcessor:
+    processor: InboundProcessor = request.app.state.inbound_processor
+    return processor
 
 
-InboundDep = Annotated[InboundHandler, Depends(get_inbound_handler)]
+InboundProcessorDep = Annotated[InboundProcessor, Depends(get_inbound_processor)]
+
+# The webhook's whole answer: replies go out by the outbox.
+EMPTY_TWIML = str(MessagingResponse())
+
+# Routed before every other router (app.main): resolving a path walks the routes in order.
+webhook_router = APIRouter(tags=["webhooks"])
 
 
-def _twiml(result: InboundResult) -> Response:
-    twiml = MessagingResponse()
-    if result.twiml_reply:
-        twiml.message(result.twiml_reply)
-    return Response(content=str(twiml), media_type="text/xml")
-
-
-@router.post("/webhooks/twilio/sms", response_class=Response, tags=["webhooks"])
-def twilio_inbound_sms(
-    request: Request,
-    form: TwilioFormDep,
-    session: SessionDep,
-    clock: ClockDep,
-    inbound: InboundDep,
-) -> Response:
-    """Inbound SMS from Twilio (signature checked). Stored once per MessageSid and
-    answered through the outbox, so the TwiML is an empty <Response/> (except the
-    neutral answer to an unknown sender)."""
+@webhook_router.post("/webhooks/twilio/sms", response_class=Response)
+async def twilio_inbound_sms(request: Request, form: TwilioFormDep) -> Response:
+    """Inbound SMS from Twilio (signature checked). Stored once per MessageSid, then
+    acknowledged with an empty <Response/>: a worker handles it and every answer goes
+    out through the outbox. Answered only once the text is committed (a database that
+    is down answers 503, and Twilio tries the fallback URL)."""
     sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
     sender = form.get("From")
     if not sid or not sender:
         raise ValidationFailed("MessageSid and From are required", field="MessageSid")
-    result = inbound.handle(
-        session,
-        provider_sid=sid,
-        from_phone=sender,
-        to_phone=form.get("To", ""),
-        body=form.get("Body", ""),
-        now=clock.now(),
+    inbox: GroupCommitInbox = request.app.state.inbox
+    clock: Clock = request.app.state.clock
+    await inbox.store(
+        IncomingText(
+            provider_sid=sid,
+            from_phone=sender,
+            to_phone=form.get("To", ""),
+            body=form.get("Body", ""),
+            received_at=clock.now(),
+        )
     )
-    return _twiml(result)
+    return Response(content=EMPTY_TWIML, media_type="text/xml")
 
 
 @router.post("/simulator/sms", tags=["simulator"])
@@ -86,11 +85,11 @@ def simulator_inbound_sms(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    inbound: InboundDep,
+    processor: InboundProcessorDep,
 ) -> SimulatedResult:
     """Development only (PARLEY_SMS_GATEWAY=simulator, never in production): a text from
-    one of this key's debtors, handled exactly as a signed Twilio webhook would be.
-    Returns the answers queued for it."""
+    one of this key's debtors, stored and handled at once, in this request, exactly as a
+    worker handles a signed Twilio webhook's text. Returns the answers queued for it."""
     if settings.sms_gateway != "simulator" or settings.environment == "production":
         raise Forbidden("the SMS simulator is only available with PARLEY_SMS_GATEWAY=simulator")
     try:
@@ -104,15 +103,15 @@ def simulator_inbound_sms(
         raise NotFound("none of this creditor's debtors has that number", field="from")
     now = clock.now()
     sid = "SMsim" + datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
-    result = inbound.handle(
+    result = processor.handle_now(
         session,
-        provider_sid=sid,
-        from_phone=phone,
-        to_phone=body.to,
-        body=body.body,
-        now=now,
+        IncomingText(
+            provider_sid=sid, from_phone=phone, to_phone=body.to, body=body.body, received_at=now
+        ),
         creditor_id=principal.creditor.id,
     )
+    if result is None:
+        return SimulatedResult(message_id=None, duplicate=True, intent=None, replies=[])
     replies = [result.twiml_reply] if result.twiml_reply else []
     if result.message_id:
         text = session.get(Message, result.message_id)

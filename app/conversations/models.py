@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     text,
@@ -171,4 +172,41 @@ class Promise(Base):
     updated_at: Mapped[datetime]
 
 
-__all__ = ["Conversation", "Promise"]
+# pending: waiting for a worker (maybe after a failed try, see next_attempt_at);
+# processed: handled, its effects committed with it; failed: gave up after
+# PARLEY_INBOUND_MAX_ATTEMPTS tries, in the human queue with last_error.
+InboundState = Literal["pending", "processed", "failed"]
+INBOUND_STATES: tuple[InboundState, ...] = get_args(InboundState)
+
+
+class InboundText(Base):
+    """A text as Twilio delivered it, stored by the webhook before it answers (once per
+    MessageSid) and handled later by a worker, one number at a time in arrival order."""
+
+    __tablename__ = "inbound_texts"
+    __table_args__ = (
+        CheckConstraint(f"state IN {INBOUND_STATES}", name="state"),
+        # The claim: due pending texts, and a number's oldest pending one.
+        Index("ix_inbound_texts_due", "state", "next_attempt_at"),
+        Index("ix_inbound_texts_number", "from_phone", "state", "id"),
+    )
+
+    # Arrival order: a number's texts are handled by ascending id.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_phone: Mapped[str] = mapped_column(String(40))
+    to_phone: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    state: Mapped[InboundState] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    processed_at: Mapped[datetime | None]
+    # The stored inbound message it became (None: a duplicate of one already handled).
+    message_id: Mapped[str | None] = mapped_column(String(36))
+
+
+__all__ = ["Conversation", "InboundText", "Promise"]

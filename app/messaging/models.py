@@ -66,6 +66,10 @@ STATUS_RANK = {
 PENDING_STATUSES = ("queued", "scheduled")
 
 
+# The answer to a sender Parley does not know: an outbox row with no debtor.
+NEUTRAL_KIND = "neutral"
+
+
 class SendPriority(IntEnum):
     """The order in which the worker claims due messages (lower first): an answer to the
     debtor's own text never waits behind a wave of statements or reminders."""

@@ -3,7 +3,7 @@ ix_messages_claim), the last texts sent to a debtor, the neutral answer to an un
 sender, the open promises and installments the periodic jobs read (all partial)
 
 Revision ID: 09c062a5e28f
-Revises: 389eed30d7d0
+Revises: d6cd8abf1920
 Create Date: 2026-12-02 05:21:33.898319
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "09c062a5e28f"
-down_revision: str | None = "389eed30d7d0"
+down_revision: str | None = "d6cd8abf1920"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.clock import FixedClock
+from app.conversations.api import EMPTY_TWIML
 from app.conversations.models import Conversation, Promise
 from app.db import Database
 from app.debts.models import Debt, Debtor
@@ -20,7 +21,7 @@ from app.messaging.models import Message
 from app.worker import OutboxWorker
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Tenant
 from tests.fake_twilio import inbound_sms_params, twilio_signature
-from tests.helpers import import_debt, outbound_bodies, send_sms
+from tests.helpers import handle_inbound, import_debt, outbound_bodies, post_sms, send_sms
 
 NY = "+12125550123"
 
@@ -148,15 +149,19 @@ def test_concurrent_duplicates_store_one(
 
 
 def test_unknown_sender_gets_a_neutral_answer_once_a_day(
-    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock, worker: OutboxWorker
 ) -> None:
     setup_debt(client, tenant)
     twiml = send_sms(client, "+14155559999", "who is this? pay what?")
-    assert "<Message>" in twiml
-    assert "Acme" not in twiml and "123" not in twiml and "debt" not in twiml.lower()
+    # Answered through the outbox, like every answer: the webhook only acknowledges.
+    assert twiml == EMPTY_TWIML
+    (neutral,) = outbound_bodies(db, "+14155559999")
+    assert "Acme" not in neutral and "123" not in neutral and "debt" not in neutral.lower()
     clock.advance(timedelta(hours=1))
-    assert "<Message>" not in send_sms(client, "+14155559999", "hello?")
-    spanish = send_sms(client, "+14155559998", "no conozco esta deuda")
+    send_sms(client, "+14155559999", "hello?")
+    assert outbound_bodies(db, "+14155559999") == [neutral]
+    send_sms(client, "+14155559998", "no conozco esta deuda")
+    (spanish,) = outbound_bodies(db, "+14155559998")
     assert "Disculpe" in spanish
     with db.transaction() as session:
         stored = session.scalars(select(Message).where(Message.debtor_id.is_(None))).all()
@@ -167,6 +172,39 @@ def test_unknown_sender_gets_a_neutral_answer_once_a_day(
         "outbound",
         "outbound",
     ]
+    # The worker sends them (no window or cap for an answer), from the number written to.
+    assert worker.run_once() == 1  # the first one is no longer fresh (an hour ago)
+    with db.transaction() as session:
+        answers = {
+            m.to_phone: m
+            for m in session.scalars(
+                select(Message).where(Message.debtor_id.is_(None), Message.direction == "outbound")
+            )
+        }
+    assert answers["+14155559998"].status == "delivered"
+    assert answers["+14155559998"].provider_sid
+    assert answers["+14155559998"].from_phone == "+15005550006"
+    assert answers["+14155559999"].status == "canceled"
+    assert answers["+14155559999"].error_message == "an answer to an unknown sender no longer fresh"
+
+
+def test_an_unknown_sender_that_opted_out_gets_no_neutral_answer(
+    client: TestClient, tenant: Tenant, db: Database, worker: OutboxWorker
+) -> None:
+    post = post_sms(client, "+14155559997", "who is this?")
+    assert post.status_code == 200
+    # STOP arrives before the worker handled the first text: the answer queued for it
+    # is not sent.
+    post_sms(client, "+14155559997", "STOP")
+    assert handle_inbound(client) == 2
+    assert worker.run_once() == 0
+    with db.transaction() as session:
+        (answer,) = session.scalars(
+            select(Message).where(
+                Message.to_phone == "+14155559997", Message.direction == "outbound"
+            )
+        ).all()
+    assert answer.status == "canceled" and answer.held_reason == "opted_out"
 
 
 def test_stop_confirms_once_then_silence_until_start(

@@ -20,7 +20,7 @@ from app.messaging.models import Message
 from app.worker import OutboxWorker
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, Tenant, make_tenant
 from tests.fake_twilio import FakeTwilio, inbound_sms_params, twilio_signature
-from tests.helpers import import_debt
+from tests.helpers import handle_inbound, import_debt
 
 NY = "+12125550123"
 A_FROM = "+12025550101"
@@ -54,6 +54,7 @@ def sms_to(client: TestClient, to: str, body: str) -> None:
         "/webhooks/twilio/sms", data=params, headers={"X-Twilio-Signature": signature}
     )
     assert response.status_code == 200, response.text
+    handle_inbound(client)
 
 
 def statement(client: TestClient, tenant: Tenant, debt_id: str) -> dict[str, object]:

@@ -169,13 +169,14 @@ def serve(app: Any) -> Iterator[str]:
 class Live:
     url: str
     http: httpx.Client
+    app: Any
 
 
 @pytest.fixture
 def live(db: Database, settings: Settings, clock: FixedClock) -> Iterator[Live]:
     app = create_app(settings, clock=clock, database=db)
     with serve(app) as url, httpx.Client(base_url=url, trust_env=False, timeout=10) as http:
-        yield Live(url, http)
+        yield Live(url, http, app)
 
 
 def issue_by_pay(
@@ -190,7 +191,7 @@ def issue_by_pay(
         debt_id = import_br_debt(live.http, creditor)  # type: ignore[arg-type]
         phone = BR_PHONE
     # In the debtor's language: a message in English would switch the page to English.
-    send_sms(live.http, phone, "PAY" if phone == US_PHONE else "PAGAR")  # type: ignore[arg-type]
+    send_sms(live.http, phone, "PAY" if phone == US_PHONE else "PAGAR", app=live.app)  # type: ignore[arg-type]
     [code] = codes(db, debt_id)
     assert code.scheme == scheme
     return code

@@ -1,0 +1,298 @@
+"""The inbound queue's handling side: what a worker does with the texts the webhook
+stored (app.conversations.inbox).
+
+Texts are handled number by number, each number's one at a time in arrival order: a
+number's oldest pending text is taken under a lock on the number (PostgreSQL: a
+transaction-level advisory lock, so a second worker skips that number instead of
+racing it; SQLite: its single writer), handled by `InboundHandler.handle`, and marked
+processed in the same transaction as everything the handling wrote. "PLAN" then "2"
+therefore never race, and a worker that dies mid-text leaves it pending, untouched.
+
+A text whose handling raises is rolled back (a savepoint), its try counted with the
+error and a backoff before the next; while it waits, the number's later texts wait
+behind it. After PARLEY_INBOUND_MAX_ATTEMPTS tries it goes to the human queue with the
+error (`state` failed; the debtor's conversation flagged, the words kept in its
+messages) and the number's later texts go on."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.actions.inbound import InboundHandler, InboundResult
+from app.clock import Clock
+from app.config import Settings
+from app.conversations.inbox import IncomingText, store_texts
+from app.conversations.models import InboundText
+from app.conversations.service import find_debtor, flag_conversation, get_conversation
+from app.db import Database
+from app.messaging.models import Message
+from app.phones import PhoneError, normalize_phone
+from app.segments import count_segments
+
+logger = logging.getLogger("parley.inbox")
+
+# pg_try_advisory_xact_lock(class, key): the class of the per-number inbound locks
+# (two-int form, apart from the single-key locks of the periodic jobs).
+NUMBER_LOCK_CLASS = 0x494E4254  # "INBT"
+
+
+def lock_number(session: Session, phone: str, *, wait: bool = False) -> bool:
+    """Hold `phone`'s inbound lock for this transaction (PostgreSQL); False when another
+    transaction holds it and `wait` is not asked. Always True on SQLite (one writer)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    if wait:
+        session.execute(select(func.pg_advisory_xact_lock(NUMBER_LOCK_CLASS, func.hashtext(phone))))
+        return True
+    return bool(
+        session.scalar(
+            select(func.pg_try_advisory_xact_lock(NUMBER_LOCK_CLASS, func.hashtext(phone)))
+        )
+    )
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+class InboundProcessor:
+    """Handles stored inbound texts (see the module docstring). Safe to run in several
+    threads and processes at once."""
+
+    def __init__(
+        self, db: Database, handler: InboundHandler, clock: Clock, settings: Settings
+    ) -> None:
+        self.db = db
+        self.handler = handler
+        self.clock = clock
+        self.settings = settings
+        self._rng = random.Random()
+
+    # ------------------------------------------------------------------ the worker's step
+    def process_batch(
+        self, limit: int | None = None, *, stop: Callable[[], bool] | None = None
+    ) -> int:
+        """Handle up to `limit` due texts (the worker batch size by default), the numbers
+        whose texts waited longest first, until `stop()` says so; how many were handled
+        (or given up)."""
+        limit = limit or self.settings.worker_batch_size
+        done = 0
+        for phone in self._due_numbers(limit):
+            while done < limit and not (stop and stop()) and self.process_next(phone):
+                done += 1
+            if done >= limit or (stop and stop()):
+                break
+        return done
+
+    def process_pending(self) -> int:
+        """Handle every text that is due now (batch after batch); how many."""
+        total = 0
+        while True:
+            done = self.process_batch()
+            if done == 0:
+                return total
+            total += done
+
+    def _due_numbers(self, limit: int) -> list[str]:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            return list(
+                session.scalars(
+                    select(InboundText.from_phone)
+                    .where(InboundText.state == "pending", InboundText.next_attempt_at <= now)
+                    .group_by(InboundText.from_phone)
+                    .order_by(func.min(InboundText.id))
+                    .limit(limit)
+                )
+            )
+
+    def process_next(self, phone: str) -> bool:
+        """Handle `phone`'s oldest pending text if it is due and no one else holds the
+        number; whether one was handled (or given up)."""
+        try:
+            with self.db.transaction() as session:
+                if not lock_number(session, phone):
+                    return False  # another worker is on this number: it goes on with it
+                now = self.clock.now()
+                query = (
+                    select(InboundText)
+                    .where(InboundText.from_phone == phone, InboundText.state == "pending")
+                    .order_by(InboundText.id)
+                    .limit(1)
+                )
+                if self.db.is_postgres:
+                    query = query.with_for_update()
+                text = session.scalars(query).first()
+                if text is None or text.next_attempt_at > now:
+                    return False  # done, or the oldest waits for its retry: so do the rest
+                self._handle(session, text, now)
+                return True
+        except Exception as exc:
+            # The transaction itself failed (a lost connection, a failed commit): nothing
+            # of it is kept; count the try in a transaction of its own.
+            logger.exception("inbound text handling failed outside its savepoint")
+            self._count_outer_failure(phone, exc)
+            return False
+
+    # ------------------------------------------------------------------ one text
+    def _handle(self, session: Session, text: InboundText, now: datetime) -> InboundResult | None:
+        """Handle `text` in the caller's transaction: its effects and its `processed`
+        mark commit together; a failure is rolled back and counted instead."""
+        text.attempts += 1
+        try:
+            with session.begin_nested():
+                result = self.handler.handle(
+                    session,
+                    provider_sid=text.provider_sid,
+                    from_phone=text.from_phone,
+                    to_phone=text.to_phone,
+                    body=text.body,
+                    now=now,
+                )
+        except Exception as exc:
+            logger.warning(
+                "inbound text failed; will retry",
+                extra={"inbound_id": text.id, "attempt": text.attempts},
+                exc_info=True,
+            )
+            self._failed_try(session, text, _error_text(exc), now)
+            return None
+        text.state = "processed"
+        text.processed_at = now
+        text.message_id = result.message_id
+        text.last_error = None
+        return result
+
+    def handle_now(
+        self, session: Session, incoming: IncomingText, *, creditor_id: str | None = None
+    ) -> InboundResult | None:
+        """Store and handle one text in the caller's transaction, waiting for its
+        number's lock (the development simulator answers with what it queued). None
+        when that MessageSid was stored before (then a worker handles or handled it)."""
+        lock_number(session, incoming.from_phone, wait=True)
+        if not store_texts(session, [incoming]):
+            return None
+        text = session.scalars(
+            select(InboundText).where(InboundText.provider_sid == incoming.provider_sid)
+        ).one()
+        now = self.clock.now()
+        text.attempts += 1
+        result = self.handler.handle(
+            session,
+            provider_sid=text.provider_sid,
+            from_phone=text.from_phone,
+            to_phone=text.to_phone,
+            body=text.body,
+            now=now,
+            creditor_id=creditor_id,
+        )
+        text.state = "processed"
+        text.processed_at = now
+        text.message_id = result.message_id
+        return result
+
+    # ------------------------------------------------------------------ failures
+    def backoff(self, attempt: int) -> timedelta:
+        """base * 2^(attempt-1) up to the ceiling, jittered between half and the whole."""
+        ceiling = self.settings.inbound_retry_base_seconds * (2 ** min(max(attempt - 1, 0), 30))
+        ceiling = min(ceiling, self.settings.inbound_retry_max_delay_seconds)
+        return timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling))
+
+    def _failed_try(self, session: Session, text: InboundText, error: str, now: datetime) -> None:
+        text.last_error = error
+        if text.attempts < self.settings.inbound_max_attempts:
+            text.next_attempt_at = now + self.backoff(text.attempts)
+            return
+        text.state = "failed"
+        logger.error(
+            "inbound text given up: to the human queue",
+            extra={"inbound_id": text.id, "attempts": text.attempts},
+        )
+        self._to_human_queue(session, text, error, now)
+
+    def _to_human_queue(
+        self, session: Session, text: InboundText, error: str, now: datetime
+    ) -> None:
+        """A person takes over: the sender's conversation is flagged with the error and
+        the words are kept with its messages (each in a savepoint: what failed may fail
+        again, and the text stays in the queue table with its error either way)."""
+        try:
+            phone = normalize_phone(text.from_phone, self.settings.default_region)
+        except PhoneError:
+            phone = text.from_phone
+        try:
+            to_number = normalize_phone(text.to_phone, self.settings.default_region)
+        except PhoneError:
+            to_number = text.to_phone
+        try:
+            with session.begin_nested():
+                debtor = find_debtor(session, phone, to_phone=to_number)
+                if debtor is None:
+                    return
+                conversation = get_conversation(session, debtor, now)
+                flag_conversation(
+                    session,
+                    conversation,
+                    f"a text could not be handled: {error}",
+                    now=now,
+                    actor="worker",
+                )
+        except Exception:
+            logger.exception("could not flag the conversation of a failed inbound text")
+            return
+        try:
+            with session.begin_nested():
+                stored = session.scalars(
+                    select(Message.id).where(Message.provider_sid == text.provider_sid)
+                ).first()
+                if stored is None:
+                    info = count_segments(text.body)
+                    message = Message(
+                        creditor_id=debtor.creditor_id,
+                        debtor_id=debtor.id,
+                        direction="inbound",
+                        kind="inbound",
+                        initiated=False,
+                        body=text.body,
+                        to_phone=text.to_phone,
+                        from_phone=phone,
+                        status="received",
+                        provider_sid=text.provider_sid,
+                        segments=info.segments,
+                        encoding=info.encoding,
+                        attempts=0,
+                        needs_reconcile=False,
+                        error_message=error,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    session.add(message)
+                    session.flush()
+                    text.message_id = message.id
+        except Exception:
+            logger.exception("could not keep the words of a failed inbound text")
+
+    def _count_outer_failure(self, phone: str, exc: BaseException) -> None:
+        try:
+            with self.db.transaction() as session:
+                if not lock_number(session, phone):
+                    return
+                now = self.clock.now()
+                text = session.scalars(
+                    select(InboundText)
+                    .where(InboundText.from_phone == phone, InboundText.state == "pending")
+                    .order_by(InboundText.id)
+                    .limit(1)
+                ).first()
+                if text is None or text.next_attempt_at > now:
+                    return
+                text.attempts += 1
+                self._failed_try(session, text, _error_text(exc), now)
+        except Exception:
+            logger.exception("could not count a failed inbound try; it is retried as it is")
