@@ -75,6 +75,8 @@ INVALID_EVERY = 100  # row i is invalid when i % 100 == INVALID_AT: 1% of the fi
 INVALID_AT = 37
 FIRST_DUE = date(2026, 9, 1)
 TABLES = Base.metadata.tables
+# This script's own PostgreSQL database (the send and webhook benchmarks use others).
+PG_DATABASE = "parley_bench_import"
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,7 @@ def bench_backend(backend: str, rows: int) -> Result:
             flush=True,
         )
         try:
-            url = fresh_database(backend, workdir, "parley")
+            url = fresh_database(backend, workdir, "parley", pg_database=PG_DATABASE)
             seconds, created, failed, rss_before, rss_growth = run_parley(url, csv_path)
             print(
                 f"[{backend}] Parley import_csv: {created:,} created, {failed:,} failed in "
@@ -322,11 +324,11 @@ def bench_backend(backend: str, rows: int) -> Result:
                 f"{rss_growth / 1024:.1f} MiB (from {rss_before / 1024:.0f} MiB)",
                 flush=True,
             )
-            url = fresh_database(backend, workdir, "plain")
+            url = fresh_database(backend, workdir, "plain", pg_database=PG_DATABASE)
             plain_seconds, events_seconds, debtors, debts = run_plain(url, rows)
         finally:
             if backend == "postgres":
-                drop_postgres()
+                drop_postgres(PG_DATABASE)
     if debts != created:
         raise SystemExit(f"baseline inserted {debts} debts, Parley {created}")
     result = Result(
