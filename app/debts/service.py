@@ -178,7 +178,7 @@ def _among(session: Session, column: Any, values: list[str]) -> Any:
     return column.in_(values)
 
 
-def _bulk_insert(
+def bulk_insert(
     session: Session,
     table: Table,
     rows: list[dict[str, Any]],
@@ -339,7 +339,7 @@ def _store_debtors(
         _absorb(debtor, row, now)
     if created:
         inserted = set(
-            _bulk_insert(
+            bulk_insert(
                 session,
                 DEBTORS,
                 list(created.values()),
@@ -386,7 +386,7 @@ def _store_debtors(
         )
         _expire_cached(session, Debtor, (u["b_id"] for u in updates))
     if consents:
-        _bulk_insert(session, CONSENT, consents)
+        bulk_insert(session, CONSENT, consents)
     return {phone: debtor["id"] for phone, debtor in (known | created).items()}
 
 
@@ -446,7 +446,7 @@ def _upsert_chunk(
         )
     if new_debts:
         inserted = set(
-            _bulk_insert(
+            bulk_insert(
                 session,
                 DEBTS,
                 list(new_debts.values()),
@@ -478,7 +478,7 @@ def _upsert_chunk(
             if external_id in inserted
         ]
         if events:
-            _bulk_insert(session, EVENTS, events)
+            bulk_insert(session, EVENTS, events)
     if reimports:
         reimports.sort(key=lambda item: item[0])
         debts = {
