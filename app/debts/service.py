@@ -773,15 +773,19 @@ def import_csv(
     progress: Callable[[ImportSummary], None] | None = None,
     checkpoint: Callable[[], None] | None = None,
 ) -> ImportSummary:
-    """Import a CSV chunk by chunk: each chunk is flushed and then dropped from the
-    session, so a 50,000-row file never sits in memory.
+    """Import a CSV chunk by chunk (CHUNK_SIZE rows): each chunk is stored with
+    multi-row statements and then dropped from the session, so memory stays flat however
+    long the file (500,000 rows measured in bench/); the summary keeps the totals and
+    only the first 1,000 refused rows.
 
     Without `checkpoint` everything lands in the caller's transaction. With it (a commit
     the caller provides) the stream, which must then be seekable, is first checked whole
     (a malformed file still stores nothing), and `checkpoint` runs after every chunk, so
     a long import never holds the database's write lock for more than one chunk: on
-    SQLite an inbound text waits at most that long. Rows are upserts by external_id, so
-    re-running an import that stopped half-way stores nothing twice.
+    SQLite an inbound text waits at most that long. A failure midway (the database goes
+    away, the process dies) leaves every committed chunk whole and nothing of the chunk
+    that failed (each is one savepoint and one commit). Rows are upserts by external_id,
+    so re-running an import that stopped half-way stores nothing twice.
     """
     if checkpoint is not None:
         start = stream.tell()
