@@ -451,6 +451,7 @@ def summarise(results: list[Result]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global PG_DATABASE  # one run of the script, one database
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=50_000, help="CSV rows (default 50000)")
     parser.add_argument(
@@ -461,8 +462,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time and measure only Parley's import (for --rows 500000: peak RSS growth)",
     )
+    parser.add_argument(
+        "--pg-database",
+        default=PG_DATABASE,
+        help=f"PostgreSQL database to drop and re-create (default {PG_DATABASE}; must start "
+        "with parley_bench), so that two runs at once do not share one",
+    )
     parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    PG_DATABASE = args.pg_database
     if not 1 <= args.rows <= 1_000_000:
         parser.error("--rows must be between 1 and 1,000,000")
     check_phone_plan()
@@ -489,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                     "--json-out",
                     str(out),
                     *(["--memory-only"] if args.memory_only else []),
+                    "--pg-database",
+                    PG_DATABASE,
                 ]
                 subprocess.run(command, check=True)
                 results.append(Result(**json.loads(out.read_text())))
