@@ -46,6 +46,7 @@ from app.clock import SystemClock
 from app.creditors.service import create_creditor
 from app.db import Base, Database, new_id
 from app.debts.models import Debt
+from app.debts.service import CHUNK_SIZE, bulk_insert
 from app.texts import normalize_language
 from bench.common import (
     check_phone_plan,
@@ -75,6 +76,8 @@ INVALID_EVERY = 100  # row i is invalid when i % 100 == INVALID_AT: 1% of the fi
 INVALID_AT = 37
 FIRST_DUE = date(2026, 9, 1)
 TABLES = Base.metadata.tables
+# This script's own PostgreSQL database (the send and webhook benchmarks use others).
+PG_DATABASE = "parley_bench_import"
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,8 @@ class Result:
     plain_seconds: float
     events_seconds: float
     csv_bytes: int
+    multirow_seconds: float
+    multirow_events_seconds: float
 
     @property
     def stored(self) -> int:
@@ -208,6 +213,14 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.parley_rate / self.plain_rate
+
+    @property
+    def multirow_rate(self) -> float:
+        return rate(self.stored, self.multirow_seconds)
+
+    @property
+    def multirow_ratio(self) -> float:
+        return self.parley_rate / self.multirow_rate
 
 
 def run_parley(url: str, csv_path: Path) -> tuple[float, int, int, int, int]:
@@ -234,9 +247,12 @@ def run_parley(url: str, csv_path: Path) -> tuple[float, int, int, int, int]:
         database.dispose()
 
 
-def run_plain(url: str, rows: int) -> tuple[float, float, int, int]:
-    """Time a Core executemany of the same debtors and debts (then the events);
-    returns debts+debtors seconds, events seconds, debtors and debts inserted."""
+def run_plain(url: str, rows: int, style: str = "executemany") -> tuple[float, float, int, int]:
+    """Time a plain INSERT of the same debtors and debts (then the events) in one
+    transaction: SQLAlchemy Core's executemany (`style="executemany"`) or the multi-row
+    statement Parley's import uses (`"multirow"`: `bulk_insert`, unnest arrays on
+    PostgreSQL, multi-row VALUES on SQLite); returns debts+debtors seconds, events
+    seconds, debtors and debts inserted."""
     database = Database(url)
     try:
         creditor_id = new_creditor(database)
@@ -291,6 +307,26 @@ def run_plain(url: str, rows: int) -> tuple[float, float, int, int]:
             }
             for debt in debts
         ]
+        for debt in debts:  # every column, as bulk_insert wants
+            debt.update(tags=None, next_statement_on=None, escalation=None)
+        for debtor in debtors.values():
+            debtor.update(
+                other_timezones=None,
+                contact_window_start=None,
+                contact_window_end=None,
+                contact_weekdays_only=False,
+            )
+        if style == "multirow":
+            with timed() as core, database.transaction() as session:
+                for start in range(0, len(debtors), CHUNK_SIZE):
+                    part = list(debtors.values())[start : start + CHUNK_SIZE]
+                    bulk_insert(session, TABLES["debtors"], part)
+                for start in range(0, len(debts), CHUNK_SIZE):
+                    bulk_insert(session, TABLES["debts"], debts[start : start + CHUNK_SIZE])
+            with timed() as extra, database.transaction() as session:
+                for start in range(0, len(events), CHUNK_SIZE):
+                    bulk_insert(session, TABLES["events"], events[start : start + CHUNK_SIZE])
+            return core.seconds, extra.seconds, len(debtors), len(debts)
         with timed() as core, database.engine.begin() as connection:
             connection.execute(insert(TABLES["debtors"]), list(debtors.values()))
             connection.execute(insert(TABLES["debts"]), debts)
@@ -302,7 +338,7 @@ def run_plain(url: str, rows: int) -> tuple[float, float, int, int]:
         database.dispose()
 
 
-def bench_backend(backend: str, rows: int) -> Result:
+def bench_backend(backend: str, rows: int, baselines: bool = True) -> Result:
     with tempfile.TemporaryDirectory(prefix="parley-import-bench-") as tmp:
         workdir = Path(tmp)
         csv_path = workdir / "debts.csv"
@@ -313,7 +349,7 @@ def bench_backend(backend: str, rows: int) -> Result:
             flush=True,
         )
         try:
-            url = fresh_database(backend, workdir, "parley")
+            url = fresh_database(backend, workdir, "parley", pg_database=PG_DATABASE)
             seconds, created, failed, rss_before, rss_growth = run_parley(url, csv_path)
             print(
                 f"[{backend}] Parley import_csv: {created:,} created, {failed:,} failed in "
@@ -322,11 +358,16 @@ def bench_backend(backend: str, rows: int) -> Result:
                 f"{rss_growth / 1024:.1f} MiB (from {rss_before / 1024:.0f} MiB)",
                 flush=True,
             )
-            url = fresh_database(backend, workdir, "plain")
-            plain_seconds, events_seconds, debtors, debts = run_plain(url, rows)
+            plain_seconds = events_seconds = multirow_seconds = multirow_events_seconds = 0.0
+            debtors, debts = info.phones, created
+            if baselines:
+                url = fresh_database(backend, workdir, "plain", pg_database=PG_DATABASE)
+                plain_seconds, events_seconds, debtors, debts = run_plain(url, rows)
+                url = fresh_database(backend, workdir, "multirow", pg_database=PG_DATABASE)
+                multirow_seconds, multirow_events_seconds, _, _ = run_plain(url, rows, "multirow")
         finally:
             if backend == "postgres":
-                drop_postgres()
+                drop_postgres(PG_DATABASE)
     if debts != created:
         raise SystemExit(f"baseline inserted {debts} debts, Parley {created}")
     result = Result(
@@ -342,7 +383,11 @@ def bench_backend(backend: str, rows: int) -> Result:
         plain_seconds=plain_seconds,
         events_seconds=events_seconds,
         csv_bytes=info.size_bytes,
+        multirow_seconds=multirow_seconds,
+        multirow_events_seconds=multirow_events_seconds,
     )
+    if not baselines:
+        return result
     print(
         f"[{backend}] plain Core INSERT: {debtors:,} debtors + {debts:,} debts in "
         f"{plain_seconds:.2f} s = {result.plain_rate:,.0f} debts/s "
@@ -350,8 +395,15 @@ def bench_backend(backend: str, rows: int) -> Result:
         flush=True,
     )
     print(
+        f"[{backend}] plain multi-row INSERT (Parley's statements, no validation): "
+        f"{multirow_seconds:.2f} s = {result.multirow_rate:,.0f} debts/s "
+        f"(+ events: {multirow_events_seconds:.2f} s more)",
+        flush=True,
+    )
+    print(
         f"[{backend}] ratio Parley / plain insert (debts/s): {result.ratio:.3f} "
-        f"(Parley takes {1 / result.ratio:.1f}x as long)",
+        f"(Parley takes {1 / result.ratio:.1f}x as long); "
+        f"Parley / plain multi-row: {result.multirow_ratio:.3f}",
         flush=True,
     )
     return result
@@ -369,6 +421,8 @@ def summarise(results: list[Result]) -> None:
             "plain debts/s",
             "ratio",
             "+events s",
+            "multi-row s",
+            "ratio to multi-row",
             "RSS growth MiB",
         ],
         [
@@ -377,10 +431,18 @@ def summarise(results: list[Result]) -> None:
                 f"{r.rows:,}",
                 f"{r.parley_seconds:.2f}",
                 f"{r.parley_rate:,.0f}",
-                f"{r.plain_seconds:.2f}",
-                f"{r.plain_rate:,.0f}",
-                f"{r.ratio:.3f}",
-                f"{r.events_seconds:.2f}",
+                *(
+                    [
+                        f"{r.plain_seconds:.2f}",
+                        f"{r.plain_rate:,.0f}",
+                        f"{r.ratio:.3f}",
+                        f"{r.events_seconds:.2f}",
+                        f"{r.multirow_seconds:.2f}",
+                        f"{r.multirow_ratio:.3f}",
+                    ]
+                    if r.plain_seconds
+                    else ["-"] * 6
+                ),
                 f"{r.rss_growth_kib / 1024:.1f}",
             ]
             for r in results
@@ -389,13 +451,26 @@ def summarise(results: list[Result]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global PG_DATABASE  # one run of the script, one database
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=50_000, help="CSV rows (default 50000)")
     parser.add_argument(
         "--backend", choices=("sqlite", "postgres", "all"), default="all", help="default all"
     )
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="time and measure only Parley's import (for --rows 500000: peak RSS growth)",
+    )
+    parser.add_argument(
+        "--pg-database",
+        default=PG_DATABASE,
+        help=f"PostgreSQL database to drop and re-create (default {PG_DATABASE}; must start "
+        "with parley_bench), so that two runs at once do not share one",
+    )
     parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    PG_DATABASE = args.pg_database
     if not 1 <= args.rows <= 1_000_000:
         parser.error("--rows must be between 1 and 1,000,000")
     check_phone_plan()
@@ -403,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     if len(backends) == 1:
         print_machine()
-        results.append(bench_backend(backends[0], args.rows))
+        results.append(bench_backend(backends[0], args.rows, not args.memory_only))
         if args.json_out is not None:
             args.json_out.write_text(json.dumps(asdict(results[0])))
             return 0
@@ -421,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
                     backend,
                     "--json-out",
                     str(out),
+                    *(["--memory-only"] if args.memory_only else []),
+                    "--pg-database",
+                    PG_DATABASE,
                 ]
                 subprocess.run(command, check=True)
                 results.append(Result(**json.loads(out.read_text())))
