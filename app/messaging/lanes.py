@@ -358,8 +358,9 @@ def sending_status(
 ) -> SendingStatus:
     guard = session.get(DeliverabilityGuard, creditor.id)
     since = guard.resumed_at if guard else None
-    held = dict(
-        session.execute(
+    held = {
+        str(reason): int(count)
+        for reason, count in session.execute(
             select(Message.held_reason, func.count())
             .where(
                 Message.creditor_id == creditor.id,
@@ -368,13 +369,13 @@ def sending_status(
                 Message.held_reason.is_not(None),
             )
             .group_by(Message.held_reason)
-        ).tuples()
-    )
+        )
+    }
     return SendingStatus(
         lane=_lane_status(session, lane_key(creditor, settings), now),
         account=_lane_status(session, ACCOUNT_LANE, now),
         guard=guard if guard is not None and guard.paused_since is not None else None,
         figures=weigh_deliverability(session, creditor.id, settings, since),
-        held={str(k): int(v) for k, v in held.items()},
+        held=held,
         resumed_at=since,
     )
