@@ -78,9 +78,7 @@ def outbound(db: Database) -> list[Message]:
 def statements(client: TestClient, tenant: Tenant, count: int, first: int = 0) -> list[str]:
     ids = []
     for i in range(first, first + count):
-        debt_id = import_debt(
-            client, tenant, external_id=f"L-{i}", debtor_phone=f"+1415555{i:04d}"
-        )
+        debt_id = import_debt(client, tenant, external_id=f"L-{i}", debtor_phone=f"+1415555{i:04d}")
         response = client.post(f"/api/v1/debts/{debt_id}/statements", headers=tenant.headers)
         assert response.status_code == 202, response.text
         ids.append(response.json()["message"]["id"])
@@ -308,9 +306,7 @@ def test_carrier_filtering_pauses_initiated_texts_until_a_person_resumes(
     status = sending(tw_client, tenant)["deliverability"]
     assert status["paused"] is True and status["filtered_rate"] == 0.5
     assert "30007" in status["reason"]
-    listed = tw_client.get(
-        f"/api/v1/debts/{held.debt_id}/messages", headers=tenant.headers
-    ).json()
+    listed = tw_client.get(f"/api/v1/debts/{held.debt_id}/messages", headers=tenant.headers).json()
     assert [m["held_reason"] for m in listed["items"]] == ["deliverability"]
     # Still paused later: the guard does not lift itself.
     clock.advance(timedelta(hours=1))
