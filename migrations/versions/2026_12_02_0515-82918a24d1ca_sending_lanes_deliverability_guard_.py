@@ -75,11 +75,8 @@ def upgrade() -> None:
         batch_op.drop_constraint(op.f("ck_messages_priority"), type_="check")
         batch_op.create_check_constraint("priority", "priority IN (0, 1, 2, 3)")
     op.execute("UPDATE messages SET priority = 3 WHERE priority = 2")
-    op.execute(
-        "UPDATE messages SET priority = 2 WHERE initiated AND kind IN ("
-        + ", ".join(f"'{kind}'" for kind in REMINDER_KINDS)
-        + ")"
-    )
+    messages = sa.table("messages", sa.column("priority"), sa.column("kind"))
+    op.execute(messages.update().where(messages.c.kind.in_(REMINDER_KINDS)).values(priority=2))
     # ### end Alembic commands ###
 
 
