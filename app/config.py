@@ -90,8 +90,9 @@ class Settings(BaseSettings):
     # Deliverability guard: a creditor's initiated texts pause when, over its last
     # deliverability_sample initiated texts, the share followed by an opt-out or filtered
     # by a carrier (Twilio 30007) passes these rates; answers to debtors still go.
+    # The opt-out limit is off (1.0) by default: collection portfolios opt out often.
     deliverability_sample: int = Field(default=200, ge=1)
-    deliverability_max_opt_out_rate: float = Field(default=0.05, gt=0, le=1)
+    deliverability_max_opt_out_rate: float = Field(default=1.0, gt=0, le=1)
     deliverability_max_filtered_rate: float = Field(default=0.02, gt=0, le=1)
     # How long a text held by the guard waits before it is looked at again.
     deliverability_recheck_seconds: float = Field(default=900.0, gt=0)

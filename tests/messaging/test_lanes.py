@@ -155,7 +155,8 @@ def test_a_lane_sends_no_more_than_its_rate_and_answers_go_first(
     assert tw_worker.run_once() == 2
     answer = next(r for r in outbound(db) if r.is_reply)
     assert answer.status == "submitted"
-    assert fake_twilio.messages[2]["body"] == answer.body  # first in its second
+    # In the first pair of its second (the two go from parallel send threads).
+    assert answer.body in {m["body"] for m in fake_twilio.messages[2:4]}
     clock.advance(timedelta(seconds=1))
     assert tw_worker.run_once() == 2
     to = [m["to"] for m in fake_twilio.messages]
@@ -320,7 +321,9 @@ def test_carrier_filtering_pauses_initiated_texts_until_a_person_resumes(
     assert sending(tw_client, tenant)["deliverability"]["paused"] is False
 
 
-@pytest.mark.parametrize("budgets", [{"deliverability_sample": 3}])
+@pytest.mark.parametrize(
+    "budgets", [{"deliverability_sample": 3, "deliverability_max_opt_out_rate": 0.05}]
+)
 def test_opt_outs_after_texts_pause_initiated_texts(
     tw_client: TestClient,
     tenant: Tenant,
