@@ -51,6 +51,8 @@ bench: install
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/send_bench.py
 	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/reply_bench.py
+	$(BIN)/python bench/growth_bench.py
 	$(BIN)/python bench/classifier_bench.py
 
 clean:

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     page_token_failures_per_minute: int = Field(default=30, ge=0, le=100_000)
     # How long a SQLite writer waits for the lock before the request answers 503.
     sqlite_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # What one SMS segment costs, in millionths of a US dollar ($0.0083 by default, a US
+    # long code's list price): the dry run's (`parley simulate`) cost estimate.
+    sms_segment_price_micro_usd: int = Field(default=8_300, ge=0, le=10_000_000)
+    # The console's dry run runs inside the request: it refuses more than this many
+    # debtors x days (about 3 ms of CPU each), so the page answers in well under a minute.
+    # `parley simulate` and POST /api/v1/simulations have no such limit.
+    console_simulation_max_debtor_days: int = Field(default=6_000, ge=1)
 
     @model_validator(mode="after")
     def _lease_outlasts_a_batch(self) -> Settings:

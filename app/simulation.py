@@ -9,9 +9,15 @@ and a seeded model of debtors who answer: some pay, some ask for plans or a call
 promise, some say STOP, most stay silent. Nothing reaches Twilio or the real database.
 
 The report counts what went out (per day, per debtor-local hour), what was held and
-why, segments and their cost, and lists every violation: an initiated text outside
-the window, over the daily cap of a number, to a number after it opted out, to a
-suppressed debtor, or from an agency to a US or Canadian number.
+why, segments and their cost (PARLEY_SMS_SEGMENT_PRICE_MICRO_USD a segment), the load
+on each sending lane against its capacity, and lists every violation: an initiated text
+outside the window, over the daily cap of a number, to a number after it opted out, to
+a suppressed debtor, or from an agency to a US or Canadian number.
+
+Lane capacity is provisional: until per-lane budgets exist as settings, every lane is
+given the whole worker's guaranteed rate, PARLEY_SEND_CONCURRENCY sends per
+PARLEY_SEND_TIMEOUT_SECONDS (each concurrent send finishes within its timeout), and the
+report says so in `lane_capacity.source`.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from app.debts.models import Debt, Debtor, Event
 from app.deps import SessionDep, SettingsDep
 from app.messaging.gateway import OutboundSMS, ProviderMessage, SendResult
 from app.messaging.governor import agency_may_text
-from app.messaging.models import Message, PhoneOptOut
+from app.messaging.models import Message, PhoneOptOut, SendPriority
 from app.payments.models import PaymentCode
 
 MAX_DAYS = 62
@@ -50,8 +56,12 @@ SENT = ("submitted", "sent", "delivered", "read", "undelivered")
 # The simulated clock jumps to the next thing due (a text, a reply), at least `step` and
 # at most JOBS_EVERY at a time; the periodic jobs run every JOBS_EVERY.
 JOBS_EVERY = timedelta(hours=1)
-# What a segment costs, for the report (US long code, USD); a rough guide only.
-SEGMENT_PRICE_MICROS = 8_300
+# Where each lane's capacity comes from (see the module's docstring).
+LANE_CAPACITY_SOURCE = (
+    "the worker's guaranteed rate, PARLEY_SEND_CONCURRENCY sends per "
+    "PARLEY_SEND_TIMEOUT_SECONDS, shared by every lane (provisional: no per-lane "
+    "setting yet)"
+)
 
 
 @dataclass(frozen=True)
@@ -231,6 +241,7 @@ def run_simulation(
                 body_renderers(),
                 build_inbound_handler(sim_settings),
                 OutboxWorker,
+                report_settings=settings,
             )
         finally:
             target.dispose()
@@ -256,7 +267,11 @@ def _simulate(
     renderers: Any,
     handler: Any,
     worker_class: Any,
+    *,
+    report_settings: Settings,
 ) -> dict[str, Any]:
+    """Run the copy in `db` on `settings` (the throw-away ones); the report prices and
+    sizes lanes with `report_settings` (the real ones)."""
     from app.actions.debts import queue_statement
     from app.actions.payments import receive_payment
     from app.payments.service import PaymentReport
@@ -308,7 +323,9 @@ def _simulate(
         if model.queue:
             candidates.append(model.queue[0].at)
         clock.set(max(now + step, min(candidates)))
-    return report(db, creditor_id, begin, days, mode, inbound_count, payments)
+    return report(
+        db, creditor_id, begin, days, mode, inbound_count, payments, settings=report_settings
+    )
 
 
 def _pay(session: Session, phone: str, now: datetime, receive: Any, report_class: Any) -> bool:
@@ -348,6 +365,8 @@ def report(
     mode: str,
     inbound: int,
     payments: int,
+    *,
+    settings: Settings,
 ) -> dict[str, Any]:
     """The dry run's JSON report, with every violation found in what was sent."""
     with db.transaction() as session:
@@ -436,6 +455,14 @@ def report(
             if reason:
                 held[reason] += 1
         segments = sum(m.segments for m in sent)
+        price = settings.sms_segment_price_micro_usd
+        inbound_at = list(
+            session.scalars(
+                select(Message.created_at).where(
+                    Message.direction == "inbound", Message.creditor_id == creditor_id
+                )
+            )
+        )
         return {
             "creditor": creditor.name,
             "kind": creditor.kind,
@@ -453,9 +480,105 @@ def report(
             "by_local_hour": {str(h): by_hour[str(h)] for h in range(24)},
             "held_by_reason": dict(sorted(held.items())),
             "segments": segments,
-            "estimated_cost_usd": round(segments * SEGMENT_PRICE_MICROS / 1_000_000, 2),
+            "segment_price_micro_usd": price,
+            "estimated_cost_usd": _usd(segments, price),
+            "segments_by_kind": _segments_by_kind(sent, price),
+            "segments_by_day": _segments_by_day(sent, debtors),
+            "expected_replies": {
+                "inbound": len(inbound_at),
+                "peak_per_hour": _peak(inbound_at, timedelta(hours=1)),
+            },
+            "lane_capacity": lane_capacity(settings),
+            "lanes": _lanes(sent, settings),
             "violations": violations,
         }
+
+
+def _usd(segments: int, price_micro_usd: int) -> float:
+    return round(segments * price_micro_usd / 1_000_000, 2)
+
+
+def _segments_by_kind(sent: list[Message], price: int) -> dict[str, dict[str, Any]]:
+    """Per kind of text (statement, reminder, reply...): texts, segments, cost."""
+    texts: Counter[str] = Counter()
+    segments: Counter[str] = Counter()
+    for message in sent:
+        texts[message.kind] += 1
+        segments[message.kind] += message.segments
+    return {
+        kind: {
+            "messages": texts[kind],
+            "segments": segments[kind],
+            "estimated_cost_usd": _usd(segments[kind], price),
+        }
+        for kind in sorted(texts)
+    }
+
+
+def _segments_by_day(sent: list[Message], debtors: dict[str, Debtor]) -> dict[str, int]:
+    """Segments per debtor-local day (the days of `messages_by_day`)."""
+    by_day: Counter[str] = Counter()
+    for message in sent:
+        assert message.sent_at is not None
+        debtor = debtors.get(message.debtor_id or "")
+        day = _local(message.sent_at, debtor.timezone if debtor else "UTC").date()
+        by_day[day.isoformat()] += message.segments
+    return dict(sorted(by_day.items()))
+
+
+def _peak(moments: list[datetime], width: timedelta) -> int:
+    """The most of `moments` that fall in one window of `width` (a sliding window)."""
+    ordered = sorted(moments)
+    best = 0
+    first = 0
+    for last, at in enumerate(ordered):
+        while ordered[first] <= at - width:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def lane_capacity(settings: Settings) -> dict[str, Any]:
+    """What one lane can send, and where that figure comes from."""
+    per_second = settings.send_concurrency / settings.send_timeout_seconds
+    return {
+        "per_second": round(per_second, 3),
+        "per_minute": int(per_second * 60),
+        "per_hour": int(per_second * 3600),
+        "source": LANE_CAPACITY_SOURCE,
+        "provisional": True,
+    }
+
+
+def _lanes(sent: list[Message], settings: Settings) -> dict[str, dict[str, Any]]:
+    """Each lane's load (texts, busiest minute and hour) against its capacity: `answer`
+    (answers to the debtor's own texts), `notice` (other texts nobody initiated) and
+    `bulk` (statements, reminders, cadence), the worker's claim order."""
+    capacity = lane_capacity(settings)
+    moments: dict[str, list[datetime]] = {p.name.lower(): [] for p in SendPriority}
+    for message in sent:
+        assert message.sent_at is not None
+        try:
+            name = SendPriority(message.priority).name.lower()
+        except ValueError:
+            name = SendPriority.BULK.name.lower()
+        moments[name].append(message.sent_at)
+    lanes = {}
+    for name, at in moments.items():
+        minute = _peak(at, timedelta(minutes=1))
+        hour = _peak(at, timedelta(hours=1))
+        lanes[name] = {
+            "messages": len(at),
+            "peak_per_minute": minute,
+            "peak_per_hour": hour,
+            "capacity_per_minute": capacity["per_minute"],
+            "capacity_per_hour": capacity["per_hour"],
+            "peak_hour_share": round(hour / capacity["per_hour"], 4)
+            if capacity["per_hour"]
+            else None,
+            "fits": minute <= capacity["per_minute"] and hour <= capacity["per_hour"],
+        }
+    return lanes
 
 
 def _opted_out_at(history: list[tuple[datetime, str]], at: datetime) -> bool:

@@ -19,6 +19,11 @@ or simply ``client = fake.make_client(timeout=0.5)``, which additionally clears
 would otherwise make twilio rewrite the host name ``127.0.0.1``) and ignores
 HTTP proxy environment variables.
 
+``FakeTwilio(keep_alive=True)`` speaks HTTP/1.1 with keep-alive as Twilio does (the
+default is HTTP/1.0, one request per connection); ``fake.connections`` lists the client
+address of every TCP connection accepted, so a test can tell a reused connection from
+new ones.
+
 What the app sees from the real client (twilio 9.13, ``TwilioHttpClient``):
 
 * HTTP error answers (4xx/5xx) -> ``twilio.base.exceptions.TwilioRestException``
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import math
 import secrets
@@ -191,11 +197,23 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, fake: FakeTwilio) -> None:
         self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
+        handler = _KeepAliveHandler if fake.keep_alive else _Handler
+        super().__init__(("127.0.0.1", 0), handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Every accepted TCP connection is counted (and its socket kept, so stop() can
+        # end idle keep-alive connections instead of waiting for their timeout).
+        self.fake._connection_opened(request, client_address)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.fake._connection_closed(request)
+        super().shutdown_request(request)
 
 
 class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.0: one request per connection, so no idle keep-alive thread blocks shutdown.
+    # HTTP/1.0 by default: one request per connection (FakeTwilio(keep_alive=True) uses
+    # _KeepAliveHandler; stop() then ends idle connections itself).
     protocol_version = "HTTP/1.0"
     server_version = "FakeTwilio/1.0"
     timeout = 10  # seconds a client may take to send its request
@@ -251,6 +269,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+class _KeepAliveHandler(_Handler):
+    """HTTP/1.1 with keep-alive, as Twilio's API speaks it: a client reuses its
+    connection for request after request (``FakeTwilio(keep_alive=True)``)."""
+
+    protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: the headers and the body leave in two writes; with Nagle's algorithm
+    # the body would wait for the client's delayed ACK (~40 ms) on a kept-alive
+    # connection.
+    disable_nagle_algorithm = True
+
+
 class FakeTwilio:
     """Twilio Programmable Messaging API subset served on ``127.0.0.1:<random port>``.
 
@@ -268,8 +297,17 @@ class FakeTwilio:
         account_sid: str = DEFAULT_ACCOUNT_SID,
         auth_token: str = DEFAULT_AUTH_TOKEN,
         now: Callable[[], datetime] | None = None,
+        *,
+        keep_alive: bool = False,
     ) -> None:
         self.account_sid = account_sid
+        # HTTP/1.1 keep-alive (Twilio's behaviour); the default HTTP/1.0 answers one
+        # request per connection.
+        self.keep_alive = keep_alive
+        # Client (host, port) of every TCP connection accepted, oldest first, and the
+        # sockets still open.
+        self._peers: list[tuple[str, int]] = []
+        self._open_sockets: set[socket.socket] = set()
         self.auth_token = auth_token
         # The clock that stamps date_created (a test's FixedClock keeps both sides agreed).
         self.now = now or (lambda: datetime.now(UTC))
@@ -309,6 +347,11 @@ class FakeTwilio:
             return
         self._stopping.set()
         server.shutdown()
+        with self._lock:
+            idle = list(self._open_sockets)
+        for sock in idle:  # idle keep-alive connections: end their handler's read
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         server.server_close()  # joins the handler threads
         thread.join()
         self._server = self._thread = None
@@ -364,6 +407,22 @@ class FakeTwilio:
         with self._lock:
             return [dict(m) for m in self._state.messages.values()]
 
+    @property
+    def connections(self) -> list[tuple[str, int]]:
+        """The client address (host, port) of every TCP connection accepted so far,
+        oldest first: a client that keeps its connection alive shows up once."""
+        with self._lock:
+            return list(self._peers)
+
+    def _connection_opened(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        with self._lock:
+            self._peers.append((str(address[0]), int(address[1])))
+            self._open_sockets.add(sock)
+
+    def _connection_closed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open_sockets.discard(sock)
+
     def get_message(self, sid: str) -> dict[str, object] | None:
         with self._lock:
             found = self._state.messages.get(sid)
@@ -404,9 +463,11 @@ class FakeTwilio:
             self._state.delays.extend([seconds] * n)
 
     def reset(self) -> None:
-        """Forget recorded requests, messages, pending failures, delays and policies."""
+        """Forget recorded requests, messages, pending failures, delays, policies and
+        the connections counted so far."""
         with self._lock:
             self._state = _State()
+            self._peers = []
 
     def set_create_policy(self, policy: FaultPolicy | None) -> None:
         """Decide a fault per message create: ``policy(request, nth)`` where ``nth``

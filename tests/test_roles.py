@@ -122,6 +122,9 @@ CONSOLE_DECISIONS: dict[tuple[str, str], Permission] = {
     ("GET", "/console/import"): P.VIEW,
     ("POST", "/console/import"): P.MANAGE_DEBTS,
     ("GET", "/console/analytics"): P.VIEW_AMOUNTS,
+    # The dry run: the same permission as POST /api/v1/simulations.
+    ("GET", "/console/simulation"): P.CONFIGURE,
+    ("POST", "/console/simulation"): P.CONFIGURE,
 }
 
 # Endpoints without a principal, and why.

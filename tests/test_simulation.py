@@ -19,7 +19,7 @@ from app.debts.models import Debt
 from app.demo import seed_demo
 from app.messaging.models import Message
 from app.simulation import run_simulation
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_settings, make_tenant
 from tests.helpers import debt_row
 
 # Fifteen zones on both sides of the date line, with and without DST; the month runs
@@ -165,3 +165,78 @@ def test_the_api_and_the_command_line_give_the_report(
         check=False,
     )
     assert missing.returncode == 2 and "Nobody" in missing.stderr
+
+
+def test_the_report_prices_segments_and_sizes_each_lane(
+    client: TestClient, tenant: Tenant, db: Database, database_url: str
+) -> None:
+    client.post(
+        "/api/v1/debts", json={"items": portfolio(30)}, headers=tenant.headers
+    ).raise_for_status()
+    # A dearer segment and a slow worker (one send at a time, 120 s timeout: no lane can
+    # promise a whole text a minute).
+    settings = make_settings(
+        database_url,
+        sms_segment_price_micro_usd=12_500,
+        send_concurrency=1,
+        send_timeout_seconds=120.0,
+        worker_batch_size=1,
+    )
+    result = run_simulation(
+        db, "Acme Finance", days=3, start=date(2026, 11, 25), seed=2, settings=settings
+    )
+    assert result["violations"] == []
+    segments = result["segments"]
+    assert segments >= result["messages"] >= 30
+    assert result["segment_price_micro_usd"] == 12_500
+    assert result["estimated_cost_usd"] == round(segments * 12_500 / 1_000_000, 2)
+    by_kind = result["segments_by_kind"]
+    assert "statement" in by_kind
+    assert sum(k["segments"] for k in by_kind.values()) == segments
+    assert sum(k["messages"] for k in by_kind.values()) == result["messages"]
+    assert by_kind["statement"]["estimated_cost_usd"] == round(
+        by_kind["statement"]["segments"] * 0.0125, 2
+    )
+    assert sum(result["segments_by_day"].values()) == segments
+    assert set(result["segments_by_day"]) == set(result["messages_by_day"])
+    capacity = result["lane_capacity"]
+    assert capacity["provisional"] is True and "PARLEY_SEND_CONCURRENCY" in capacity["source"]
+    assert (capacity["per_minute"], capacity["per_hour"]) == (0, 30)
+    lanes = result["lanes"]
+    assert set(lanes) == {"answer", "notice", "bulk"}
+    assert sum(lane["messages"] for lane in lanes.values()) == result["messages"]
+    assert lanes["bulk"]["messages"] >= 30 and lanes["bulk"]["fits"] is False
+    assert 1 <= lanes["bulk"]["peak_per_minute"] <= lanes["bulk"]["peak_per_hour"]
+    assert lanes["bulk"]["peak_hour_share"] == round(lanes["bulk"]["peak_per_hour"] / 30, 4)
+    replies = result["expected_replies"]
+    assert replies["inbound"] == result["inbound"] > 0
+    assert 1 <= replies["peak_per_hour"] <= replies["inbound"]
+
+
+def test_the_default_price_and_capacity_come_from_the_settings(
+    client: TestClient, tenant: Tenant, db: Database, settings: Settings
+) -> None:
+    client.post(
+        "/api/v1/debts", json={"items": portfolio(3)}, headers=tenant.headers
+    ).raise_for_status()
+    result = run_simulation(
+        db, "Acme Finance", days=1, start=date(2026, 11, 25), seed=1, settings=settings
+    )
+    assert result["segment_price_micro_usd"] == settings.sms_segment_price_micro_usd == 8_300
+    per_second = settings.send_concurrency / settings.send_timeout_seconds
+    assert result["lane_capacity"]["per_hour"] == int(per_second * 3600)
+    assert all(lane["fits"] for lane in result["lanes"].values())
+
+
+def test_the_busiest_window_slides() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.simulation import _peak
+
+    t0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    at = [t0, t0 + timedelta(seconds=50), t0 + timedelta(seconds=70), t0 + timedelta(seconds=90)]
+    assert _peak(at, timedelta(minutes=1)) == 3
+    assert _peak(at, timedelta(hours=1)) == 4
+    assert _peak([], timedelta(minutes=1)) == 0
+    # A window holds what is less than `width` after its first moment.
+    assert _peak([t0, t0 + timedelta(minutes=1)], timedelta(minutes=1)) == 1

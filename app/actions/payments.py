@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.actions.lifecycle import DebtChange, change_debt
+from app.conversations.promises import keep_paid_promises
 from app.creditors.models import Creditor
 from app.debts.models import Debt, Debtor
 from app.debts.queries import lock_debt
@@ -194,6 +195,8 @@ def apply_payment(
         )
     else:
         _retire_stale_codes(session, debt, now)
+        if debt.balance < balance_before:
+            keep_paid_promises(session, debt, now=now, actor=ACTOR)
     if applied > 0:
         _thank(session, debt, debtor, payment, now)
     return written_off

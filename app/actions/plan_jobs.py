@@ -4,7 +4,7 @@ the break period."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from app.messaging.service import enqueue_message
 from app.money import format_money
 from app.offers.models import Installment, Plan
 from app.offers.queries import plan_installments
+from app.offers.schemas import MAX_REMINDER_DAYS_BEFORE
 from app.offers.service import end_plan
 from app.payments.models import PayTerms
 from app.payments.service import issue_code, payment_page_url
@@ -58,6 +59,9 @@ def _step_due(installment: Installment, plan: Plan, today: date) -> bool:
 
 def plan_lifecycle(session: Session, now: datetime, settings: Settings) -> None:
     """Advance every running plan one step as its dates come."""
+    # No debtor's local date is past UTC's by more than a day, and nothing happens to an
+    # installment before its reminder day: later ones are not read (an index serves this).
+    horizon = now.astimezone(UTC).date() + timedelta(days=1 + MAX_REMINDER_DAYS_BEFORE)
     rows = session.execute(
         select(Installment, Plan, Debt, Debtor, Creditor)
         .join(Plan, Plan.id == Installment.plan_id)
@@ -69,6 +73,7 @@ def plan_lifecycle(session: Session, now: datetime, settings: Settings) -> None:
             Plan.status == "active",
             Debt.status == "in_plan",
             Installment.status.in_(("pending", "late")),
+            Installment.due_date <= horizon,
         )
         .order_by(Plan.id, Installment.number)
     )

@@ -3,7 +3,7 @@ when the date passes without a payment."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -22,13 +22,19 @@ from app.texts import format_local_date, locale_tag, render, short_creditor_name
 
 def promise_followups(session: Session, now: datetime, settings: Settings) -> None:
     """Remind the day before a promised date; on the day after, mark the promise kept
-    (the balance went down) or broken (and follow up)."""
+    (the balance went down) or broken (and follow up).
+
+    Only promises whose date is at most a day ahead of any debtor's local date are read
+    (an index serves this): a payment keeps a promise as it is applied
+    (app.actions.payments), and a balance lowered otherwise (a re-import) is seen here
+    by the day before the date."""
+    horizon = now.astimezone(UTC).date() + timedelta(days=2)
     rows = session.execute(
         select(Promise, Debt, Debtor, Creditor)
         .join(Debt, Debt.id == Promise.debt_id)
         .join(Debtor, Debtor.id == Promise.debtor_id)
         .join(Creditor, Creditor.id == Promise.creditor_id)
-        .where(Promise.status == "open")
+        .where(Promise.status == "open", Promise.promised_date <= horizon)
     )
     for promise, debt, debtor, creditor in rows:
         today = now.astimezone(ZoneInfo(debtor.timezone)).date()

@@ -50,9 +50,15 @@ def _frame(chart_id: str, title: str, desc: str, width: int, height: int, body: 
 
 
 def column_chart(
-    chart_id: str, title: str, bars: Sequence[Bar], *, colour: str = PALETTE[0]
+    chart_id: str,
+    title: str,
+    bars: Sequence[Bar],
+    *,
+    colour: str = PALETTE[0],
+    label_every: int = 1,
 ) -> Markup:
-    """Vertical bars, e.g. money recovered per month."""
+    """Vertical bars, e.g. money recovered per month; with many bars, only every
+    `label_every`-th is labelled on the drawing (the description names them all)."""
     width, height, left, bottom, top = 480, 220, 8, 36, 24
     desc = "; ".join(f"{b.label}: {b.shown}" for b in bars) or "no data"
     top_value = max((b.value for b in bars), default=0) or 1
@@ -71,6 +77,8 @@ def column_chart(
             f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" '
             f'height="{max(h, 0.5):.1f}" fill="{colour}" rx="2"/>'
         )
+        if i % label_every:
+            continue
         parts.append(_text(x + bar_width / 2, y - 6, bar.shown, size=12))
         parts.append(_text(x + bar_width / 2, height - bottom + 20, bar.label, size=14, fill=MUTED))
     return _frame(chart_id, title, desc, width, height, "".join(parts))

@@ -229,6 +229,70 @@ _EN: dict[str, str] = {
     "period_from": "From",
     "period_to": "To",
     "role_viewer_note": "You can read everything here; changes need an agent or admin.",
+    "simulation": "Dry run",
+    "sim_intro": (
+        "Runs this creditor's current rules over its whole portfolio on a throw-away "
+        "copy, with a simulated clock and a seeded model of debtor replies. Nothing is "
+        "sent; the real data is only read."
+    ),
+    "sim_days": "Days",
+    "sim_start": "First day",
+    "sim_seed": "Seed (debtor replies)",
+    "sim_run": "Run the dry run",
+    "sim_limit": (
+        "The console runs up to {limit} debtor-days at a time: with {debtors} debtors, up"
+        " to {days} days. Longer runs: parley simulate on the command line."
+    ),
+    "sim_busy": "Another dry run is running on this server; try again when it has finished.",
+    "sim_report": "Report: {days} days from {start}",
+    "sim_violations": "Violations",
+    "sim_no_violations": (
+        "No violations: every contact window, daily cap, opt-out and suppression held."
+    ),
+    "sim_some_violations": "{count} texts broke a rule. Change the settings before texting anyone.",
+    "sim_rule": "Rule",
+    "sim_kind": "Kind",
+    "sim_local_time": "Debtor's local time",
+    "sim_message": "Message",
+    "sim_messages": "Texts sent",
+    "sim_initiated": "Initiated",
+    "sim_answers": "Not initiated",
+    "sim_inbound": "Debtor replies",
+    "sim_payments": "Payments",
+    "sim_waiting": "Still waiting at the end",
+    "sim_debtors": "Debtors",
+    "sim_per_day": "Texts per day (debtor's local date)",
+    "sim_per_hour": "Texts per debtor-local hour",
+    "sim_day": "Day",
+    "sim_hour": "Hour",
+    "sim_count": "Texts",
+    "sim_held": "Held, by reason",
+    "sim_reason": "Reason",
+    "sim_none_held": "Nothing was held.",
+    "sim_segments": "Segments and their cost",
+    "sim_segments_col": "Segments",
+    "sim_cost": "Estimated cost",
+    "sim_price": "At {price} USD a segment (PARLEY_SMS_SEGMENT_PRICE_MICRO_USD).",
+    "sim_total": "Total",
+    "sim_lanes": "Expected load against each lane's capacity",
+    "sim_expected_replies": "Expected debtor replies: {count}, at most {peak} in one hour.",
+    "sim_lane": "Lane",
+    "sim_peak_minute": "Busiest minute",
+    "sim_peak_hour": "Busiest hour",
+    "sim_capacity_minute": "Capacity a minute",
+    "sim_capacity_hour": "Capacity an hour",
+    "sim_share": "Busiest hour ÷ capacity",
+    "sim_fits": "Keeps up",
+    "sim_yes": "yes",
+    "sim_no": "no: texts would queue",
+    "sim_provisional": "Capacity is provisional:",
+    "lane_answer": "Answers to the debtor",
+    "lane_notice": "Other answers and notices",
+    "lane_bulk": "Statements, reminders, cadence",
+    "sim_too_many": (
+        "With {debtors} debtors the portfolio is past the console's {limit} debtor-days "
+        "even for one day: run parley simulate on the command line."
+    ),
 }
 
 _ES: dict[str, str] = {
@@ -439,6 +503,73 @@ _ES: dict[str, str] = {
     "period_from": "Desde",
     "period_to": "Hasta",
     "role_viewer_note": "Puede leer todo; los cambios requieren un agente o administrador.",
+    "simulation": "Simulación",
+    "sim_intro": (
+        "Aplica las reglas actuales de este acreedor a toda su cartera en una copia "
+        "desechable, con un reloj simulado y un modelo de respuestas con semilla. No se "
+        "envía nada; los datos reales solo se leen."
+    ),
+    "sim_days": "Días",
+    "sim_start": "Primer día",
+    "sim_seed": "Semilla (respuestas)",
+    "sim_run": "Ejecutar la simulación",
+    "sim_limit": (
+        "La consola simula hasta {limit} deudor-días a la vez: con {debtors} deudores, "
+        "hasta {days} días. Para más: parley simulate en la línea de comandos."
+    ),
+    "sim_busy": "Ya hay otra simulación en curso en este servidor; inténtelo cuando termine.",
+    "sim_report": "Informe: {days} días desde {start}",
+    "sim_violations": "Infracciones",
+    "sim_no_violations": (
+        "Sin infracciones: se respetaron todos los horarios, límites diarios, bajas y suspensiones."
+    ),
+    "sim_some_violations": (
+        "{count} mensajes incumplieron una regla. Cambie la configuración antes de "
+        "escribir a nadie."
+    ),
+    "sim_rule": "Regla",
+    "sim_kind": "Tipo",
+    "sim_local_time": "Hora local del deudor",
+    "sim_message": "Mensaje",
+    "sim_messages": "Mensajes enviados",
+    "sim_initiated": "Iniciados",
+    "sim_answers": "No iniciados",
+    "sim_inbound": "Respuestas de deudores",
+    "sim_payments": "Pagos",
+    "sim_waiting": "Pendientes al final",
+    "sim_debtors": "Deudores",
+    "sim_per_day": "Mensajes por día (fecha local del deudor)",
+    "sim_per_hour": "Mensajes por hora local del deudor",
+    "sim_day": "Día",
+    "sim_hour": "Hora",
+    "sim_count": "Mensajes",
+    "sim_held": "Retenidos, por motivo",
+    "sim_reason": "Motivo",
+    "sim_none_held": "No se retuvo nada.",
+    "sim_segments": "Segmentos y su costo",
+    "sim_segments_col": "Segmentos",
+    "sim_cost": "Costo estimado",
+    "sim_price": "A {price} USD por segmento (PARLEY_SMS_SEGMENT_PRICE_MICRO_USD).",
+    "sim_total": "Total",
+    "sim_lanes": "Carga prevista frente a la capacidad de cada carril",
+    "sim_expected_replies": "Respuestas previstas: {count}, como máximo {peak} en una hora.",
+    "sim_lane": "Carril",
+    "sim_peak_minute": "Minuto de más carga",
+    "sim_peak_hour": "Hora de más carga",
+    "sim_capacity_minute": "Capacidad por minuto",
+    "sim_capacity_hour": "Capacidad por hora",
+    "sim_share": "Hora de más carga ÷ capacidad",
+    "sim_fits": "Da abasto",
+    "sim_yes": "sí",
+    "sim_no": "no: los mensajes esperarían",
+    "sim_provisional": "Capacidad provisional:",
+    "lane_answer": "Respuestas al deudor",
+    "lane_notice": "Otras respuestas y avisos",
+    "lane_bulk": "Estados de cuenta, recordatorios, cadencia",
+    "sim_too_many": (
+        "Con {debtors} deudores la cartera supera los {limit} deudor-días de la consola "
+        "incluso para un día: use parley simulate en la línea de comandos."
+    ),
 }
 
 _PT: dict[str, str] = {
@@ -649,6 +780,74 @@ _PT: dict[str, str] = {
     "period_from": "De",
     "period_to": "Até",
     "role_viewer_note": "Você pode ver tudo; alterações exigem um agente ou administrador.",
+    "simulation": "Simulação",
+    "sim_intro": (
+        "Aplica as regras atuais deste credor a toda a carteira numa cópia descartável, "
+        "com um relógio simulado e um modelo de respostas com semente. Nada é enviado; os"
+        " dados reais são apenas lidos."
+    ),
+    "sim_days": "Dias",
+    "sim_start": "Primeiro dia",
+    "sim_seed": "Semente (respostas)",
+    "sim_run": "Rodar a simulação",
+    "sim_limit": (
+        "O console simula até {limit} devedor-dias por vez: com {debtors} devedores, até "
+        "{days} dias. Para mais: parley simulate na linha de comando."
+    ),
+    "sim_busy": "Outra simulação está rodando neste servidor; tente quando ela terminar.",
+    "sim_report": "Relatório: {days} dias a partir de {start}",
+    "sim_violations": "Violações",
+    "sim_no_violations": (
+        "Nenhuma violação: todos os horários, limites diários, descadastros e suspensões "
+        "foram respeitados."
+    ),
+    "sim_some_violations": (
+        "{count} mensagens violaram uma regra. Ajuste as configurações antes de enviar "
+        "qualquer coisa."
+    ),
+    "sim_rule": "Regra",
+    "sim_kind": "Tipo",
+    "sim_local_time": "Hora local do devedor",
+    "sim_message": "Mensagem",
+    "sim_messages": "Mensagens enviadas",
+    "sim_initiated": "Iniciadas",
+    "sim_answers": "Não iniciadas",
+    "sim_inbound": "Respostas de devedores",
+    "sim_payments": "Pagamentos",
+    "sim_waiting": "Pendentes no fim",
+    "sim_debtors": "Devedores",
+    "sim_per_day": "Mensagens por dia (data local do devedor)",
+    "sim_per_hour": "Mensagens por hora local do devedor",
+    "sim_day": "Dia",
+    "sim_hour": "Hora",
+    "sim_count": "Mensagens",
+    "sim_held": "Retidas, por motivo",
+    "sim_reason": "Motivo",
+    "sim_none_held": "Nada foi retido.",
+    "sim_segments": "Segmentos e seu custo",
+    "sim_segments_col": "Segmentos",
+    "sim_cost": "Custo estimado",
+    "sim_price": "A {price} USD por segmento (PARLEY_SMS_SEGMENT_PRICE_MICRO_USD).",
+    "sim_total": "Total",
+    "sim_lanes": "Carga prevista frente à capacidade de cada faixa",
+    "sim_expected_replies": "Respostas previstas: {count}, no máximo {peak} numa hora.",
+    "sim_lane": "Faixa",
+    "sim_peak_minute": "Minuto de pico",
+    "sim_peak_hour": "Hora de pico",
+    "sim_capacity_minute": "Capacidade por minuto",
+    "sim_capacity_hour": "Capacidade por hora",
+    "sim_share": "Hora de pico ÷ capacidade",
+    "sim_fits": "Dá conta",
+    "sim_yes": "sim",
+    "sim_no": "não: mensagens ficariam na fila",
+    "sim_provisional": "Capacidade provisória:",
+    "lane_answer": "Respostas ao devedor",
+    "lane_notice": "Outras respostas e avisos",
+    "lane_bulk": "Extratos, lembretes, cadência",
+    "sim_too_many": (
+        "Com {debtors} devedores a carteira passa dos {limit} devedor-dias do console "
+        "mesmo para um dia: use parley simulate na linha de comando."
+    ),
 }
 
 CATALOG: dict[str, dict[str, str]] = {"en": _EN, "es": _ES, "pt-BR": _PT}

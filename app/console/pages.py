@@ -43,6 +43,7 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("settings", "/console/settings", Permission.VIEW),
     ("import", "/console/import", Permission.VIEW),
     ("analytics", "/console/analytics", Permission.VIEW_AMOUNTS),
+    ("simulation", "/console/simulation", Permission.CONFIGURE),
 )
 
 _environment = Environment(

@@ -125,3 +125,13 @@ def first_debt_of(session: Session, debtor_ids: set[str]) -> dict[str, str]:
     ):
         found[debt.debtor_id] = debt.id
     return found
+
+
+def debtor_count(session: Session, creditor_id: str) -> int:
+    """The creditor's debtors (what a dry run copies)."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Debtor).where(Debtor.creditor_id == creditor_id)
+        )
+        or 0
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -45,6 +46,7 @@ from app.console.pages import (
 )
 from app.console.queries import (
     debt_file,
+    debtor_count,
     debtors_by_id,
     first_debt_of,
     inbox_count,
@@ -74,6 +76,7 @@ from app.offers.models import OfferRule
 from app.offers.queries import latest_plan, plan_installments
 from app.offers.service import compute_offers, create_rule, creditor_rules, update_rule
 from app.payments.service import payment_page_url
+from app.simulation import MAX_DAYS, run_simulation
 from app.users.service import authenticate, get_user
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -1632,3 +1635,137 @@ def analytics_page(
         charts=data.charts,
         cohorts=data.cohorts,
     )
+
+
+# ------------------------------------------------------------------- dry run
+
+# One dry run at a time per server process: each takes a core for its whole run.
+_dry_run_lock = threading.Lock()
+MAX_SEED = 2**31 - 1
+
+
+def _dry_run_limit(settings: Settings, debtors: int) -> int:
+    """The most days the console runs for `debtors` debtors (0: not even one)."""
+    return min(MAX_DAYS, settings.console_simulation_max_debtor_days // max(debtors, 1))
+
+
+def _dry_run_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    settings: Settings,
+    values: dict[str, str],
+    *,
+    result: figures.DryRun | None = None,
+    errors: list[tuple[str, str]] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    page = _page(request, principal)
+    debtors = debtor_count(session, principal.creditor.id)
+    most = _dry_run_limit(settings, debtors)
+    return page.render(
+        "simulation.html",
+        title=page.t("simulation"),
+        section="simulation",
+        status_code=status_code,
+        error=error or (page.t("errors") if errors else None),
+        error_fields=errors or [],
+        v=values,
+        errors=dict(errors or []),
+        max_days=MAX_DAYS,
+        limit=page.t(
+            "sim_limit" if most else "sim_too_many",
+            limit=page.t.number(settings.console_simulation_max_debtor_days),
+            debtors=page.t.number(debtors),
+            days=most,
+        ),
+        result=result,
+    )
+
+
+@router.get("/simulation", response_class=HTMLResponse)
+def simulation_page(
+    request: Request,
+    principal: Configurer,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> HTMLResponse:
+    """The dry-run form (days, first day, seed)."""
+    today = local_today(clock.now(), _team_zone(session, principal.creditor.id))
+    values = {"days": "7", "start": today.isoformat(), "seed": "0"}
+    return _dry_run_page(request, principal, session, settings, values)
+
+
+@router.post("/simulation", response_class=HTMLResponse, dependencies=[Csrf])
+def run_dry_run(
+    request: Request,
+    principal: Configurer,
+    session: SessionDep,
+    settings: SettingsDep,
+    form: FormData,
+) -> HTMLResponse:
+    """Run the dry run inside the request (the same as POST /api/v1/simulations, within
+    the console's debtor-days limit) and show its report under the form."""
+    values = {k: (form.get(k) or "").strip() for k in ("days", "start", "seed")}
+    errors: list[tuple[str, str]] = []
+    days = seed = None
+    start = None
+    try:
+        days = parse_int(values["days"])
+        if days is None or not 1 <= days <= MAX_DAYS:
+            errors.append(("days", f"must be a whole number from 1 to {MAX_DAYS}"))
+    except ValueError:
+        errors.append(("days", f"must be a whole number from 1 to {MAX_DAYS}"))
+    try:
+        start = date.fromisoformat(values["start"])
+    except ValueError:
+        errors.append(("start", "must be a date, YYYY-MM-DD"))
+    try:
+        seed = parse_int(values["seed"]) or 0
+        if not 0 <= seed <= MAX_SEED:
+            errors.append(("seed", f"must be a whole number from 0 to {MAX_SEED}"))
+    except ValueError:
+        errors.append(("seed", f"must be a whole number from 0 to {MAX_SEED}"))
+    if days is not None and not errors:
+        debtors = debtor_count(session, principal.creditor.id)
+        most = _dry_run_limit(settings, debtors)
+        if days > most:
+            errors.append(
+                (
+                    "days",
+                    f"at most {most} in the console for {debtors} debtors; "
+                    "run `parley simulate` for a longer dry run"
+                    if most
+                    else f"{debtors} debtors are too many for the console; run `parley simulate`",
+                )
+            )
+    if errors or days is None or start is None or seed is None:
+        return _dry_run_page(
+            request, principal, session, settings, values, errors=errors, status_code=422
+        )
+    if not _dry_run_lock.acquire(blocking=False):
+        page = _page(request, principal)
+        return _dry_run_page(
+            request,
+            principal,
+            session,
+            settings,
+            values,
+            error=page.t("sim_busy"),
+            status_code=409,
+        )
+    try:
+        report = run_simulation(
+            session,
+            principal.creditor.name,
+            days=days,
+            start=start,
+            seed=seed,
+            settings=settings,
+        )
+    finally:
+        _dry_run_lock.release()
+    result = figures.dry_run(report, _page(request, principal).t)
+    return _dry_run_page(request, principal, session, settings, values, result=result)

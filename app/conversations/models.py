@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypedDict, cast, get_args
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import ID, Base, new_id
@@ -135,7 +145,16 @@ class Promise(Base):
     """A debtor's promise to pay a debt by a date (PROMISE replies)."""
 
     __tablename__ = "promises"
-    __table_args__ = (CheckConstraint(f"status IN {PROMISE_STATUSES}", name="status"),)
+    __table_args__ = (
+        CheckConstraint(f"status IN {PROMISE_STATUSES}", name="status"),
+        # The promise job reads the open promises on every tick.
+        Index(
+            "ix_promises_open",
+            "promised_date",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)

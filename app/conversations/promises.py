@@ -53,6 +53,23 @@ def cancel_open_promises(
     return len(promises)
 
 
+def keep_paid_promises(session: Session, debt: Debt, *, now: datetime, actor: str) -> int:
+    """Mark kept the debt's open promises whose balance fell below what it was when
+    promised (a payment landed). Returns how many."""
+    promises = list(
+        session.scalars(
+            select(Promise).where(
+                Promise.debt_id == debt.id,
+                Promise.status == "open",
+                Promise.balance_at_promise > debt.balance,
+            )
+        )
+    )
+    for promise in promises:
+        set_promise_status(session, promise, "kept", now=now, actor=actor, reason="payment")
+    return len(promises)
+
+
 def close_open_promises(
     session: Session,
     debt: Debt,

@@ -6,7 +6,8 @@ import logging
 import secrets
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -153,8 +154,58 @@ def classify_transport_error(exc: requests.exceptions.RequestException) -> Gatew
     )
 
 
+class _ClientPool:
+    """Twilio clients, each with its own keep-alive `requests.Session`, lent to one
+    sending thread at a time (a Session is not thread-safe). A thread takes the most
+    recently returned client, so a connection stays warm across batches even though
+    the worker starts new sending threads for each batch; there are never more clients
+    than threads that sent at the same moment."""
+
+    def __init__(self, make: Callable[[], Client]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._idle: list[Client] = []
+        self._all: list[Client] = []
+        self._made = 0
+
+    @contextmanager
+    def lend(self) -> Iterator[Client]:
+        with self._lock:
+            client = self._idle.pop() if self._idle else None
+        if client is None:
+            client = self._make()
+            with self._lock:
+                self._all.append(client)
+                self._made += 1
+        try:
+            yield client
+        finally:
+            with self._lock:
+                if any(c is client for c in self._all):  # not closed meanwhile
+                    self._idle.append(client)
+
+    @property
+    def made(self) -> int:
+        """How many clients (sessions) were made, closed ones included."""
+        with self._lock:
+            return self._made
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._all, self._idle = self._all, [], []
+        for client in clients:
+            session = client.http_client.session
+            if session is not None:
+                session.close()
+
+
 class TwilioGateway:
-    """The real twilio REST client, optionally pointed at a Twilio-compatible server."""
+    """The real twilio REST client, optionally pointed at a Twilio-compatible server.
+
+    Connections are kept alive: each sending thread borrows a client with its own pooled
+    `requests.Session` (`_ClientPool`), which ignores proxy and netrc environment
+    settings (`trust_env=False`: no look-ups per request; Parley talks to Twilio
+    directly)."""
 
     name = "twilio"
 
@@ -166,27 +217,34 @@ class TwilioGateway:
                 "the twilio gateway needs PARLEY_TWILIO_FROM or PARLEY_TWILIO_MESSAGING_SERVICE_SID"
             )
         self._settings = settings
-        self._local = threading.local()
+        self._clients = _ClientPool(self._new_client)
+
+    def _new_client(self) -> Client:
+        settings = self._settings
+        assert settings.twilio_auth_token is not None
+        http_client = TwilioHttpClient(pool_connections=True, timeout=settings.send_timeout_seconds)
+        assert http_client.session is not None
+        http_client.session.trust_env = False
+        client = Client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            http_client=http_client,
+        )
+        if settings.twilio_api_base.rstrip("/") != TWILIO_DEFAULT_API_BASE:
+            client.api.base_url = settings.twilio_api_base.rstrip("/")
+            # Edge/region settings would rewrite the local host name.
+            client.edge = None
+            client.region = None
+        return client
 
     @property
-    def client(self) -> Client:
-        # requests.Session is not thread-safe: one client per sending thread.
-        client: Client | None = getattr(self._local, "client", None)
-        if client is None:
-            settings = self._settings
-            assert settings.twilio_auth_token is not None
-            client = Client(
-                settings.twilio_account_sid,
-                settings.twilio_auth_token.get_secret_value(),
-                http_client=TwilioHttpClient(timeout=settings.send_timeout_seconds),
-            )
-            if settings.twilio_api_base.rstrip("/") != TWILIO_DEFAULT_API_BASE:
-                client.api.base_url = settings.twilio_api_base.rstrip("/")
-                # Edge/region settings would rewrite the local host name.
-                client.edge = None
-                client.region = None
-            self._local.client = client
-        return client
+    def sessions(self) -> int:
+        """How many HTTP sessions (each with its keep-alive connection) were opened."""
+        return self._clients.made
+
+    def close(self) -> None:
+        """Close every pooled connection (a later send opens a new one)."""
+        self._clients.close()
 
     def send(self, sms: OutboundSMS) -> SendResult:
         kwargs: dict[str, object] = {"to": sms.to, "body": sms.body}
@@ -205,7 +263,8 @@ class TwilioGateway:
         if sms.validity_period is not None:
             kwargs["validity_period"] = sms.validity_period
         try:
-            created = self.client.messages.create(**kwargs)
+            with self._clients.lend() as client:
+                created = client.messages.create(**kwargs)
         except TwilioRestException as exc:
             raise classify_twilio_error(exc) from exc
         except requests.exceptions.RequestException as exc:
@@ -216,7 +275,8 @@ class TwilioGateway:
     def find_copies(self, sms: OutboundSMS, since: datetime) -> list[ProviderMessage]:
         # Not filtered on DateSent: Twilio leaves it empty while a message is still queued.
         try:
-            found = self.client.messages.list(to=sms.to, limit=50)
+            with self._clients.lend() as client:
+                found = client.messages.list(to=sms.to, limit=50)
         except TwilioRestException as exc:
             error = classify_twilio_error(exc)
             raise GatewayError(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -119,13 +120,37 @@ class Message(Base):
         CheckConstraint(f"direction IN {DIRECTIONS}", name="direction"),
         CheckConstraint(f"priority IN {tuple(int(p) for p in SendPriority)}", name="priority"),
         Index("ix_messages_outbox", "status", "send_after"),
-        # The claim order: answers first, then the oldest due.
-        Index("ix_messages_claim", "status", "priority", "send_after"),
+        # The claim: pending rows in claim order (answers first, then the oldest due),
+        # so a claim reads its batch off the index instead of sorting every due row.
+        Index(
+            "ix_messages_pending",
+            "priority",
+            "send_after",
+            "id",
+            postgresql_where=text("status IN ('queued', 'scheduled')"),
+            sqlite_where=text("status IN ('queued', 'scheduled')"),
+        ),
         Index("ix_messages_debtor_created", "debtor_id", "created_at"),
+        # The last texts sent to a debtor (the focus debt, routing a reply by sender).
+        Index(
+            "ix_messages_debtor_outbound",
+            "debtor_id",
+            "created_at",
+            postgresql_where=text("direction = 'outbound'"),
+            sqlite_where=text("direction = 'outbound'"),
+        ),
         # The daily cap counts per number across creditors sharing a sender.
         Index("ix_messages_to_phone_sent", "to_phone", "sent_at"),
         # The deliverability guard reads a creditor's last initiated texts.
         Index("ix_messages_creditor_initiated_sent", "creditor_id", "initiated", "sent_at"),
+        # One neutral answer a day to a number no creditor knows.
+        Index(
+            "ix_messages_neutral_to",
+            "to_phone",
+            "created_at",
+            postgresql_where=text("kind = 'neutral'"),
+            sqlite_where=text("kind = 'neutral'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)

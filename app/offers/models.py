@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -132,6 +133,13 @@ class Installment(Base):
         CheckConstraint(f"status IN {INSTALLMENT_STATUSES}", name="status"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("paid_amount >= 0 AND paid_amount <= amount", name="paid_amount_range"),
+        # The plan job reads the installments still to be paid on every tick.
+        Index(
+            "ix_installments_open",
+            "due_date",
+            postgresql_where=text("status IN ('pending', 'late')"),
+            sqlite_where=text("status IN ('pending', 'late')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)

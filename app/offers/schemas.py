@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.money import is_known_currency
 
+# The most days before a due date a plan reminds (plan jobs read no installment due later).
+MAX_REMINDER_DAYS_BEFORE = 30
 MAX_INSTALLMENTS = 60
 PERIODICITIES = ("monthly", "biweekly", "weekly")
 # The largest amount the debts table takes (amounts are capped at 10^15 on import).
@@ -59,7 +61,7 @@ class OfferRuleFields(BaseModel):
     first_installment_in_days: int = Field(ge=0, le=120)
     grace_days: int = Field(default=5, ge=0, le=60)
     break_after_days: int = Field(default=30, ge=1, le=365)
-    reminder_days_before: int = Field(default=3, ge=0, le=30)
+    reminder_days_before: int = Field(default=3, ge=0, le=MAX_REMINDER_DAYS_BEFORE)
     down_payment_allowed: bool = Field(
         default=True, description="whether a debtor may propose a down payment"
     )

@@ -250,6 +250,39 @@ def test_partial_payment_lowers_the_balance_and_thanks_with_what_is_left(
     assert [c.amount for c in live] == [10000]
 
 
+def test_a_partial_payment_keeps_an_open_promise_at_once(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    """Kept as the payment lands, not when the promise job next reads it: the job reads
+    only promises due within a day or two."""
+    debt_id = import_debt(client, tenant)
+    code = issue_now(db, clock, tenant, debt_id)
+    with db.transaction() as session:
+        debt = session.get(Debt, debt_id)
+        assert debt is not None
+        for days, balance in ((20, debt.balance), (25, 1000)):
+            session.add(
+                Promise(
+                    creditor_id=debt.creditor_id,
+                    debtor_id=debt.debtor_id,
+                    debt_id=debt_id,
+                    promised_date=T0.date() + timedelta(days=days),
+                    balance_at_promise=balance,
+                    status="open",
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+    response = post_payment(client, payment_body(code.reference, 2360))
+    assert response.status_code == 200, response.text
+    with db.transaction() as session:
+        promises = session.scalars(
+            select(Promise).where(Promise.debt_id == debt_id).order_by(Promise.promised_date)
+        ).all()
+        # The second was made when $10.00 was owed: $100.00 left has not kept it.
+        assert [p.status for p in promises] == ["kept", "open"]
+
+
 def test_overpayment_settles_and_keeps_the_excess_for_review(
     client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
 ) -> None:

@@ -1,0 +1,140 @@
+"""The twilio gateway keeps its connections alive: a run of sends from one thread uses
+one TCP connection, concurrent senders one each, and a worker's batches (new sending
+threads each time) reuse them. Real HTTP against the Twilio stand-in, which counts the
+connections it accepted."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.clock import FixedClock
+from app.config import Settings
+from app.db import Database
+from app.main import create_app
+from app.messaging.gateway import OutboundSMS, TwilioGateway
+from app.worker import OutboxWorker
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, make_settings, make_tenant
+from tests.fake_twilio import FakeTwilio
+from tests.helpers import import_debt
+
+# 11:00 in Los Angeles on a Wednesday.
+LA_MIDDAY = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def keepalive_twilio(clock: FixedClock) -> Iterator[FakeTwilio]:
+    with FakeTwilio(
+        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, now=clock.now, keep_alive=True
+    ) as fake:
+        yield fake
+
+
+@pytest.fixture
+def gateway_settings(database_url: str, keepalive_twilio: FakeTwilio) -> Settings:
+    return make_settings(
+        database_url, sms_gateway="twilio", twilio_api_base=keepalive_twilio.base_url
+    )
+
+
+def sms(n: int) -> OutboundSMS:
+    return OutboundSMS(message_id=f"m{n}", to=f"+1415555{n:04d}", body=f"hello {n}")
+
+
+def test_a_run_of_sends_uses_one_connection(
+    keepalive_twilio: FakeTwilio, gateway_settings: Settings
+) -> None:
+    gateway = TwilioGateway(gateway_settings)
+    try:
+        results = [gateway.send(sms(n)) for n in range(6)]
+    finally:
+        gateway.close()
+    assert len({r.provider_sid for r in results}) == 6
+    assert len(keepalive_twilio.messages) == 6
+    assert len(keepalive_twilio.connections) == 1
+    assert gateway.sessions == 1
+
+
+def test_the_http_1_0_stand_in_opens_a_connection_per_send(
+    fake_twilio: FakeTwilio, twilio_settings: Settings
+) -> None:
+    # The control: the same count on a server that closes after every answer.
+    gateway = TwilioGateway(twilio_settings)
+    try:
+        for n in range(3):
+            gateway.send(sms(n))
+    finally:
+        gateway.close()
+    assert len(fake_twilio.connections) == 3
+
+
+def test_concurrent_senders_each_keep_their_own_connection_across_batches(
+    keepalive_twilio: FakeTwilio, gateway_settings: Settings
+) -> None:
+    gateway = TwilioGateway(gateway_settings)
+    threads_per_batch = 3
+    # Every thread sends only once the whole batch is running, so the three need three
+    # sessions at once; the second batch's new threads borrow the same three.
+    errors: list[BaseException] = []
+
+    def batch(first: int) -> None:
+        barrier = threading.Barrier(threads_per_batch)
+
+        def sender(offset: int) -> None:
+            try:
+                barrier.wait(timeout=10)
+                for k in range(4):
+                    gateway.send(sms(first + offset * 10 + k))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=sender, args=(i,)) for i in range(threads_per_batch)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    try:
+        batch(0)
+        batch(100)
+    finally:
+        gateway.close()
+    assert errors == []
+    assert len(keepalive_twilio.messages) == 2 * threads_per_batch * 4
+    assert gateway.sessions <= threads_per_batch
+    assert len(keepalive_twilio.connections) == gateway.sessions
+
+
+def test_the_worker_reuses_the_connection_from_batch_to_batch(
+    db: Database,
+    clock: FixedClock,
+    keepalive_twilio: FakeTwilio,
+    gateway_settings: Settings,
+) -> None:
+    settings = gateway_settings.model_copy(update={"send_concurrency": 1, "worker_batch_size": 2})
+    gateway = TwilioGateway(settings)
+    tenant = make_tenant(
+        db, clock, "Acme Finance", contact_phone="+14155550100", send_spread_minutes=0
+    )
+    app = create_app(settings, clock=clock, gateway=gateway, database=db)
+    with TestClient(app) as client:
+        for n in range(5):
+            debt_id = import_debt(
+                client, tenant, external_id=f"INV-{n}", debtor_phone=f"+1415555{2000 + n:04d}"
+            )
+            response = client.post(f"/api/v1/debts/{debt_id}/statements", headers=tenant.headers)
+            assert response.status_code == 202, response.text
+    clock.set(LA_MIDDAY)  # inside every debtor's contact window
+    worker = OutboxWorker(db, gateway, clock, settings)
+    try:
+        sent = [worker.run_once() for _ in range(4)]
+    finally:
+        gateway.close()
+    assert sent == [2, 2, 1, 0]
+    assert len(keepalive_twilio.messages) == 5
+    # Three batches, each from a new sending thread: one connection.
+    assert len(keepalive_twilio.connections) == 1
