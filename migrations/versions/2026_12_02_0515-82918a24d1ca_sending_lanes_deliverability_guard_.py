@@ -6,7 +6,7 @@ priority: plan, promise and callback reminders (2) go before statements and cade
 which move from 2 to 3.
 
 Revision ID: 82918a24d1ca
-Revises: 389eed30d7d0
+Revises: 09c062a5e28f
 Create Date: 2026-12-02 05:15:36.481287
 """
 
@@ -29,7 +29,7 @@ REMINDER_KINDS = (
 
 
 revision: str = "82918a24d1ca"
-down_revision: str | None = "389eed30d7d0"
+down_revision: str | None = "09c062a5e28f"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
