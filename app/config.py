@@ -82,6 +82,25 @@ class Settings(BaseSettings):
     breaker_failures: int = Field(default=5, ge=1)
     breaker_pause_seconds: float = Field(default=15.0, gt=0)
     jobs_interval_seconds: float = Field(default=60.0, ge=0)
+    # Sending lanes (one per sender: a creditor's number or messaging service, or the
+    # global one). Budgets per lane and for the whole Twilio account; 0 means no limit.
+    # A text over a budget waits (held_reason lane_budget) for the next second / UTC day;
+    # the daily segment budget holds initiated texts only (answers always go).
+    lane_messages_per_second: int = Field(default=0, ge=0, le=10_000)
+    lane_segments_per_day: int = Field(default=0, ge=0)
+    account_messages_per_second: int = Field(default=0, ge=0, le=10_000)
+    # A lane Twilio calls too fast (429, 30001 queue overflow, 63017 rate limit) pauses
+    # itself this long (held_reason lane_paused).
+    lane_pause_seconds: float = Field(default=60.0, gt=0)
+    # Deliverability guard: a creditor's initiated texts pause when, over its last
+    # deliverability_sample initiated texts, the share followed by an opt-out or filtered
+    # by a carrier (Twilio 30007) passes these rates; answers to debtors still go.
+    # The opt-out limit is off (1.0) by default: collection portfolios opt out often.
+    deliverability_sample: int = Field(default=200, ge=1)
+    deliverability_max_opt_out_rate: float = Field(default=1.0, gt=0, le=1)
+    deliverability_max_filtered_rate: float = Field(default=0.02, gt=0, le=1)
+    # How long a text held by the guard waits before it is looked at again.
+    deliverability_recheck_seconds: float = Field(default=900.0, gt=0)
     # Tests only: read the current time from this file (app.clock.FileClock).
     clock_file: str | None = None
 

@@ -58,14 +58,23 @@ from app.messaging.gateway import (
     SmsGateway,
 )
 from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, validity_seconds
-from app.messaging.models import NEUTRAL_KIND, PENDING_STATUSES, Message
-from app.messaging.service import contact_verdict, opted_out_phones, sender_key
+from app.messaging.lanes import (
+    LaneBook,
+    deliverability_guard,
+    is_pause_signal,
+    lane_key,
+    pause_lane,
+)
+from app.messaging.models import NEUTRAL_KIND, PENDING_STATUSES, DeliverabilityGuard, Message
+from app.messaging.service import BatchFacts, contact_verdict, opted_out_phones, sender_key
 from app.segments import count_segments
 
 logger = logging.getLogger("parley.worker")
 
 # Advisory-lock keys of the periodic jobs (PostgreSQL), one per job position.
 JOBS_LOCK_BASE = 0x5041524C  # "PARL"
+# Advisory-lock space (two-key form) of the per-number daily cap locks.
+NUMBER_LOCK_SPACE = 0x50484F4E - 2**31  # "PHON", as a signed 32-bit key
 # The provider's clock and ours may differ a little; its copy of an attempt is searched
 # from this long before the attempt.
 LOOKBACK = timedelta(minutes=5)
@@ -183,6 +192,22 @@ class OutboxWorker:
                 message.updated_at = now
             return len(stale)
 
+    def _lock_numbers(self, session: Session, phones: set[str]) -> set[str]:
+        """Lock the numbers whose daily cap this claim may spend, for this transaction
+        (PostgreSQL advisory locks, one statement; SQLite has one writer anyway).
+        Returns the numbers locked: a number another worker holds waits for the next
+        tick (a try-lock, so a claim never waits and never deadlocks)."""
+        if not phones or not self.db.is_postgres:
+            return phones
+        rows = session.execute(
+            text(
+                "SELECT p FROM unnest(CAST(:phones AS text[])) AS p "
+                "WHERE pg_try_advisory_xact_lock(:space, hashtext(p))"
+            ),
+            {"phones": sorted(phones), "space": NUMBER_LOCK_SPACE},
+        )
+        return {str(row[0]) for row in rows}
+
     def claim(self, limit: int | None = None) -> list[Claimed]:
         """Lease up to `limit` due messages that the contact rules let go now, answers to
         the debtors' own texts first (SendPriority), then the longest waiting."""
@@ -220,11 +245,26 @@ class OutboxWorker:
                 c.id: c
                 for c in session.scalars(select(Creditor).where(Creditor.id.in_(creditor_ids)))
             }
+            # Creditors sharing a sender have one debtor row each for a shared number:
+            # the number itself is locked too, so their workers never both spend its cap.
+            capped_phones = self._lock_numbers(
+                session, {m.to_phone for m in messages if m.initiated}
+            )
+            facts = BatchFacts(session, phones=capped_phones, debtor_ids=debtor_ids, now=now)
+            lanes = LaneBook(
+                session,
+                self.settings,
+                now,
+                {lane_key(c, self.settings) for c in creditors.values()},
+            )
+            guards: dict[str, DeliverabilityGuard | None] = {}
             for message in messages:
                 debtor = debtors.get(message.debtor_id or "")
                 creditor = creditors.get(message.creditor_id or "")
                 if message.debtor_id and debtor is None and self.db.is_postgres:
                     continue  # its debtor is locked by another transaction: next tick
+                if message.initiated and message.to_phone not in capped_phones:
+                    continue  # another worker is spending this number's cap: next tick
                 if debtor is None or creditor is None:
                     if message.debtor_id is None and message.kind == NEUTRAL_KIND:
                         neutral = self._claim_neutral(session, message, now)
@@ -245,6 +285,7 @@ class OutboxWorker:
                     planning=False,
                     exclude_id=message.id,
                     message_id=message.id,
+                    facts=facts,
                 )
                 message.updated_at = now
                 message.held_reason = decision.held_reason
@@ -256,6 +297,18 @@ class OutboxWorker:
                     message.status = "scheduled"
                     message.send_after = decision.send_at
                     continue
+                if message.initiated:
+                    if creditor.id not in guards:
+                        guards[creditor.id] = deliverability_guard(
+                            session, creditor.id, self.settings, now
+                        )
+                    if guards[creditor.id] is not None:
+                        message.status = "scheduled"
+                        message.held_reason = "deliverability"
+                        message.send_after = now + timedelta(
+                            seconds=self.settings.deliverability_recheck_seconds
+                        )
+                        continue
                 validity: int | None = None
                 if message.initiated:
                     validity = validity_seconds(
@@ -281,6 +334,16 @@ class OutboxWorker:
                         message.body = body
                         message.segments = info.segments
                         message.encoding = info.encoding
+                hold = lanes.admit(
+                    lane_key(creditor, self.settings),
+                    segments=message.segments,
+                    initiated=message.initiated,
+                )
+                if hold is not None:
+                    message.status = "scheduled"
+                    message.held_reason = hold.reason
+                    message.send_after = hold.until
+                    continue
                 service_sid, from_number = sender_key(creditor)
                 if not service_sid:
                     # Which of our numbers wrote to the debtor: their answer comes back
@@ -297,7 +360,7 @@ class OutboxWorker:
                 )
                 # Counted against the cap from the moment it is claimed.
                 message.sent_at = now
-                session.flush()
+                facts.counted(message)
                 claimed.append(
                     Claimed(
                         OutboundSMS(
@@ -694,6 +757,28 @@ class OutboxWorker:
             if error.maybe_sent:
                 message.needs_reconcile = True
                 message.reconcile_since = message.reconcile_since or message.sent_at or now
+            if is_pause_signal(error.code, error.http_status):
+                # Twilio says this sender goes too fast: its whole lane waits a while.
+                creditor = session.get(Creditor, message.creditor_id or "")
+                until = pause_lane(
+                    session,
+                    lane_key(creditor, self.settings),
+                    now=now,
+                    settings=self.settings,
+                    code=error.code or error.http_status,
+                    reason=error.message,
+                )
+                if message.retry_until is None:
+                    message.retry_until = now + timedelta(
+                        seconds=self.settings.retry_window_seconds
+                    )
+                message.status = "queued"
+                message.error_code = error.code
+                message.error_message = error.message[:500]
+                message.send_after = min(until, max(message.retry_until, now))
+                message.held_reason = "lane_paused"
+                message.sent_at = None
+                return
             counted_out = (
                 not error.provider_down and message.attempts >= self.settings.max_send_attempts
             )

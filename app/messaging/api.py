@@ -9,13 +9,29 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.access.deps import CanWork
+from app.access.deps import CanConfigure, CanView, CanWork
 from app.actions.delivery import record_delivery
-from app.deps import ClockDep, SessionDep, TwilioFormDep
+from app.creditors.models import Creditor
+from app.deps import ClockDep, SessionDep, SettingsDep, TwilioFormDep
 from app.errors import Conflict, NotFound
 from app.messaging.gateway import provider_status
+from app.messaging.lanes import (
+    LaneStatus,
+    is_pause_signal,
+    lane_key,
+    pause_lane,
+    resume_deliverability,
+    sending_status,
+)
 from app.messaging.models import Message
-from app.messaging.schemas import ReviewDecision, ReviewedMessage
+from app.messaging.schemas import (
+    DeliverabilityOut,
+    LaneOut,
+    ResumedOut,
+    ReviewDecision,
+    ReviewedMessage,
+    SendingOut,
+)
 from app.messaging.service import review_parked_message
 
 logger = logging.getLogger("parley.webhooks")
@@ -36,7 +52,11 @@ def twilio_error_code(raw: str | None) -> int | None:
 
 @router.post("/webhooks/twilio/status", status_code=204, response_class=Response)
 def twilio_status_callback(
-    form: TwilioFormDep, session: SessionDep, clock: ClockDep, mid: str | None = None
+    form: TwilioFormDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    mid: str | None = None,
 ) -> Response:
     """Record a delivery status; out-of-order callbacks never move a message backwards."""
     sid = form.get("MessageSid") or form.get("SmsSid")
@@ -73,6 +93,17 @@ def twilio_status_callback(
         logger.info("status callback for an unknown message", extra={"sid": sid})
         return Response(status_code=204)
     error_code = twilio_error_code(form.get("ErrorCode"))
+    if is_pause_signal(error_code, None):
+        # The sender's queue overflowed or hit a rate limit: its lane waits a while.
+        creditor = session.get(Creditor, message.creditor_id) if message.creditor_id else None
+        pause_lane(
+            session,
+            lane_key(creditor, settings),
+            now=clock.now(),
+            settings=settings,
+            code=error_code,
+            reason=f"Twilio error {error_code} on a status callback",
+        )
     record_delivery(
         session,
         message,
@@ -118,3 +149,61 @@ def review_message(
         send_after=message.send_after,
         error_message=message.error_message,
     )
+
+
+def _lane_out(lane: LaneStatus, per_second: int, per_day: int | None) -> LaneOut:
+    return LaneOut(
+        key=lane.key,
+        paused=lane.paused_until is not None,
+        paused_until=lane.paused_until,
+        pause_code=lane.pause_code,
+        pause_reason=lane.pause_reason,
+        messages_per_second=per_second,
+        segments_per_day=per_day,
+        segments_today=lane.segments_today,
+    )
+
+
+@router.get("/api/v1/sending", tags=["messages"])
+def sending(
+    principal: CanView, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> SendingOut:
+    """What holds this creditor's texts now: its sender's lane (budgets, a pause after
+    Twilio said "too fast"), the account's overall rate, the deliverability guard, and
+    how many texts wait by `held_reason`."""
+    status = sending_status(session, principal.creditor, settings, clock.now())
+    guard, figures = status.guard, status.figures
+    return SendingOut(
+        lane=_lane_out(
+            status.lane, settings.lane_messages_per_second, settings.lane_segments_per_day
+        ),
+        account=_lane_out(status.account, settings.account_messages_per_second, None),
+        deliverability=DeliverabilityOut(
+            paused=guard is not None,
+            paused_since=guard.paused_since if guard else None,
+            reason=guard.reason if guard else None,
+            sample=guard.sample if guard else figures.sample,
+            window=settings.deliverability_sample,
+            opt_out_rate=(guard.opted_out / guard.sample if guard.sample else 0.0)
+            if guard
+            else figures.opt_out_rate,
+            filtered_rate=(guard.filtered / guard.sample if guard.sample else 0.0)
+            if guard
+            else figures.filtered_rate,
+            max_opt_out_rate=settings.deliverability_max_opt_out_rate,
+            max_filtered_rate=settings.deliverability_max_filtered_rate,
+            resumed_at=status.resumed_at,
+        ),
+        held=status.held,
+    )
+
+
+@router.post("/api/v1/sending/deliverability/resume", tags=["messages"])
+def resume_sending(principal: CanConfigure, session: SessionDep, clock: ClockDep) -> ResumedOut:
+    """Resume initiated texts the deliverability guard paused (after finding out why so
+    many opted out or were filtered): the guard then weighs only texts sent from now on,
+    and the held texts become due."""
+    released = resume_deliverability(
+        session, principal.creditor.id, now=clock.now(), actor=principal.actor
+    )
+    return ResumedOut(resumed=True, released=released)

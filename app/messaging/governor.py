@@ -29,7 +29,8 @@ ALWAYS_DELIVERABLE_KINDS = frozenset({"opt_out_confirmation", "wrong_number_ack"
 # Why a text is not sent now. Blocking ones (the text is never sent): the number's
 # status, a suppression, the agency rule. Waiting ones (send_after says until when):
 # the window, a weekend or public holiday on a business-days-only creditor, the daily
-# cap, pacing (spread through the window), a lane's budget or pause.
+# cap, pacing (spread through the window), a lane's budget or pause, the
+# deliverability guard (the creditor's initiated texts paused until a person resumes).
 HELD_REASONS = (
     "opted_out",
     "wrong_number",
@@ -43,6 +44,7 @@ HELD_REASONS = (
     "pacing",
     "lane_budget",
     "lane_paused",
+    "deliverability",
     "provider_retry",
     "canceled",
 )

@@ -69,20 +69,37 @@ PENDING_STATUSES = ("queued", "scheduled")
 # The answer to a sender Parley does not know: an outbox row with no debtor.
 NEUTRAL_KIND = "neutral"
 
+# Initiated texts about an agreement the debtor made (a plan, a promise, a call they
+# booked): they go before statements and cadence (SendPriority.REMINDER).
+REMINDER_KINDS = frozenset(
+    {
+        "installment_reminder",
+        "installment_late",
+        "plan_broken",
+        "promise_reminder",
+        "promise_followup",
+        "callback_reminder",
+    }
+)
+
 
 class SendPriority(IntEnum):
-    """The order in which the worker claims due messages (lower first): an answer to the
-    debtor's own text never waits behind a wave of statements or reminders."""
+    """The order in which the worker claims due messages in every sending lane (lower
+    first): an answer to the debtor's own text never waits behind a wave of reminders or
+    statements, and a plan's reminder never waits behind a statement wave."""
 
     ANSWER = 0  # replies to a text the debtor just sent
     NOTICE = 1  # other non-initiated texts (agents' messages, confirmations)
-    BULK = 2  # initiated texts: statements, reminders, follow-ups
+    REMINDER = 2  # initiated texts about a plan, a promise or a booked call
+    BULK = 3  # other initiated texts: statements and cadence
 
     @classmethod
-    def for_message(cls, *, is_reply: bool, initiated: bool) -> SendPriority:
+    def for_message(cls, *, is_reply: bool, initiated: bool, kind: str = "") -> SendPriority:
         if is_reply:
             return cls.ANSWER
-        return cls.BULK if initiated else cls.NOTICE
+        if not initiated:
+            return cls.NOTICE
+        return cls.REMINDER if kind in REMINDER_KINDS else cls.BULK
 
 
 class PhoneOptOut(Base):
@@ -127,6 +144,8 @@ class Message(Base):
         ),
         # The daily cap counts per number across creditors sharing a sender.
         Index("ix_messages_to_phone_sent", "to_phone", "sent_at"),
+        # The deliverability guard reads a creditor's last initiated texts.
+        Index("ix_messages_creditor_initiated_sent", "creditor_id", "initiated", "sent_at"),
         # One neutral answer a day to a number no creditor knows.
         Index(
             "ix_messages_neutral_to",
@@ -184,6 +203,46 @@ class Message(Base):
     updated_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+
+
+class SendingLane(Base):
+    """One sender's lane (a creditor's `twilio_from` / messaging service, or the global
+    default; key `account` is the whole Twilio account): what its budgets have spent in
+    the current second and UTC day, and the pause it put itself in after Twilio said
+    "too fast" (429, 30001, 63017)."""
+
+    __tablename__ = "sending_lanes"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    # Messages claimed in the second starting at rate_second.
+    rate_second: Mapped[datetime | None]
+    rate_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Segments claimed on the UTC day `day` (ISO date).
+    day: Mapped[str | None] = mapped_column(String(10))
+    day_segments: Mapped[int] = mapped_column(Integer, default=0)
+    paused_until: Mapped[datetime | None]
+    pause_code: Mapped[int | None] = mapped_column(Integer)
+    pause_reason: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class DeliverabilityGuard(Base):
+    """A creditor's initiated texts paused because too many of its last texts met an
+    opt-out or a carrier filter (Twilio 30007); a person resumes them (the rates then
+    count only texts sent after `resumed_at`)."""
+
+    __tablename__ = "deliverability_guards"
+
+    creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), primary_key=True)
+    paused_since: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(String(200))
+    # Over the texts weighed when it paused: how many, and how many opted out / were
+    # filtered.
+    sample: Mapped[int] = mapped_column(Integer, default=0)
+    opted_out: Mapped[int] = mapped_column(Integer, default=0)
+    filtered: Mapped[int] = mapped_column(Integer, default=0)
+    resumed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
 
 
 # Oldest first; an inbound text precedes the answers stored in the same instant.

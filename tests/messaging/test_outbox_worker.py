@@ -199,9 +199,8 @@ def test_opted_out_debtor_gets_no_statement(
     assert messages(db) == []
 
 
-@pytest.mark.parametrize(
-    "failure", [{"status": 500}, {"status": 503}, {"status": 429, "code": 20429}]
-)
+# A 429 pauses the sender's lane instead (tests/messaging/test_lanes.py).
+@pytest.mark.parametrize("failure", [{"status": 500}, {"status": 503}])
 def test_transient_errors_retry_with_backoff(
     tw_client: TestClient,
     tenant: Tenant,
