@@ -88,6 +88,8 @@ DECISIONS: dict[tuple[str, str], Permission] = {
     ("POST", "/api/v1/consent-ledger"): P.MANAGE_DEBTS,
     # The dry run of the creditor's rules (issue 16).
     ("POST", "/api/v1/simulations"): P.CONFIGURE,
+    ("GET", "/api/v1/sending"): P.VIEW,
+    ("POST", "/api/v1/sending/deliverability/resume"): P.CONFIGURE,
 }
 
 # The console's pages and forms: the signed-in user's role decides (the console's own
@@ -125,6 +127,7 @@ CONSOLE_DECISIONS: dict[tuple[str, str], Permission] = {
     # The dry run: the same permission as POST /api/v1/simulations.
     ("GET", "/console/simulation"): P.CONFIGURE,
     ("POST", "/console/simulation"): P.CONFIGURE,
+    ("POST", "/console/sending/resume"): P.CONFIGURE,
 }
 
 # Endpoints without a principal, and why.

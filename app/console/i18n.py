@@ -22,6 +22,23 @@ LANGUAGE_NAMES = {"en": "English", "es": "Español", "pt-BR": "Português (Brasi
 LANG_COOKIE = "parley_lang"
 
 _EN: dict[str, str] = {
+    "sending_title": "Sending",
+    "sending_guard_paused": (
+        "Texts Parley starts are paused since {since}: too many of the last texts were "
+        "opted out or filtered by carriers. Answers to debtors still go."
+    ),
+    "sending_guard_running": "Texts go out as the contact rules allow.",
+    "sending_rates": (
+        "Last {sample} texts started: opt-outs {opt_out} (limit {max_opt_out}), carrier-"
+        "filtered {filtered} (limit {max_filtered})."
+    ),
+    "sending_lane_paused": "{lane} paused until {until} (Twilio asked to slow down).",
+    "sending_lane_own": "This creditor's sender",
+    "sending_lane_account": "The Twilio account",
+    "sending_held_reason": "Waiting because",
+    "sending_held_count": "Texts",
+    "sending_resume": "Resume texts Parley starts",
+    "sending_resumed": "Texts Parley starts are resumed.",
     "held_window": "outside the contact window ({start}–{end}, {zone}); goes out {when}",
     "held_business_day": "not a business day for this creditor; goes out {when}",
     "held_cap": "today's limit of {cap} texts Parley starts is used; goes out {when}",
@@ -296,6 +313,24 @@ _EN: dict[str, str] = {
 }
 
 _ES: dict[str, str] = {
+    "sending_title": "Envío",
+    "sending_guard_paused": (
+        "Los mensajes que inicia Parley están en pausa desde {since}: demasiados de los "
+        "últimos terminaron en baja o filtrados por operadoras. Las respuestas a deudores"
+        " siguen saliendo."
+    ),
+    "sending_guard_running": "Los mensajes salen según las reglas de contacto.",
+    "sending_rates": (
+        "Últimos {sample} mensajes iniciados: bajas {opt_out} (límite {max_opt_out}), "
+        "filtrados {filtered} (límite {max_filtered})."
+    ),
+    "sending_lane_paused": "{lane} en pausa hasta {until} (Twilio pidió ir más despacio).",
+    "sending_lane_own": "El remitente de este acreedor",
+    "sending_lane_account": "La cuenta de Twilio",
+    "sending_held_reason": "En espera por",
+    "sending_held_count": "Mensajes",
+    "sending_resume": "Reanudar los mensajes que inicia Parley",
+    "sending_resumed": "Se reanudaron los mensajes que inicia Parley.",
     "held_window": "fuera del horario de contacto ({start}–{end}, {zone}); sale {when}",
     "held_business_day": "no es día hábil para este acreedor; sale {when}",
     "held_cap": "se usó el límite diario de {cap} mensajes iniciados; sale {when}",
@@ -573,6 +608,24 @@ _ES: dict[str, str] = {
 }
 
 _PT: dict[str, str] = {
+    "sending_title": "Envio",
+    "sending_guard_paused": (
+        "As mensagens que o Parley inicia estão pausadas desde {since}: muitas das "
+        "últimas terminaram em descadastro ou foram filtradas pelas operadoras. As "
+        "respostas aos devedores continuam saindo."
+    ),
+    "sending_guard_running": "As mensagens saem conforme as regras de contato.",
+    "sending_rates": (
+        "Últimas {sample} mensagens iniciadas: descadastros {opt_out} (limite "
+        "{max_opt_out}), filtradas {filtered} (limite {max_filtered})."
+    ),
+    "sending_lane_paused": "{lane} pausado até {until} (a Twilio pediu para ir mais devagar).",
+    "sending_lane_own": "O remetente deste credor",
+    "sending_lane_account": "A conta Twilio",
+    "sending_held_reason": "Aguardando por",
+    "sending_held_count": "Mensagens",
+    "sending_resume": "Retomar as mensagens que o Parley inicia",
+    "sending_resumed": "As mensagens que o Parley inicia foram retomadas.",
     "held_window": "fora da janela de contato ({start}–{end}, {zone}); sai {when}",
     "held_business_day": "não é dia útil para este credor; sai {when}",
     "held_cap": "o limite diário de {cap} mensagens iniciadas foi usado; sai {when}",

@@ -173,6 +173,7 @@ NOTICES = frozenset(
         "rescheduled",
         "booked",
         "logged_out",
+        "sending_resumed",
     }
 )
 

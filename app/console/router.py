@@ -71,6 +71,7 @@ from app.deps import ClockDep, SessionDep, SettingsDep
 from app.errors import ParleyError, ValidationFailed
 from app.exports import api as exports
 from app.messaging.governor import ContactPolicy, is_business_day
+from app.messaging.lanes import SendingStatus, resume_deliverability, sending_status
 from app.messaging.models import Message
 from app.offers.models import OfferRule
 from app.offers.queries import latest_plan, plan_installments
@@ -230,15 +231,56 @@ def switch_language(
 # -------------------------------------------------------------------- dashboard
 
 
+def _sending_view(
+    page: Page, status: SendingStatus, settings: Settings, zone: str
+) -> dict[str, Any]:
+    """What holds the creditor's texts, for the dashboard: the deliverability guard, a
+    lane paused after Twilio said "too fast", and the texts waiting by reason."""
+    guard = status.guard
+    figures_ = status.figures
+    if guard is not None and guard.sample:
+        opt_out, filtered = guard.opted_out / guard.sample, guard.filtered / guard.sample
+    else:
+        opt_out, filtered = figures_.opt_out_rate, figures_.filtered_rate
+    lanes = [
+        {
+            "name": page.t("sending_lane_own" if lane is status.lane else "sending_lane_account"),
+            "until": page.t.datetime(lane.paused_until, zone),
+            "reason": lane.pause_reason or "",
+        }
+        for lane in (status.lane, status.account)
+        if lane.paused_until is not None
+    ]
+    return {
+        "paused": guard is not None,
+        "since": page.t.datetime(guard.paused_since, zone) if guard and guard.paused_since else "",
+        "reason": guard.reason if guard else "",
+        "sample": guard.sample if guard else figures_.sample,
+        "opt_out_rate": f"{opt_out:.1%}",
+        "filtered_rate": f"{filtered:.1%}",
+        "max_opt_out_rate": f"{settings.deliverability_max_opt_out_rate:.1%}",
+        "max_filtered_rate": f"{settings.deliverability_max_filtered_rate:.1%}",
+        "lanes": lanes,
+        "held": sorted(status.held.items()),
+        "can_resume": page.principal is not None and page.principal.can(Permission.CONFIGURE),
+    }
+
+
 @router.get("", response_class=HTMLResponse)
 def dashboard(
-    request: Request, principal: Viewer, session: SessionDep, clock: ClockDep
+    request: Request,
+    principal: Viewer,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
-    """Today's queue, callbacks due, money recovered this week and month, two charts."""
+    """Today's queue, callbacks due, money recovered this week and month, two charts, and
+    what holds the creditor's texts (the deliverability guard, paused lanes)."""
     page = _page(request, principal)
     creditor = principal.creditor
     zone = _agent_zone(request, session, creditor.id)
     now = clock.now()
+    sending = _sending_view(page, sending_status(session, creditor, settings, now), settings, zone)
     today = local_today(now, zone)
     day_start = callbacks.local_day_start(zone, today)
     due = callbacks.list_callbacks(
@@ -256,6 +298,7 @@ def dashboard(
             recovered_week="—",
             recovered_month="—",
             charts={"recovery": "", "funnel": ""},
+            sending=sending,
         )
     # Money applied this month, by day, from the analytics service; the week is its tail.
     month = recovery_report(
@@ -280,7 +323,16 @@ def dashboard(
         recovered_week=page.t.money(week, currency),
         recovered_month=page.t.money(month.recovered_amount, currency),
         charts=data.charts,
+        sending=sending,
     )
+
+
+@router.post("/sending/resume", dependencies=[Csrf])
+def resume_sending(principal: Configurer, session: SessionDep, clock: ClockDep) -> Response:
+    """Resume the initiated texts the deliverability guard paused (after finding out why
+    so many opted out or were filtered), as POST /api/v1/sending/deliverability/resume."""
+    resume_deliverability(session, principal.creditor.id, now=clock.now(), actor=principal.actor)
+    return redirect("/console", "sending_resumed")
 
 
 def _default_period(today: date) -> Period:
