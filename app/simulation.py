@@ -14,10 +14,11 @@ on each sending lane against its capacity, and lists every violation: an initiat
 outside the window, over the daily cap of a number, to a number after it opted out, to
 a suppressed debtor, or from an agency to a US or Canadian number.
 
-Lane capacity is provisional: until per-lane budgets exist as settings, every lane is
-given the whole worker's guaranteed rate, PARLEY_SEND_CONCURRENCY sends per
-PARLEY_SEND_TIMEOUT_SECONDS (each concurrent send finishes within its timeout), and the
-report says so in `lane_capacity.source`.
+Lane capacity is the sender lane's budget, PARLEY_LANE_MESSAGES_PER_SECOND (no more than
+PARLEY_ACCOUNT_MESSAGES_PER_SECOND when that is set). With no budget set (0, the
+default) it is an estimate, marked provisional: the worker's guaranteed rate,
+PARLEY_SEND_CONCURRENCY sends per PARLEY_SEND_TIMEOUT_SECONDS (each concurrent send
+finishes within its timeout). The report says which in `lane_capacity.source`.
 """
 
 from __future__ import annotations
@@ -59,8 +60,12 @@ JOBS_EVERY = timedelta(hours=1)
 # Where each lane's capacity comes from (see the module's docstring).
 LANE_CAPACITY_SOURCE = (
     "the worker's guaranteed rate, PARLEY_SEND_CONCURRENCY sends per "
-    "PARLEY_SEND_TIMEOUT_SECONDS, shared by every lane (provisional: no per-lane "
-    "setting yet)"
+    "PARLEY_SEND_TIMEOUT_SECONDS, shared by every lane (provisional: no lane budget, "
+    "PARLEY_LANE_MESSAGES_PER_SECOND, is set)"
+)
+LANE_BUDGET_SOURCE = (
+    "the sender lane's budget, PARLEY_LANE_MESSAGES_PER_SECOND "
+    "(no more than PARLEY_ACCOUNT_MESSAGES_PER_SECOND when set)"
 )
 
 
@@ -540,20 +545,27 @@ def _peak(moments: list[datetime], width: timedelta) -> int:
 
 def lane_capacity(settings: Settings) -> dict[str, Any]:
     """What one lane can send, and where that figure comes from."""
-    per_second = settings.send_concurrency / settings.send_timeout_seconds
+    budget = settings.lane_messages_per_second
+    if budget and settings.account_messages_per_second:
+        budget = min(budget, settings.account_messages_per_second)
+    provisional = not budget
+    per_second = (
+        settings.send_concurrency / settings.send_timeout_seconds if provisional else budget
+    )
     return {
         "per_second": round(per_second, 3),
         "per_minute": int(per_second * 60),
         "per_hour": int(per_second * 3600),
-        "source": LANE_CAPACITY_SOURCE,
-        "provisional": True,
+        "source": LANE_CAPACITY_SOURCE if provisional else LANE_BUDGET_SOURCE,
+        "provisional": provisional,
     }
 
 
 def _lanes(sent: list[Message], settings: Settings) -> dict[str, dict[str, Any]]:
     """Each lane's load (texts, busiest minute and hour) against its capacity: `answer`
-    (answers to the debtor's own texts), `notice` (other texts nobody initiated) and
-    `bulk` (statements, reminders, cadence), the worker's claim order."""
+    (answers to the debtor's own texts), `notice` (other texts nobody initiated),
+    `reminder` (plan, promise and call reminders) and `bulk` (statements, cadence), the
+    worker's claim order."""
     capacity = lane_capacity(settings)
     moments: dict[str, list[datetime]] = {p.name.lower(): [] for p in SendPriority}
     for message in sent:

@@ -18,7 +18,7 @@ from app.db import Database
 from app.debts.models import Debt
 from app.demo import seed_demo
 from app.messaging.models import Message
-from app.simulation import run_simulation
+from app.simulation import lane_capacity, run_simulation
 from tests.conftest import Tenant, make_settings, make_tenant
 from tests.helpers import debt_row
 
@@ -203,7 +203,7 @@ def test_the_report_prices_segments_and_sizes_each_lane(
     assert capacity["provisional"] is True and "PARLEY_SEND_CONCURRENCY" in capacity["source"]
     assert (capacity["per_minute"], capacity["per_hour"]) == (0, 30)
     lanes = result["lanes"]
-    assert set(lanes) == {"answer", "notice", "bulk"}
+    assert set(lanes) == {"answer", "notice", "reminder", "bulk"}
     assert sum(lane["messages"] for lane in lanes.values()) == result["messages"]
     assert lanes["bulk"]["messages"] >= 30 and lanes["bulk"]["fits"] is False
     assert 1 <= lanes["bulk"]["peak_per_minute"] <= lanes["bulk"]["peak_per_hour"]
@@ -240,3 +240,18 @@ def test_the_busiest_window_slides() -> None:
     assert _peak([], timedelta(minutes=1)) == 0
     # A window holds what is less than `width` after its first moment.
     assert _peak([t0, t0 + timedelta(minutes=1)], timedelta(minutes=1)) == 1
+
+
+def test_lane_capacity_is_the_lane_budget_when_one_is_set(settings: Settings) -> None:
+    budgeted = settings.model_copy(
+        update={"lane_messages_per_second": 5, "account_messages_per_second": 3}
+    )
+    capacity = lane_capacity(budgeted)
+    assert capacity["provisional"] is False
+    assert "PARLEY_LANE_MESSAGES_PER_SECOND" in capacity["source"]
+    assert (capacity["per_second"], capacity["per_minute"], capacity["per_hour"]) == (
+        3,
+        180,
+        10_800,
+    )
+    assert lane_capacity(settings)["provisional"] is True

@@ -305,7 +305,8 @@ _EN: dict[str, str] = {
     "sim_provisional": "Capacity is provisional:",
     "lane_answer": "Answers to the debtor",
     "lane_notice": "Other answers and notices",
-    "lane_bulk": "Statements, reminders, cadence",
+    "lane_reminder": "Plan, promise and call reminders",
+    "lane_bulk": "Statements and cadence",
     "sim_too_many": (
         "With {debtors} debtors the portfolio is past the console's {limit} debtor-days "
         "even for one day: run parley simulate on the command line."
@@ -600,7 +601,8 @@ _ES: dict[str, str] = {
     "sim_provisional": "Capacidad provisional:",
     "lane_answer": "Respuestas al deudor",
     "lane_notice": "Otras respuestas y avisos",
-    "lane_bulk": "Estados de cuenta, recordatorios, cadencia",
+    "lane_reminder": "Recordatorios de planes, promesas y llamadas",
+    "lane_bulk": "Estados de cuenta y cadencia",
     "sim_too_many": (
         "Con {debtors} deudores la cartera supera los {limit} deudor-días de la consola "
         "incluso para un día: use parley simulate en la línea de comandos."
@@ -896,7 +898,8 @@ _PT: dict[str, str] = {
     "sim_provisional": "Capacidade provisória:",
     "lane_answer": "Respostas ao devedor",
     "lane_notice": "Outras respostas e avisos",
-    "lane_bulk": "Extratos, lembretes, cadência",
+    "lane_reminder": "Lembretes de planos, promessas e ligações",
+    "lane_bulk": "Extratos e cadência",
     "sim_too_many": (
         "Com {debtors} devedores a carteira passa dos {limit} devedor-dias do console "
         "mesmo para um dia: use parley simulate na linha de comando."
