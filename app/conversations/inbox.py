@@ -20,13 +20,12 @@ from typing import cast
 
 import anyio.to_thread
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
 from app.conversations.models import InboundText
-from app.db import Database, after_commit
+from app.db import Database, after_commit, insert_for
 
 logger = logging.getLogger("parley.inbox")
 
@@ -50,19 +49,13 @@ class IncomingText:
 def _insert_new(session: Session, rows: list[dict[str, object]]) -> ReturningInsert[tuple[int]]:
     """INSERT ... ON CONFLICT (provider_sid) DO NOTHING RETURNING id, in the dialect."""
     table = cast(Table, InboundText.__table__)
-    if session.get_bind().dialect.name == "postgresql":
-        return (
-            postgresql.insert(table)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["provider_sid"])
-            .returning(table.c.id)
-        )
-    return (
-        sqlite.insert(table)
+    statement: ReturningInsert[tuple[int]] = (
+        insert_for(session, table)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["provider_sid"])
         .returning(table.c.id)
     )
+    return statement
 
 
 def store_texts(session: Session, texts: Sequence[IncomingText]) -> int:

@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from sqlalchemy import JSON, String, Table, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import dialect as postgresql_dialect
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -24,7 +23,7 @@ from sqlalchemy.types import NullType
 
 from app.consent.models import ConsentEntry
 from app.creditors.models import Creditor
-from app.db import new_id
+from app.db import insert_for, new_id
 from app.debts.models import Debt, Debtor, Event
 from app.debts.schemas import DebtIn
 from app.errors import NotFound, ValidationFailed
@@ -199,7 +198,7 @@ def bulk_insert(
         return []
     if session.get_bind().dialect.name == "postgresql":
         return _pg_unnest_insert(session, table, rows, conflict, returning)
-    statement: Any = sqlite_insert(table)
+    statement: Any = insert_for(session, table)
     if conflict:
         statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
     if returning is None:

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import and_, case, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.creditors.models import Creditor
+from app.db import insert_for
 from app.events import record_event
 from app.messaging.gateway import OPTED_OUT_CODES
 from app.messaging.models import DeliverabilityGuard, Message, PhoneOptOut, SendingLane
@@ -73,9 +72,7 @@ def budgets_on(settings: Settings) -> bool:
 
 def _ensure_rows(session: Session, keys: list[str], now: datetime) -> None:
     """Create the lanes' rows if they are missing (two workers at once store one)."""
-    dialect = session.get_bind().dialect.name
-    maker = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = maker(SendingLane).values(
+    statement = insert_for(session, SendingLane).values(
         [{"key": key, "rate_count": 0, "day_segments": 0, "updated_at": now} for key in keys]
     )
     session.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
