@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -82,14 +84,20 @@ ID = String(36)
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0
 
 
-def make_engine(url: str, *, sqlite_busy_timeout: float = DEFAULT_SQLITE_BUSY_TIMEOUT) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    sqlite_busy_timeout: float = DEFAULT_SQLITE_BUSY_TIMEOUT,
+    ping_idle_seconds: float | None = None,
+) -> Engine:
     """An engine tuned per backend (SQLite: WAL, foreign keys, busy timeout: how long a
     writer waits for the lock before "database is locked", which the API answers 503)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout},
-            pool_pre_ping=True,
+            # A file's connection does not drop: no ping before use.
+            pool_pre_ping=False,
             hide_parameters=True,
         )
 
@@ -112,25 +120,69 @@ def make_engine(url: str, *, sqlite_busy_timeout: float = DEFAULT_SQLITE_BUSY_TI
     # psycopg prepares a statement after five uses and PostgreSQL may then keep a
     # generic plan for it; for the IN (...) look-ups of bulk imports that plan degrades
     # as a table grows (measured in bench/), so statements are never prepared.
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
+        # Not pre-pinged on every checkout (a round trip per transaction, measured in
+        # bench/send_bench.py): only a connection idle for a while is (see below).
+        pool_pre_ping=False,
+        pool_recycle=POOL_RECYCLE_SECONDS,
         # Errors would otherwise log bound values: phone numbers, bodies, tokens.
         hide_parameters=True,
         pool_size=10,
         max_overflow=20,
         connect_args={"prepare_threshold": None},
     )
+    _ping_idle_connections(
+        engine, PING_IDLE_SECONDS if ping_idle_seconds is None else ping_idle_seconds
+    )
+    return engine
+
+
+# A pooled connection is replaced after this long, and pinged before use when it sat
+# idle in the pool longer than PING_IDLE_SECONDS (a restarted server, a dropped socket);
+# a busy pool's connections go straight back to work.
+POOL_RECYCLE_SECONDS = 1800
+PING_IDLE_SECONDS = 5.0
+_CHECKED_IN = "parley.checked_in"
+
+
+def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            # psycopg opened a transaction for the ping: leave the connection idle.
+            dbapi_conn.rollback()
+        except Exception as exc:
+            # The pool drops this connection and checks out (or opens) another.
+            raise DisconnectionError("idle connection is gone") from exc
 
 
 class Database:
     """Owns the engine and hands out sessions; the only code that commits."""
 
     def __init__(
-        self, url: str, *, sqlite_busy_timeout: float = DEFAULT_SQLITE_BUSY_TIMEOUT
+        self,
+        url: str,
+        *,
+        sqlite_busy_timeout: float = DEFAULT_SQLITE_BUSY_TIMEOUT,
+        ping_idle_seconds: float | None = None,
     ) -> None:
         self.url = url
-        self.engine = make_engine(url, sqlite_busy_timeout=sqlite_busy_timeout)
+        self.engine = make_engine(
+            url, sqlite_busy_timeout=sqlite_busy_timeout, ping_idle_seconds=ping_idle_seconds
+        )
         self._factory = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
 
     @property

@@ -80,6 +80,8 @@ NUMBER_LOCK_SPACE = 0x50484F4E - 2**31  # "PHON", as a signed 32-bit key
 LOOKBACK = timedelta(minutes=5)
 # Statuses of rows that may still own an unrecorded provider copy.
 _UNSETTLED = ("queued", "scheduled", "sending", "needs_review")
+# A batch's successes are recorded in groups of this many while the rest still goes out.
+RECORD_EVERY = 16
 
 
 @dataclass(frozen=True)
@@ -435,15 +437,20 @@ class OutboxWorker:
         try:
             self._deliver(item)
         finally:
-            with self._held_lock:
-                self._held.pop(item.sms.message_id, None)
-                self._started.discard(item.sms.message_id)
+            self._release(item)
 
-    def _deliver(self, item: Claimed) -> None:
+    def _release(self, item: Claimed) -> None:
+        with self._held_lock:
+            self._held.pop(item.sms.message_id, None)
+            self._started.discard(item.sms.message_id)
+
+    def _deliver(self, item: Claimed, *, defer: bool = False) -> SendResult | None:
+        """Send `item` and record what happened; with `defer`, a success is returned
+        unrecorded instead (the batch records its successes together)."""
         if self.breaker.is_paused():
             # The provider went down while this batch was out: wait for it, unsent.
             self._requeue(item, self.breaker.open_until or self.clock.now(), "provider paused")
-            return
+            return None
         if item.reconcile:
             try:
                 copies = self.gateway.find_copies(item.sms, item.search_since or self.clock.now())
@@ -451,15 +458,15 @@ class OutboxWorker:
                 if error.provider_down:
                     self.breaker.record_failure()
                 self._requeue(item, self.clock.now() + self.backoff(item.attempt), str(error))
-                return
+                return None
             self.breaker.record_success()
             verdict = self._decide(item, copies)
             if verdict is not Verdict.NOT_SENT:
-                return
+                return None
         if item.retry_until is not None and self.clock.now() >= item.retry_until:
             self._expire(item)
             self.breaker.release_probe()  # the provider was not asked
-            return
+            return None
         with self._held_lock:
             self._started.add(item.sms.message_id)
         try:
@@ -468,9 +475,12 @@ class OutboxWorker:
             if error.provider_down:
                 self.breaker.record_failure()
             self._record_failure(item, error)
-            return
+            return None
         self.breaker.record_success()
+        if defer:
+            return result
         self._record_success(item, result)
+        return None
 
     def _locked(self, session: Session, message_id: str) -> Message | None:
         # Row lock on PostgreSQL: status callbacks and results never interleave.
@@ -714,37 +724,98 @@ class OutboxWorker:
         self._record_success_once(item, result)
 
     def _record_success_once(self, item: Claimed, result: SendResult) -> None:
-        now = self.clock.now()
         with self.db.transaction() as session:
             message = self._locked(session, item.sms.message_id)
             if message is None:
                 return
-            if message.provider_sid is None:
-                if _sid_taken(session, result.provider_sid, message.id):
-                    logger.error(
-                        "provider id already held by another message",
-                        extra={"message_id": message.id},
+            taken = _sid_taken(session, result.provider_sid, message.id)
+            self._apply_success(session, message, item, result, sid_taken=taken)
+
+    def _record_successes(self, sent: list[tuple[Claimed, SendResult]]) -> None:
+        """Record a batch's successes in one transaction: the rows locked in one
+        statement (in id order, as every multi-row lock here), the provider ids checked
+        in one, the updates flushed together. Should the batch fail (a provider id
+        recorded by another row at this instant), each is recorded on its own."""
+        if not sent:
+            return
+        by_id = {item.sms.message_id: (item, result) for item, result in sent}
+        try:
+            with self.db.transaction() as session:
+                query = (
+                    select(Message)
+                    .where(Message.id.in_(sorted(by_id)))
+                    .order_by(Message.id)
+                    .execution_options(populate_existing=True)
+                )
+                if self.db.is_postgres:
+                    query = query.with_for_update()
+                messages = list(session.scalars(query))
+                holders = {
+                    sid: owner
+                    for sid, owner in session.execute(
+                        select(Message.provider_sid, Message.id).where(
+                            Message.provider_sid.in_({r.provider_sid for _, r in sent})
+                        )
                     )
-                else:
-                    message.provider_sid = result.provider_sid
-            if message.status in ("sending", "queued", "scheduled", "needs_review"):
-                if message.status == "sending" and message.attempts != item.attempt:
-                    logger.error(
-                        "a send outlived its lease and was claimed again",
-                        extra={"message_id": message.id, "attempt": item.attempt},
+                }
+                for message in messages:
+                    item, result = by_id[message.id]
+                    holder = holders.get(result.provider_sid)
+                    self._apply_success(
+                        session,
+                        message,
+                        item,
+                        result,
+                        sid_taken=holder is not None and holder != message.id,
                     )
-                message.status = "submitted"
-            message.lease_expires_at = None
-            message.needs_reconcile = False
-            message.reconcile_since = None
-            message.error_code = None
-            message.error_message = None
-            message.sent_at = message.sent_at or now
-            if result.segments:
-                message.segments = result.segments
-            message.updated_at = now
-            session.flush()
-            record_delivery(session, message, result.status, now=now, actor="worker")
+            return
+        except (IntegrityError, OperationalError):
+            logger.warning("recording a batch of sends failed; recording them one by one")
+        for item, result in sent:
+            try:
+                self._record_success(item, result)
+            except Exception:
+                # Its lease runs out and a look-up finds the provider's copy.
+                logger.exception(
+                    "could not record a send", extra={"message_id": item.sms.message_id}
+                )
+
+    def _apply_success(
+        self,
+        session: Session,
+        message: Message,
+        item: Claimed,
+        result: SendResult,
+        *,
+        sid_taken: bool,
+    ) -> None:
+        """The provider's answer to the create call, written on the locked row."""
+        now = self.clock.now()
+        if message.provider_sid is None:
+            if sid_taken:
+                logger.error(
+                    "provider id already held by another message",
+                    extra={"message_id": message.id},
+                )
+            else:
+                message.provider_sid = result.provider_sid
+        if message.status in ("sending", "queued", "scheduled", "needs_review"):
+            if message.status == "sending" and message.attempts != item.attempt:
+                logger.error(
+                    "a send outlived its lease and was claimed again",
+                    extra={"message_id": message.id, "attempt": item.attempt},
+                )
+            message.status = "submitted"
+        message.lease_expires_at = None
+        message.needs_reconcile = False
+        message.reconcile_since = None
+        message.error_code = None
+        message.error_message = None
+        message.sent_at = message.sent_at or now
+        if result.segments:
+            message.segments = result.segments
+        message.updated_at = now
+        record_delivery(session, message, result.status, now=now, actor="worker")
 
     def _record_failure(self, item: Claimed, error: GatewayError) -> None:
         now = self.clock.now()
@@ -888,13 +959,15 @@ class OutboxWorker:
 
     def _send_batch(self, batch: list[Claimed]) -> None:
         """Provider calls are network-bound: send a batch from up to send_concurrency
-        threads, each result recorded in its own short transaction. The threads are
-        daemons and the wait ends early on shutdown(): a hung provider never holds up a
-        stop (the leases are handed back instead, see release_held)."""
+        threads. The successes are recorded together once the batch is out (one
+        transaction, see _record_successes); failures and look-ups each in their own.
+        The threads are daemons and the wait ends early on shutdown(): a hung provider
+        never holds up a stop (what is still out is handed back, see release_held)."""
         pending = list(batch)
         lock = threading.Lock()
         done = threading.Condition(lock)
         remaining = [len(batch)]
+        sent: list[tuple[Claimed, SendResult]] = []
 
         def sender() -> None:
             while True:
@@ -902,12 +975,17 @@ class OutboxWorker:
                     if not pending or self._stopping.is_set():
                         return
                     item = pending.pop(0)
+                result: SendResult | None = None
                 try:
-                    self.deliver(item)
+                    result = self._deliver(item, defer=True)
                 except Exception:
                     logger.exception("send failed unexpectedly")
                 finally:
                     with done:
+                        if result is not None:
+                            sent.append((item, result))
+                        else:
+                            self._release(item)
                         remaining[0] -= 1
                         done.notify_all()
 
@@ -917,9 +995,21 @@ class OutboxWorker:
         ]
         for thread in threads:
             thread.start()
-        with done:
-            while remaining[0] > 0 and not self._stopping.is_set():
-                done.wait(timeout=0.1)
+        while True:
+            with done:
+                while remaining[0] > 0 and len(sent) < RECORD_EVERY and not self._stopping.is_set():
+                    done.wait(timeout=0.1)
+                finished = remaining[0] == 0 or self._stopping.is_set()
+                recorded = list(sent)
+                sent.clear()
+            # Recorded while the rest of the batch is still going out.
+            try:
+                self._record_successes(recorded)
+            finally:
+                for item, _ in recorded:
+                    self._release(item)
+            if finished:
+                return
 
     def shutdown(self) -> None:
         """Ask the worker to stop now (a signal handler may call it): no new claims, the
