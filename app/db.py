@@ -12,7 +12,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event, text
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
@@ -30,10 +39,11 @@ NAMING_CONVENTION = {
 }
 
 
-def insert_for(session: Session, table: Any) -> Any:
-    """The session's dialect's INSERT for `table` (PostgreSQL or SQLite), the one that
-    has `on_conflict_do_nothing`."""
-    if session.get_bind().dialect.name == "postgresql":
+def insert_for(session: Session | Connection, table: Any) -> Any:
+    """The session's (or connection's) dialect's INSERT for `table` (PostgreSQL or
+    SQLite), the one that has `on_conflict_do_nothing`."""
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -210,15 +220,6 @@ class Database:
             except Exception:
                 # The data is committed; a failed wake-up only delays the work.
                 logger.exception("after-commit callback failed")
-
-    def notify(self, channel: str) -> None:
-        """PostgreSQL: NOTIFY `channel` in a statement of its own, committed at once (call
-        it after the data's commit, e.g. from `after_commit`). Nothing elsewhere."""
-        if not self.is_postgres:
-            return
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
-            connection.commit()
 
     def listen(
         self,

@@ -60,6 +60,7 @@ DECISIONS: dict[tuple[str, str], Permission] = {
     ("POST", "/simulator/sms"): P.MANAGE_DEBTS,
     ("POST", "/api/v1/replies/parse"): P.VIEW,
     ("GET", "/api/v1/conversations"): P.VIEW,
+    ("GET", "/api/v1/inbound-texts"): P.VIEW,
     ("GET", "/api/v1/conversations/{conversation_id}"): P.VIEW,
     ("POST", "/api/v1/conversations/{conversation_id}/messages"): P.WORK,
     ("POST", "/api/v1/conversations/{conversation_id}/handled"): P.WORK,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
@@ -17,12 +17,14 @@ from app.clock import Clock
 from app.conversations import agent
 from app.conversations.classifier import classify
 from app.conversations.inbox import GroupCommitInbox, IncomingText
-from app.conversations.models import Conversation
+from app.conversations.models import Conversation, InboundText
 from app.conversations.schemas import (
     AgentMessageIn,
     ConversationDetail,
     ConversationList,
     ConversationOut,
+    InboundTextList,
+    InboundTextOut,
     ParseRequest,
     ParseResult,
     SimulatedResult,
@@ -189,6 +191,50 @@ def list_conversations(
     if needs_attention is not None:
         query = query.where(Conversation.needs_attention.is_(needs_attention))
     return ConversationList(items=[_conversation_out(c, d) for c, d in session.execute(query)])
+
+
+@router.get("/api/v1/inbound-texts")
+def list_inbound_texts(
+    principal: CanView,
+    session: SessionDep,
+    state: Literal["failed", "processed"] = "failed",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> InboundTextList:
+    """This creditor's inbound texts by queue state, newest first; the default,
+    `failed`, lists the texts the workers gave up on after PARLEY_INBOUND_MAX_ATTEMPTS
+    tries, with the error (their conversations are flagged in the human queue, their
+    words kept with its messages). A text belongs to a creditor through the message it
+    became; one from a number no creditor knows has none and is listed by nobody."""
+    query = (
+        select(InboundText, Message, Conversation.id)
+        .join(Message, Message.id == InboundText.message_id)
+        .outerjoin(Conversation, Conversation.debtor_id == Message.debtor_id)
+        .where(Message.creditor_id == principal.creditor.id, InboundText.state == state)
+        .order_by(InboundText.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return InboundTextList(
+        items=[
+            InboundTextOut(
+                id=text.id,
+                provider_sid=text.provider_sid,
+                from_phone=text.from_phone,
+                to_phone=text.to_phone,
+                body=text.body,
+                received_at=text.received_at,
+                state=text.state,
+                attempts=text.attempts,
+                last_error=text.last_error,
+                processed_at=text.processed_at,
+                message_id=text.message_id,
+                debtor_id=message.debtor_id,
+                conversation_id=conversation_id,
+            )
+            for text, message, conversation_id in session.execute(query)
+        ]
+    )
 
 
 @router.get("/api/v1/conversations/{conversation_id}")

@@ -6,7 +6,8 @@ answers; workers handle it later (app.actions.inbox).
 batch commits go together into the next multi-row INSERT, one transaction, and each
 request is answered only once its own batch has committed (durability is unchanged: a
 text is acknowledged only when it is on disk). A batch that stored something wakes the
-workers once, after its commit: the in-process event, and on PostgreSQL one NOTIFY."""
+workers once: on PostgreSQL one NOTIFY inside its transaction (delivered only when it
+commits), and the in-process event after the commit."""
 
 from __future__ import annotations
 
@@ -19,18 +20,19 @@ from datetime import datetime
 from typing import cast
 
 import anyio.to_thread
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
 from app.conversations.models import InboundText
-from app.db import Database, after_commit, insert_for
+from app.db import Database, insert_for
 
 logger = logging.getLogger("parley.inbox")
 
 # The channel workers LISTEN on (PostgreSQL).
 INBOUND_CHANNEL = "parley_inbound"
+NOTIFY = text("SELECT pg_notify(:channel, '')")
 # Texts per INSERT at most (SQLite binds at most 32,766 parameters per statement).
 MAX_BATCH = 500
 
@@ -46,19 +48,20 @@ class IncomingText:
     received_at: datetime
 
 
-def _insert_new(session: Session, rows: list[dict[str, object]]) -> ReturningInsert[tuple[int]]:
-    """INSERT ... ON CONFLICT (provider_sid) DO NOTHING RETURNING id, in the dialect."""
+def _insert_new(session: Session | Connection) -> ReturningInsert[tuple[int]]:
+    """INSERT ... ON CONFLICT (provider_sid) DO NOTHING RETURNING id, in the dialect.
+    Executed with a list of rows: one statement, compiled once and cached whatever the
+    batch's size (SQLAlchemy's "insertmanyvalues" writes the multi-row VALUES)."""
     table = cast(Table, InboundText.__table__)
     statement: ReturningInsert[tuple[int]] = (
         insert_for(session, table)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["provider_sid"])
         .returning(table.c.id)
     )
     return statement
 
 
-def store_texts(session: Session, texts: Sequence[IncomingText]) -> int:
+def store_texts(session: Session | Connection, texts: Sequence[IncomingText]) -> int:
     """Store texts not stored yet (a MessageSid already there, or twice in `texts`,
     changes nothing), in one statement; how many were new."""
     rows: dict[str, dict[str, object]] = {}
@@ -78,8 +81,7 @@ def store_texts(session: Session, texts: Sequence[IncomingText]) -> int:
         )
     if not rows:
         return 0
-    statement = _insert_new(session, list(rows.values()))
-    return len(session.execute(statement).all())
+    return len(session.execute(_insert_new(session), list(rows.values())).all())
 
 
 def _whole_batch_error(exc: BaseException) -> bool:
@@ -153,21 +155,23 @@ class GroupCommitInbox:
             if len(texts) == 1 or _whole_batch_error(exc):
                 return [exc] * len(texts)
         outcomes: list[BaseException | None] = []
-        for text in texts:
+        for one in texts:
             try:
-                self._commit([text])
+                self._commit([one])
                 outcomes.append(None)
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
     def _commit(self, texts: Sequence[IncomingText]) -> None:
-        with self.db.transaction() as session:
-            if store_texts(session, texts):
-                after_commit(session, self._stored)
-
-    def _stored(self) -> None:
-        """New texts are committed: wake the workers (once per batch)."""
-        if self.wake is not None:
-            self.wake()
-        self.db.notify(INBOUND_CHANNEL)
+        """One transaction on a plain connection (no ORM session: this is the webhook's
+        whole cost). On PostgreSQL the batch's one NOTIFY is sent inside it: PostgreSQL
+        delivers a notification only once its transaction has committed, and never
+        for one rolled back, so the listeners wake after the commit with no second
+        transaction."""
+        with self.db.engine.begin() as connection:
+            stored = store_texts(connection, texts)
+            if stored and self.db.is_postgres:
+                connection.execute(NOTIFY, {"channel": INBOUND_CHANNEL})
+        if stored and self.wake is not None:
+            self.wake()  # this process's worker, after the commit

@@ -72,6 +72,28 @@ class ConversationList(BaseModel):
     items: list[ConversationOut]
 
 
+class InboundTextOut(BaseModel):
+    """A text as Twilio delivered it, and what the inbound queue made of it."""
+
+    id: int
+    provider_sid: str
+    from_phone: str
+    to_phone: str
+    body: str
+    received_at: datetime
+    state: str = Field(description="pending, processed or failed (given up: a person's)")
+    attempts: int
+    last_error: str | None = Field(description="why the last try failed")
+    processed_at: datetime | None
+    message_id: str | None = Field(description="the stored inbound message it became")
+    debtor_id: str | None
+    conversation_id: str | None = Field(description="where a person takes it over")
+
+
+class InboundTextList(BaseModel):
+    items: list[InboundTextOut]
+
+
 class ConversationDetail(ConversationOut):
     messages: list[MessageOut]
 

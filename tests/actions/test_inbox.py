@@ -26,7 +26,7 @@ from app.messaging.gateway import SmsGateway
 from app.messaging.models import Message
 from app.offers.models import Plan
 from app.worker import OutboxWorker
-from tests.conftest import T0, Tenant, make_settings
+from tests.conftest import T0, Tenant, make_settings, make_tenant
 from tests.helpers import handle_inbound, import_debt, outbound_bodies, post_sms
 from tests.offers.test_offers import post_rule
 from tests.processes import wait_until
@@ -310,6 +310,22 @@ def test_a_failing_text_is_retried_with_backoff_then_given_to_a_person(
     assert conversation.needs_attention
     assert (conversation.attention_reason or "").startswith("a text could not be handled")
     assert kept.body == "PAY" and kept.direction == "inbound" and first.message_id == kept.id
+    # The API lists it with the error, for this creditor only.
+    listed = client.get("/api/v1/inbound-texts", headers=tenant.headers)
+    assert listed.status_code == 200, listed.text
+    [item] = listed.json()["items"]
+    assert (item["id"], item["state"], item["attempts"], item["body"]) == (
+        first.id,
+        "failed",
+        3,
+        "PAY",
+    )
+    assert "ZoneInfoNotFoundError" in item["last_error"]
+    assert item["conversation_id"] == conversation.id and item["message_id"] == kept.id
+    other = make_tenant(db, clock, "Other Creditor")
+    assert client.get("/api/v1/inbound-texts", headers=other.headers).json() == {"items": []}
+    bad = client.get("/api/v1/inbound-texts?state=lost", headers=tenant.headers)
+    assert bad.status_code == 422 and "state" in bad.text
     # The next text of that number failed its first try in the same way (the debtor is
     # still broken); repaired, it is handled once.
     assert (second.state, second.attempts) == ("pending", 1)
@@ -322,6 +338,8 @@ def test_a_failing_text_is_retried_with_backoff_then_given_to_a_person(
     second = texts(db)[1]
     assert second.state == "processed"
     assert len(outbound_bodies(db, NY)) == 1
+    processed = client.get("/api/v1/inbound-texts?state=processed", headers=tenant.headers)
+    assert [i["id"] for i in processed.json()["items"]] == [second.id]
 
 
 def test_a_notify_wakes_a_waiting_worker_at_once(
