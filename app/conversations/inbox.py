@@ -32,7 +32,6 @@ logger = logging.getLogger("parley.inbox")
 
 # The channel workers LISTEN on (PostgreSQL).
 INBOUND_CHANNEL = "parley_inbound"
-NOTIFY = text("SELECT pg_notify(:channel, '')")
 # Texts per INSERT at most (SQLite binds at most 32,766 parameters per statement).
 MAX_BATCH = 500
 
@@ -82,6 +81,41 @@ def store_texts(session: Session | Connection, texts: Sequence[IncomingText]) ->
     if not rows:
         return 0
     return len(session.execute(_insert_new(session), list(rows.values())).all())
+
+
+# PostgreSQL, the webhook's batch: one array per column, so one statement text whatever
+# the batch's size (nothing compiled per batch), and the NOTIFY in the same statement
+# when anything was new (delivered at the commit, see GroupCommitInbox._commit).
+_PG_STORE_AND_NOTIFY = text(
+    "WITH new AS ("
+    " INSERT INTO inbound_texts (provider_sid, from_phone, to_phone, body, received_at,"
+    " state, attempts, next_attempt_at)"
+    " SELECT s, f, t, b, r, 'pending', 0, r FROM unnest("
+    "CAST(:sids AS text[]), CAST(:froms AS text[]), CAST(:tos AS text[]),"
+    " CAST(:bodies AS text[]), CAST(:received AS timestamptz[])) AS x(s, f, t, b, r)"
+    " ON CONFLICT (provider_sid) DO NOTHING RETURNING 1)"
+    " SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify(:channel, '') END FROM new"
+)
+
+
+def _store_and_notify(connection: Connection, texts: Sequence[IncomingText]) -> int:
+    """store_texts for PostgreSQL in one round trip, with the batch's NOTIFY."""
+    first: dict[str, IncomingText] = {}
+    for item in texts:
+        first.setdefault(item.provider_sid, item)
+    batch = list(first.values())
+    stored: int = connection.execute(
+        _PG_STORE_AND_NOTIFY,
+        {
+            "sids": [item.provider_sid for item in batch],
+            "froms": [item.from_phone for item in batch],
+            "tos": [item.to_phone for item in batch],
+            "bodies": [item.body for item in batch],
+            "received": [item.received_at for item in batch],
+            "channel": INBOUND_CHANNEL,
+        },
+    ).scalar_one()
+    return stored
 
 
 def _whole_batch_error(exc: BaseException) -> bool:
@@ -170,8 +204,9 @@ class GroupCommitInbox:
         for one rolled back, so the listeners wake after the commit with no second
         transaction."""
         with self.db.engine.begin() as connection:
-            stored = store_texts(connection, texts)
-            if stored and self.db.is_postgres:
-                connection.execute(NOTIFY, {"channel": INBOUND_CHANNEL})
+            if self.db.is_postgres:
+                stored = _store_and_notify(connection, texts)
+            else:
+                stored = store_texts(connection, texts)
         if stored and self.wake is not None:
             self.wake()  # this process's worker, after the commit

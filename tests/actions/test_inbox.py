@@ -145,7 +145,7 @@ def test_texts_arriving_together_share_one_commit_and_one_wake_up(db: Database) 
     wakes: list[int] = []
 
     def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO inbound_texts"):
+        if "INSERT INTO inbound_texts" in statement:
             inserts.append(1)
 
     event.listen(db.engine, "before_cursor_execute", executed)
@@ -374,3 +374,30 @@ def test_a_notify_wakes_a_waiting_worker_at_once(
         worker.shutdown()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_a_text_the_database_refuses_fails_alone_not_its_batch(
+    postgres_only: None, db: Database
+) -> None:
+    """One row PostgreSQL refuses (a MessageSid longer than the column) makes the batch
+    go again row by row: its neighbours are stored, it alone gets the error."""
+    inbox = GroupCommitInbox(db)
+
+    def incoming(sid: str) -> IncomingText:
+        return IncomingText(
+            provider_sid=sid,
+            from_phone=NY,
+            to_phone="+15005550006",
+            body="HELP",
+            received_at=T0,
+        )
+
+    outcomes = inbox.write(
+        [incoming("SM" + "a" * 32), incoming("SM" + "x" * 80), incoming("SM" + "b" * 32)]
+    )
+    assert outcomes[0] is None and outcomes[2] is None
+    assert outcomes[1] is not None and "too long" in str(outcomes[1])
+    assert [t.provider_sid for t in texts(db)] == ["SM" + "a" * 32, "SM" + "b" * 32]
+    # Stored again: nothing changes, nothing fails.
+    assert inbox.write([incoming("SM" + "a" * 32)]) == [None]
+    assert len(texts(db)) == 2
