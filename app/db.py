@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,9 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    func,
+    select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -37,6 +40,38 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def is_postgres(session: Session) -> bool:
+    """Whether the session's database is PostgreSQL (else the embedded SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lock_key(session: Session, space: int, key: str, *, wait: bool = False) -> bool:
+    """Hold the advisory lock on `key` in the lock space `space` (a signed 32-bit
+    number) for this transaction, on PostgreSQL; False when another transaction holds
+    it and `wait` is not asked. Always True on SQLite, whose one writer serialises."""
+    if not is_postgres(session):
+        return True
+    if wait:
+        session.execute(select(func.pg_advisory_xact_lock(space, func.hashtext(key))))
+        return True
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(space, func.hashtext(key)))))
+
+
+def try_lock_keys(session: Session, space: int, keys: Collection[str]) -> set[str]:
+    """lock_key for many keys in one statement, never waiting (so never deadlocking):
+    the keys this transaction now holds. All of them on SQLite."""
+    if not keys or not is_postgres(session):
+        return set(keys)
+    rows = session.execute(
+        text(
+            "SELECT k FROM unnest(CAST(:keys AS text[])) AS k "
+            "WHERE pg_try_advisory_xact_lock(:space, hashtext(k))"
+        ),
+        {"keys": sorted(keys), "space": space},
+    )
+    return {str(row[0]) for row in rows}
 
 
 def insert_for(session: Session | Connection, table: Any) -> Any:

@@ -45,7 +45,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.conversations.inbox import INBOUND_CHANNEL
 from app.creditors.models import Creditor
-from app.db import Database
+from app.db import Database, try_lock_keys
 from app.debts.models import Debtor
 from app.events import record_event
 from app.jobs import PeriodicJob
@@ -194,22 +194,6 @@ class OutboxWorker:
                 message.updated_at = now
             return len(stale)
 
-    def _lock_numbers(self, session: Session, phones: set[str]) -> set[str]:
-        """Lock the numbers whose daily cap this claim may spend, for this transaction
-        (PostgreSQL advisory locks, one statement; SQLite has one writer anyway).
-        Returns the numbers locked: a number another worker holds waits for the next
-        tick (a try-lock, so a claim never waits and never deadlocks)."""
-        if not phones or not self.db.is_postgres:
-            return phones
-        rows = session.execute(
-            text(
-                "SELECT p FROM unnest(CAST(:phones AS text[])) AS p "
-                "WHERE pg_try_advisory_xact_lock(:space, hashtext(p))"
-            ),
-            {"phones": sorted(phones), "space": NUMBER_LOCK_SPACE},
-        )
-        return {str(row[0]) for row in rows}
-
     def claim(self, limit: int | None = None) -> list[Claimed]:
         """Lease up to `limit` due messages that the contact rules let go now, answers to
         the debtors' own texts first (SendPriority), then the longest waiting."""
@@ -249,8 +233,10 @@ class OutboxWorker:
             }
             # Creditors sharing a sender have one debtor row each for a shared number:
             # the number itself is locked too, so their workers never both spend its cap.
-            capped_phones = self._lock_numbers(
-                session, {m.to_phone for m in messages if m.initiated}
+            # A number another worker holds waits for the next tick (a try-lock, so a
+            # claim never waits and never deadlocks).
+            capped_phones = try_lock_keys(
+                session, NUMBER_LOCK_SPACE, {m.to_phone for m in messages if m.initiated}
             )
             facts = BatchFacts(session, phones=capped_phones, debtor_ids=debtor_ids, now=now)
             lanes = LaneBook(

@@ -27,6 +27,7 @@ from app.config import Settings
 from app.conversations.models import MENU_TTL, Conversation, MenuOption
 from app.conversations.service import get_conversation
 from app.creditors.models import Creditor
+from app.db import is_postgres
 from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.jobs import PeriodicJob
@@ -157,10 +158,6 @@ def offer_after_no_answer(
 # ------------------------------------------------------------------------ reminders
 
 
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def send_due_reminders(session: Session, now: datetime) -> int:
     """Queue the reminder of every active call whose reminder time has come. Returns how
     many were queued. A reminder the contact rules would hold past the call's start (or
@@ -182,7 +179,7 @@ def send_due_reminders(session: Session, now: datetime) -> int:
         )
         .order_by(Callback.starts_at, Callback.id)
     )
-    if _is_postgres(session):
+    if is_postgres(session):
         # Several workers may tick at once; each reminder goes out from one of them.
         query = query.with_for_update(skip_locked=True, of=Callback)
     queued = 0

@@ -29,7 +29,7 @@ from app.conversations.models import Promise
 from app.conversations.promises import cancel_open_promises
 from app.conversations.service import find_debtor, focus_debt, get_conversation
 from app.creditors.models import Creditor
-from app.db import queued_work
+from app.db import is_postgres, queued_work
 from app.debts.models import Debt
 from app.events import record_event
 from app.messaging.models import NEUTRAL_KIND, Message, SendPriority
@@ -103,7 +103,7 @@ class InboundHandler:
             phone = from_phone
         # One text of a number at a time on PostgreSQL: two STOPs arriving together
         # confirm once.
-        postgres = session.get_bind().dialect.name == "postgresql"
+        postgres = is_postgres(session)
         try:
             to_number = normalize_phone(to_phone, self.settings.default_region)
         except PhoneError:

@@ -30,7 +30,7 @@ from app.config import Settings
 from app.conversations.inbox import IncomingText, store_texts
 from app.conversations.models import InboundText
 from app.conversations.service import find_debtor, flag_conversation, get_conversation
-from app.db import Database
+from app.db import Database, lock_key
 from app.messaging.models import Message
 from app.phones import PhoneError, normalize_phone
 from app.segments import count_segments
@@ -45,16 +45,7 @@ NUMBER_LOCK_CLASS = 0x494E4254  # "INBT"
 def lock_number(session: Session, phone: str, *, wait: bool = False) -> bool:
     """Hold `phone`'s inbound lock for this transaction (PostgreSQL); False when another
     transaction holds it and `wait` is not asked. Always True on SQLite (one writer)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    if wait:
-        session.execute(select(func.pg_advisory_xact_lock(NUMBER_LOCK_CLASS, func.hashtext(phone))))
-        return True
-    return bool(
-        session.scalar(
-            select(func.pg_try_advisory_xact_lock(NUMBER_LOCK_CLASS, func.hashtext(phone)))
-        )
-    )
+    return lock_key(session, NUMBER_LOCK_CLASS, phone, wait=wait)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ from sqlalchemy.types import NullType
 
 from app.consent.models import ConsentEntry
 from app.creditors.models import Creditor
-from app.db import insert_for, new_id
+from app.db import insert_for, is_postgres, new_id
 from app.debts.models import Debt, Debtor, Event
 from app.debts.schemas import DebtIn
 from app.errors import NotFound, ValidationFailed
@@ -172,7 +172,7 @@ def _consent_at_import(
 def _among(session: Session, column: Any, values: list[str]) -> Any:
     """`column IN (values)`; on PostgreSQL `column = ANY(:array)`, one parameter instead
     of one per value (psycopg rewrites every placeholder of a statement it runs)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return column == any_(bindparam(None, values, type_=ARRAY(String())))
     return column.in_(values)
 
@@ -196,7 +196,7 @@ def bulk_insert(
     "insertmanyvalues" batches), or an executemany when nothing is returned."""
     if not rows:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return _pg_unnest_insert(session, table, rows, conflict, returning)
     statement: Any = insert_for(session, table)
     if conflict:

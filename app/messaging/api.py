@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.access.deps import CanConfigure, CanView, CanWork
 from app.actions.delivery import record_delivery
 from app.creditors.models import Creditor
+from app.db import is_postgres
 from app.deps import ClockDep, SessionDep, SettingsDep, TwilioFormDep
 from app.errors import Conflict, NotFound
 from app.messaging.gateway import provider_status
@@ -62,7 +63,7 @@ def twilio_status_callback(
     sid = form.get("MessageSid") or form.get("SmsSid")
     # Locked on PostgreSQL so two callbacks (or a callback and the worker's result) for
     # one message are applied one after the other, never moving it backwards.
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgres(session)
     message = None
     if sid:
         query = select(Message).where(Message.provider_sid == sid)
@@ -126,7 +127,7 @@ def review_message(
     """Settle a message in `needs_review`: the worker could not tell whether an earlier
     attempt reached Twilio and did not guess (its `error_message` says why). Check the
     Twilio console, then answer `sent`, `resend` or `cancel`."""
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgres(session)
     message = session.get(Message, message_id, with_for_update=postgres, populate_existing=True)
     if message is None or message.creditor_id != principal.creditor.id:
         raise NotFound("no such message", field="message_id")

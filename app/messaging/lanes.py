@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.creditors.models import Creditor
-from app.db import insert_for
+from app.db import insert_for, is_postgres
 from app.events import record_event
 from app.messaging.gateway import OPTED_OUT_CODES
 from app.messaging.models import DeliverabilityGuard, Message, PhoneOptOut, SendingLane
@@ -84,7 +84,7 @@ def pause_lane(
     """Pause a lane for `lane_pause_seconds` from now (never shortening a pause);
     returns until when it is paused."""
     _ensure_rows(session, [key], now)
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = is_postgres(session)
     lane = session.get(SendingLane, key, with_for_update=postgres, populate_existing=True)
     assert lane is not None
     until = now + timedelta(seconds=settings.lane_pause_seconds)
@@ -118,7 +118,7 @@ class LaneBook:
         self.now = now
         self.tracking = budgets_on(settings)
         wanted = sorted(keys | ({ACCOUNT_LANE} if self.tracking else set()))
-        postgres = session.get_bind().dialect.name == "postgresql"
+        postgres = is_postgres(session)
         if self.tracking:
             _ensure_rows(session, wanted, now)
         query = select(SendingLane).where(SendingLane.key.in_(wanted)).order_by(SendingLane.key)

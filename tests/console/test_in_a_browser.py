@@ -28,7 +28,7 @@ from app.callbacks.models import Callback
 from app.clock import FixedClock
 from app.db import Database
 from app.main import create_app
-from app.messaging.models import Message
+from app.messaging.models import DeliverabilityGuard, Message
 from tests.conftest import Tenant, make_settings
 from tests.console.support import PASSWORD, Portfolio, email_of, make_portfolio, make_users
 from tests.payments.test_page_in_a_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
@@ -386,3 +386,36 @@ def test_the_console_never_asks_another_host(browser: Browser, live: Live) -> No
         assert foreign == []
         assert any(u.endswith("/console/static/htmx.min.js?v=1") for u in asked)
         assert errors == []
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_an_admin_resumes_the_texts_the_guard_paused(
+    browser: Browser, live: Live, clock: FixedClock, tenant: Tenant, viewport: str
+) -> None:
+    # The state the worker's deliverability guard leaves after carrier filtering
+    # (tests/messaging/test_lanes.py drives that through signed status callbacks).
+    with live.db.transaction() as session:
+        session.add(
+            DeliverabilityGuard(
+                creditor_id=tenant.creditor_id,
+                paused_since=clock.now(),
+                reason="carrier-filtered (30007) 2 of the last 4 texts",
+                sample=4,
+                opted_out=0,
+                filtered=2,
+                updated_at=clock.now(),
+            )
+        )
+    with console(browser, live, viewport) as (page, errors):
+        sign_in(page, "admin")
+        expect(page.locator('[data-guard="paused"]')).to_contain_text("30007")
+        check(page, viewport, "dashboard-guard-paused")
+        page.get_by_role("button", name="Resume texts Parley starts").click()
+        expect(page.get_by_role("status")).to_contain_text("Texts Parley starts are resumed.")
+        expect(page.locator('[data-guard="running"]')).to_be_visible()
+        expect(page.get_by_role("button", name="Resume texts Parley starts")).to_have_count(0)
+        assert errors == []
+    with live.db.transaction() as session:
+        guard = session.get(DeliverabilityGuard, tenant.creditor_id)
+        assert guard is not None and guard.paused_since is None
+        assert guard.resumed_at == clock.now()
