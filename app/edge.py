@@ -169,15 +169,15 @@ class UnstorableTextMiddleware:
         if not (is_json or is_form):
             await self.app(scope, receive, send)
             return
-        body, messages = await _read_body(receive)
+        body, messages = await read_body(receive)
         field = _form_field(body) if is_form else _json_field(body)
         if field is not None:
             await _refusal(field)(scope, receive, send)
             return
-        await self.app(scope, _replay(messages, receive), send)
+        await self.app(scope, replay(messages, receive), send)
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+async def read_body(receive: Receive) -> tuple[bytes, list[Message]]:
     messages: list[Message] = []
     chunks: list[bytes] = []
     while True:
@@ -191,15 +191,16 @@ async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
     return b"".join(chunks), messages
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
+def replay(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that hands out `messages` (a body already read) again, then goes on."""
     pending = list(messages)
 
-    async def replay() -> Message:
+    async def replayed() -> Message:
         if pending:
             return pending.pop(0)
         return await receive()
 
-    return replay
+    return replayed
 
 
 def _json_field(body: bytes) -> str | None:

@@ -31,6 +31,7 @@ from app.consent import api as consent_api
 from app.console import install_console
 from app.conversations import api as conversations_api
 from app.conversations.inbox import GroupCommitInbox
+from app.conversations.sms_webhook import InboundSmsFastPath
 from app.creditors import api as creditors_api
 from app.creditors.service import ensure_bootstrap_key
 from app.db import Database
@@ -170,6 +171,15 @@ def create_app(
     install_error_handlers(app)
     # Outermost last: the access log sees every answer, the size limit comes before any
     # reading of the body, the text check before any route.
+    # Innermost: the inbound SMS webhook's common case, below the edge checks and above
+    # the framework's routing (app.conversations.sms_webhook).
+    app.add_middleware(
+        InboundSmsFastPath,
+        settings=settings,
+        inbox=app.state.inbox,
+        clock=clock,
+        empty_twiml=conversations_api.EMPTY_TWIML,
+    )
     app.add_middleware(
         UnstorableTextMiddleware,
         row_validated_paths=frozenset({debts_api.JSON_IMPORT_PATH, debts_api.CSV_IMPORT_PATH}),
