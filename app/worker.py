@@ -121,6 +121,22 @@ def _sid_taken(session: Session, sid: str, message_id: str) -> bool:
     return owner is not None and owner != message_id
 
 
+def _settle(session: Session, message: Message, status: str, now: datetime) -> None:
+    """The provider has this message (its create call answered, or a look-up found its
+    copy): submitted unless a callback already moved it on, its lease and look-up
+    cleared, then the provider's status applied as every delivery status is."""
+    if message.status in _UNSETTLED:
+        message.status = "submitted"
+    message.lease_expires_at = None
+    message.needs_reconcile = False
+    message.reconcile_since = None
+    message.error_code = None
+    message.error_message = None
+    message.sent_at = message.sent_at or now
+    message.updated_at = now
+    record_delivery(session, message, status, now=now, actor="worker")
+
+
 class OutboxWorker:
     """Sends what the outbox holds. Safe to run several at once (on PostgreSQL)."""
 
@@ -626,17 +642,8 @@ class OutboxWorker:
     ) -> None:
         """Record that `copy` is this message's send (found by the look-up)."""
         message.provider_sid = copy.provider_sid
-        if message.status in (*_UNSETTLED,):
-            message.status = "submitted"
-        message.lease_expires_at = None
-        message.needs_reconcile = False
-        message.reconcile_since = None
-        message.error_code = None
-        message.error_message = None
-        message.sent_at = message.sent_at or now
-        message.updated_at = now
-        session.flush()
-        record_delivery(session, message, copy.status, now=now, actor="worker")
+        session.flush()  # a provider id another row holds fails here, in _decide's care
+        _settle(session, message, copy.status, now)
 
     def _wait(self, message: Message, now: datetime, until: datetime, reason: str) -> None:
         message.status = "queued"
@@ -785,23 +792,14 @@ class OutboxWorker:
                 )
             else:
                 message.provider_sid = result.provider_sid
-        if message.status in ("sending", "queued", "scheduled", "needs_review"):
-            if message.status == "sending" and message.attempts != item.attempt:
-                logger.error(
-                    "a send outlived its lease and was claimed again",
-                    extra={"message_id": message.id, "attempt": item.attempt},
-                )
-            message.status = "submitted"
-        message.lease_expires_at = None
-        message.needs_reconcile = False
-        message.reconcile_since = None
-        message.error_code = None
-        message.error_message = None
-        message.sent_at = message.sent_at or now
+        if message.status == "sending" and message.attempts != item.attempt:
+            logger.error(
+                "a send outlived its lease and was claimed again",
+                extra={"message_id": message.id, "attempt": item.attempt},
+            )
         if result.segments:
             message.segments = result.segments
-        message.updated_at = now
-        record_delivery(session, message, result.status, now=now, actor="worker")
+        _settle(session, message, result.status, now)
 
     def _record_failure(self, item: Claimed, error: GatewayError) -> None:
         now = self.clock.now()

@@ -44,9 +44,9 @@ from sqlalchemy import func, insert, select
 from app.actions.debts import import_debts_csv as import_csv
 from app.clock import SystemClock
 from app.creditors.service import create_creditor
-from app.db import Base, Database, new_id
+from app.db import Base, Database, bulk_insert, new_id
 from app.debts.models import Debt
-from app.debts.service import CHUNK_SIZE, bulk_insert
+from app.debts.service import CHUNK_SIZE
 from app.texts import normalize_language
 from bench.common import (
     check_phone_plan,

@@ -101,3 +101,31 @@ def outbound_bodies(db: Any, debtor_phone: str) -> list[str]:
                 .order_by(*CHRONOLOGICAL)
             )
         )
+
+
+def queue_statements(db: Any, creditor_id: str, now: Any, phones: list[str], prefix: str) -> None:
+    """Import one overdue debt per phone for the creditor (external ids `prefix`-N) and
+    queue a statement for each, in one transaction."""
+    from sqlalchemy import select
+
+    from app.actions.debts import import_debts, queue_statement
+    from app.creditors.models import Creditor
+    from app.debts.models import Debt
+
+    with db.transaction() as session:
+        creditor = session.get(Creditor, creditor_id)
+        assert creditor is not None
+        rows = [
+            {
+                "external_id": f"{prefix}-{i}",
+                "debtor": {"name": f"P{i}", "phone": phone},
+                "amount": 1000 + i,
+                "currency": "USD",
+                "due_date": "2026-11-01",
+            }
+            for i, phone in enumerate(phones)
+        ]
+        outcomes = list(import_debts(session, creditor, rows, now=now, actor="t"))
+        assert all(o.status == "created" for o in outcomes)
+        for debt in session.scalars(select(Debt).where(Debt.creditor_id == creditor_id)):
+            queue_statement(session, creditor, debt, now=now, actor="t")

@@ -20,6 +20,7 @@ from app.messaging.models import Message
 from app.worker import OutboxWorker
 from tests.conftest import Tenant
 from tests.fake_twilio import FakeTwilio
+from tests.helpers import queue_statements
 
 COUNT = 1000
 
@@ -33,25 +34,8 @@ def test_two_workers_send_each_of_1000_messages_once(
     fake_twilio: FakeTwilio,
 ) -> None:
     clock.set(datetime(2026, 11, 25, 17, 0, tzinfo=UTC))
-    with db.transaction() as session:
-        creditor = session.get(Creditor, tenant.creditor_id)
-        assert creditor is not None
-        rows = [
-            {
-                "external_id": f"W-{i}",
-                "debtor": {"name": f"P{i}", "phone": f"+1415555{i:04d}"},
-                "amount": 1000 + i,
-                "currency": "USD",
-                "due_date": "2026-11-01",
-            }
-            for i in range(COUNT)
-        ]
-        assert all(
-            o.status == "created"
-            for o in import_rows(session, creditor, rows, now=clock.now(), actor="t")
-        )
-        for debt in session.scalars(select(Debt)):
-            queue_statement(session, creditor, debt, now=clock.now(), actor="t")
+    phones = [f"+1415555{i:04d}" for i in range(COUNT)]
+    queue_statements(db, tenant.creditor_id, clock.now(), phones, "W")
 
     settings = twilio_settings.model_copy(update={"worker_batch_size": 25})
     workers = [OutboxWorker(db, TwilioGateway(settings), clock, settings) for _ in range(2)]

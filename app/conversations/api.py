@@ -16,7 +16,7 @@ from app.actions.inbox import InboundProcessor
 from app.clock import Clock
 from app.conversations import agent
 from app.conversations.classifier import classify
-from app.conversations.inbox import GroupCommitInbox, IncomingText
+from app.conversations.inbox import GroupCommitInbox, IncomingText, incoming_from_form
 from app.conversations.models import Conversation, InboundText
 from app.conversations.schemas import (
     AgentMessageIn,
@@ -61,21 +61,12 @@ async def twilio_inbound_sms(request: Request, form: TwilioFormDep) -> Response:
     acknowledged with an empty <Response/>: a worker handles it and every answer goes
     out through the outbox. Answered only once the text is committed (a database that
     is down answers 503, and Twilio tries the fallback URL)."""
-    sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
-    sender = form.get("From")
-    if not sid or not sender:
+    clock: Clock = request.app.state.clock
+    incoming = incoming_from_form(form, clock.now())
+    if incoming is None:
         raise ValidationFailed("MessageSid and From are required", field="MessageSid")
     inbox: GroupCommitInbox = request.app.state.inbox
-    clock: Clock = request.app.state.clock
-    await inbox.store(
-        IncomingText(
-            provider_sid=sid,
-            from_phone=sender,
-            to_phone=form.get("To", ""),
-            body=form.get("Body", ""),
-            received_at=clock.now(),
-        )
-    )
+    await inbox.store(incoming)
     return Response(content=EMPTY_TWIML, media_type="text/xml")
 
 

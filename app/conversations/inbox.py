@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -23,15 +23,15 @@ import anyio.to_thread
 from sqlalchemy import Connection, Table, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import ReturningInsert
 
 from app.conversations.models import InboundText
-from app.db import Database, insert_for
+from app.db import Database, bulk_insert
 
 logger = logging.getLogger("parley.inbox")
 
 # The channel workers LISTEN on (PostgreSQL).
 INBOUND_CHANNEL = "parley_inbound"
+NOTIFY = text("SELECT pg_notify(:channel, '')")
 # Texts per INSERT at most (SQLite binds at most 32,766 parameters per statement).
 MAX_BATCH = 500
 
@@ -47,17 +47,20 @@ class IncomingText:
     received_at: datetime
 
 
-def _insert_new(session: Session | Connection) -> ReturningInsert[tuple[int]]:
-    """INSERT ... ON CONFLICT (provider_sid) DO NOTHING RETURNING id, in the dialect.
-    Executed with a list of rows: one statement, compiled once and cached whatever the
-    batch's size (SQLAlchemy's "insertmanyvalues" writes the multi-row VALUES)."""
-    table = cast(Table, InboundText.__table__)
-    statement: ReturningInsert[tuple[int]] = (
-        insert_for(session, table)
-        .on_conflict_do_nothing(index_elements=["provider_sid"])
-        .returning(table.c.id)
+def incoming_from_form(form: Mapping[str, str], received_at: datetime) -> IncomingText | None:
+    """The text a verified Twilio webhook form carries; None without a MessageSid (or
+    its older names) or a From."""
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
+    sender = form.get("From")
+    if not sid or not sender:
+        return None
+    return IncomingText(
+        provider_sid=sid,
+        from_phone=sender,
+        to_phone=form.get("To", ""),
+        body=form.get("Body", ""),
+        received_at=received_at,
     )
-    return statement
 
 
 def store_texts(session: Session | Connection, texts: Sequence[IncomingText]) -> int:
@@ -78,44 +81,10 @@ def store_texts(session: Session | Connection, texts: Sequence[IncomingText]) ->
                 "next_attempt_at": item.received_at,
             },
         )
-    if not rows:
-        return 0
-    return len(session.execute(_insert_new(session), list(rows.values())).all())
-
-
-# PostgreSQL, the webhook's batch: one array per column, so one statement text whatever
-# the batch's size (nothing compiled per batch), and the NOTIFY in the same statement
-# when anything was new (delivered at the commit, see GroupCommitInbox._commit).
-_PG_STORE_AND_NOTIFY = text(
-    "WITH new AS ("
-    " INSERT INTO inbound_texts (provider_sid, from_phone, to_phone, body, received_at,"
-    " state, attempts, next_attempt_at)"
-    " SELECT s, f, t, b, r, 'pending', 0, r FROM unnest("
-    "CAST(:sids AS text[]), CAST(:froms AS text[]), CAST(:tos AS text[]),"
-    " CAST(:bodies AS text[]), CAST(:received AS timestamptz[])) AS x(s, f, t, b, r)"
-    " ON CONFLICT (provider_sid) DO NOTHING RETURNING 1)"
-    " SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify(:channel, '') END FROM new"
-)
-
-
-def _store_and_notify(connection: Connection, texts: Sequence[IncomingText]) -> int:
-    """store_texts for PostgreSQL in one round trip, with the batch's NOTIFY."""
-    first: dict[str, IncomingText] = {}
-    for item in texts:
-        first.setdefault(item.provider_sid, item)
-    batch = list(first.values())
-    stored: int = connection.execute(
-        _PG_STORE_AND_NOTIFY,
-        {
-            "sids": [item.provider_sid for item in batch],
-            "froms": [item.from_phone for item in batch],
-            "tos": [item.to_phone for item in batch],
-            "bodies": [item.body for item in batch],
-            "received": [item.received_at for item in batch],
-            "channel": INBOUND_CHANNEL,
-        },
-    ).scalar_one()
-    return stored
+    table = cast(Table, InboundText.__table__)
+    return len(
+        bulk_insert(session, table, list(rows.values()), conflict=("provider_sid",), returning="id")
+    )
 
 
 def _whole_batch_error(exc: BaseException) -> bool:
@@ -204,9 +173,8 @@ class GroupCommitInbox:
         for one rolled back, so the listeners wake after the commit with no second
         transaction."""
         with self.db.engine.begin() as connection:
-            if self.db.is_postgres:
-                stored = _store_and_notify(connection, texts)
-            else:
-                stored = store_texts(connection, texts)
+            stored = store_texts(connection, texts)
+            if stored and self.db.is_postgres:
+                connection.execute(NOTIFY, {"channel": INBOUND_CHANNEL})
         if stored and self.wake is not None:
             self.wake()  # this process's worker, after the commit

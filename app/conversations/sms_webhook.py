@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.clock import Clock
 from app.config import Settings
-from app.conversations.inbox import GroupCommitInbox, IncomingText
+from app.conversations.inbox import GroupCommitInbox, incoming_from_form
 from app.deps import twilio_signature_ok
 from app.edge import read_body, replay, storable_twilio_form
 from app.errors import ValidationFailed
@@ -89,29 +89,19 @@ class InboundSmsFastPath:
     async def _store(self, body: bytes, signature: str) -> bool:
         """Whether the text was checked and stored (False: the route decides)."""
         token = self.settings.twilio_auth_token
-        if token is None or len(body) > self.settings.max_body_bytes:
+        if token is None:
             return False
         params = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
         if not twilio_signature_ok(token, self.settings.public_base + PATH, params, signature):
             return False
         try:
-            form = storable_twilio_form(params)
+            incoming = incoming_from_form(storable_twilio_form(params), self.clock.now())
         except ValidationFailed:
             return False
-        sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
-        sender = form.get("From")
-        if not sid or not sender:
+        if incoming is None:
             return False
         try:
-            await self.inbox.store(
-                IncomingText(
-                    provider_sid=sid,
-                    from_phone=sender,
-                    to_phone=form.get("To", ""),
-                    body=form.get("Body", ""),
-                    received_at=self.clock.now(),
-                )
-            )
+            await self.inbox.store(incoming)
         except Exception:
             return False  # the route tries again and answers the error as everywhere
         return True

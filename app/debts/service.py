@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -13,17 +12,15 @@ from typing import IO, Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import JSON, String, Table, any_, bindparam, select, text, update
+from sqlalchemy import String, Table, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import dialect as postgresql_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.types import NullType
 
 from app.consent.models import ConsentEntry
 from app.creditors.models import Creditor
-from app.db import insert_for, is_postgres, new_id
+from app.db import bulk_insert, is_postgres, new_id
 from app.debts.models import Debt, Debtor, Event
 from app.debts.schemas import DebtIn
 from app.errors import NotFound, ValidationFailed
@@ -175,77 +172,6 @@ def _among(session: Session, column: Any, values: list[str]) -> Any:
     if is_postgres(session):
         return column == any_(bindparam(None, values, type_=ARRAY(String())))
     return column.in_(values)
-
-
-def bulk_insert(
-    session: Session,
-    table: Table,
-    rows: list[dict[str, Any]],
-    *,
-    conflict: tuple[str, ...] = (),
-    returning: str | None = None,
-) -> list[Any]:
-    """Insert `rows` (dicts with every column of `table`) in one statement per chunk,
-    skipping rows that collide on the unique `conflict` columns (`ON CONFLICT DO
-    NOTHING`); returns the `returning` column of the rows inserted.
-
-    PostgreSQL: `INSERT … SELECT * FROM unnest(:col1::type[], …)`, one array per
-    column. A multi-row VALUES list costs psycopg a pass over every one of its
-    thousands of placeholders and PostgreSQL a parse of each (measured in bench/);
-    arrays cost neither. SQLite: SQLAlchemy's multi-row `INSERT … VALUES` (its
-    "insertmanyvalues" batches), or an executemany when nothing is returned."""
-    if not rows:
-        return []
-    if is_postgres(session):
-        return _pg_unnest_insert(session, table, rows, conflict, returning)
-    statement: Any = insert_for(session, table)
-    if conflict:
-        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
-    if returning is None:
-        session.execute(statement, rows)
-        return []
-    return list(session.scalars(statement.returning(table.c[returning]), rows))
-
-
-PG_DIALECT: Any = postgresql_dialect()  # type: ignore[no-untyped-call]
-
-
-def _pg_type(column: Any) -> str:
-    kind = column.type
-    if isinstance(kind, NullType):  # a foreign key takes the referenced column's type
-        kind = next(iter(column.foreign_keys)).column.type
-    return str(kind.compile(dialect=PG_DIALECT))
-
-
-def _pg_unnest_insert(
-    session: Session,
-    table: Table,
-    rows: list[dict[str, Any]],
-    conflict: tuple[str, ...],
-    returning: str | None,
-) -> list[Any]:
-    columns = list(table.columns)
-    arrays: dict[str, list[Any]] = {}
-    for number, column in enumerate(columns):
-        values = [row[column.name] for row in rows]
-        if isinstance(column.type, JSON):
-            # As SQLAlchemy's JSON type binds them (None is JSON null, as the ORM
-            # stores it).
-            values = [json.dumps(value) for value in values]
-        arrays[f"c{number}"] = values
-    names = ", ".join(f'"{column.name}"' for column in columns)
-    unnest = ", ".join(
-        f"CAST(:c{number} AS {_pg_type(column)}[])" for number, column in enumerate(columns)
-    )
-    # Table and column names come from the models, values only through parameters.
-    sql = f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({unnest})'  # noqa: S608
-    if conflict:
-        sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    if returning is None:
-        session.execute(text(sql), arrays)
-        return []
-    sql += f' RETURNING "{returning}"'
-    return list(session.scalars(text(sql), arrays))
 
 
 def _absorb(debtor: dict[str, Any], row: ValidRow, now: datetime) -> None:

@@ -145,7 +145,7 @@ def test_texts_arriving_together_share_one_commit_and_one_wake_up(db: Database) 
     wakes: list[int] = []
 
     def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "INSERT INTO inbound_texts" in statement:
+        if statement.startswith("INSERT INTO") and "inbound_texts" in statement:
             inserts.append(1)
 
     event.listen(db.engine, "before_cursor_execute", executed)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from app.clock import FixedClock
 from app.creditors.models import Creditor
 from app.db import Database
+from app.messaging.models import DeliverabilityGuard
 from app.users.service import create_user
 from tests.conftest import Tenant
 
@@ -126,3 +127,20 @@ def sign_in(http: Http, role: str) -> str:
     dashboard = http.get("/console")
     assert dashboard.status_code == 200, dashboard.text
     return csrf_of(dashboard.text)
+
+
+def pause_guard(db: Database, clock: FixedClock, tenant: Tenant) -> None:
+    """The state the worker's deliverability guard leaves after 30007s (carrier
+    filtering): tests/messaging/test_lanes.py drives that through status callbacks."""
+    with db.transaction() as session:
+        session.add(
+            DeliverabilityGuard(
+                creditor_id=tenant.creditor_id,
+                paused_since=clock.now(),
+                reason="carrier-filtered (30007) 2 of the last 4 texts",
+                sample=4,
+                opted_out=0,
+                filtered=2,
+                updated_at=clock.now(),
+            )
+        )

@@ -30,7 +30,14 @@ from app.db import Database
 from app.main import create_app
 from app.messaging.models import DeliverabilityGuard, Message
 from tests.conftest import Tenant, make_settings
-from tests.console.support import PASSWORD, Portfolio, email_of, make_portfolio, make_users
+from tests.console.support import (
+    PASSWORD,
+    Portfolio,
+    email_of,
+    make_portfolio,
+    make_users,
+    pause_guard,
+)
 from tests.payments.test_page_in_a_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 # This suite's servers listen on these ports only (shared machines).
@@ -392,20 +399,7 @@ def test_the_console_never_asks_another_host(browser: Browser, live: Live) -> No
 def test_an_admin_resumes_the_texts_the_guard_paused(
     browser: Browser, live: Live, clock: FixedClock, tenant: Tenant, viewport: str
 ) -> None:
-    # The state the worker's deliverability guard leaves after carrier filtering
-    # (tests/messaging/test_lanes.py drives that through signed status callbacks).
-    with live.db.transaction() as session:
-        session.add(
-            DeliverabilityGuard(
-                creditor_id=tenant.creditor_id,
-                paused_since=clock.now(),
-                reason="carrier-filtered (30007) 2 of the last 4 texts",
-                sample=4,
-                opted_out=0,
-                filtered=2,
-                updated_at=clock.now(),
-            )
-        )
+    pause_guard(live.db, clock, tenant)
     with console(browser, live, viewport) as (page, errors):
         sign_in(page, "admin")
         expect(page.locator('[data-guard="paused"]')).to_contain_text("30007")

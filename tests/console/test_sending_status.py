@@ -14,7 +14,7 @@ from app.clock import FixedClock
 from app.db import Database
 from app.messaging.models import DeliverabilityGuard, SendingLane
 from tests.conftest import Tenant
-from tests.console.support import Portfolio, make_portfolio, make_users, sign_in
+from tests.console.support import Portfolio, make_portfolio, make_users, pause_guard, sign_in
 
 
 @pytest.fixture
@@ -29,23 +29,6 @@ def portfolio(https: TestClient, db: Database, clock: FixedClock, tenant: Tenant
     return make_portfolio(https, clock, tenant)
 
 
-def _pause(db: Database, clock: FixedClock, tenant: Tenant) -> None:
-    """The state the worker's guard leaves after 30007s (tests/messaging/test_lanes.py
-    drives that through status callbacks)."""
-    with db.transaction() as session:
-        session.add(
-            DeliverabilityGuard(
-                creditor_id=tenant.creditor_id,
-                paused_since=clock.now(),
-                reason="carrier-filtered (30007) 2 of the last 4 texts",
-                sample=4,
-                opted_out=0,
-                filtered=2,
-                updated_at=clock.now(),
-            )
-        )
-
-
 def test_running_guard_shows_the_rates(https: TestClient, portfolio: Portfolio) -> None:
     sign_in(https, "viewer")
     html = https.get("/console").text
@@ -57,7 +40,7 @@ def test_running_guard_shows_the_rates(https: TestClient, portfolio: Portfolio) 
 def test_paused_guard_is_said_and_only_an_admin_resumes_it(
     https: TestClient, portfolio: Portfolio, db: Database, clock: FixedClock, tenant: Tenant
 ) -> None:
-    _pause(db, clock, tenant)
+    pause_guard(db, clock, tenant)
     token = sign_in(https, "agent")
     html = https.get("/console").text
     assert 'data-guard="paused"' in html and "30007" in html and "50.0%" in html

@@ -1,16 +1,24 @@
 """The inbound SMS webhook's plain-ASGI path (app.conversations.sms_webhook) answers a
 signed text exactly as the FastAPI route does, and hands everything else to the route
 with the body intact (tests/actions/test_inbound.py, test_inbox.py, test_edge*.py and
-test_sqlite_busy.py hold the refusals and errors themselves)."""
+test_sqlite_busy.py hold the refusals and errors themselves). Alone in front of a
+stand-in for the route, it shows which requests it takes and which it passes on."""
 
 from __future__ import annotations
 
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from starlette.types import Receive, Scope, Send
 
+from app.clock import FixedClock
+from app.config import Settings
+from app.conversations.api import EMPTY_TWIML
+from app.conversations.inbox import GroupCommitInbox
 from app.conversations.models import InboundText
+from app.conversations.sms_webhook import InboundSmsFastPath
 from app.db import Database
+from app.edge import read_body
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fake_twilio import inbound_sms_params, twilio_signature
 
@@ -77,3 +85,49 @@ def test_what_it_does_not_take_reaches_the_route_with_its_body(
     nul = {**params, "Body": "PA\x00Y"}
     assert signed_post(client, nul).status_code == 200
     assert stored(db) == [("SM" + "3" * 32, NY, "PAY")]
+
+
+class Downstream:
+    """What sits behind the fast path in the app (the framework and the route): here it
+    only notes each request it gets, with the body it could read, and answers 299."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, _ = await read_body(receive)
+        self.bodies.append(body)
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+        await send({"type": "http.response.body", "body": b"route"})
+
+
+def test_alone_it_takes_a_signed_text_and_passes_the_rest_on_with_its_body(
+    settings: Settings, db: Database, clock: FixedClock
+) -> None:
+    downstream = Downstream()
+    fast = InboundSmsFastPath(
+        downstream,
+        settings=settings,
+        inbox=GroupCommitInbox(db),
+        clock=clock,
+        empty_twiml=EMPTY_TWIML,
+    )
+    good = inbound_sms_params(from_=NY, to="+15005550006", body="PAY", message_sid="SM" + "4" * 32)
+    client = TestClient(fast, base_url="https://testserver")  # no lifespan: plain ASGI
+    taken = signed_post(client, good)
+    assert (taken.status_code, taken.text) == (200, EMPTY_TWIML)
+    assert downstream.bodies == []  # answered without the route
+    assert stored(db) == [("SM" + "4" * 32, NY, "PAY")]
+
+    forged = client.post(PATH, data=good, headers={"X-Twilio-Signature": "forged"})
+    missing = {k: v for k, v in good.items() if k != "From"}
+    no_sender = signed_post(client, missing)
+    with_query = signed_post(client, good, "?via=route")
+    as_json = client.post(PATH, json=good, headers={"X-Twilio-Signature": "x"})
+    assert [r.status_code for r in (forged, no_sender, with_query, as_json)] == [299] * 4
+    # Each reached the route with the whole body it was sent.
+    assert len(downstream.bodies) == 4
+    assert downstream.bodies[0] == forged.request.content
+    assert downstream.bodies[1] == no_sender.request.content
+    assert downstream.bodies[2] == with_query.request.content
+    assert len(stored(db)) == 1
