@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     inbound_max_attempts: int = Field(default=5, ge=1, le=50)
     inbound_retry_base_seconds: float = Field(default=5.0, gt=0)
     inbound_retry_max_delay_seconds: float = Field(default=600.0, gt=0)
+    # Groups of inbound texts a worker handles at once (PostgreSQL; SQLite: one).
+    inbound_concurrency: int = Field(default=4, ge=1, le=16)
     send_timeout_seconds: float = Field(default=10.0, gt=0)
     send_concurrency: int = Field(default=8, ge=1, le=64)
     # Attempts for errors about one message (unreachable handset, unknown error); provider

@@ -7,6 +7,7 @@ state and the intent — through the desks (PAY, PLAN, CALL), the lifecycle casc
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,16 +26,34 @@ from app.actions.reply import ReplyContext
 from app.config import Settings
 from app.consent.ledger import record_opt_in, record_revocation
 from app.conversations.classifier import Classification, Intent, classify
-from app.conversations.models import Promise
+from app.conversations.models import Conversation, Promise
 from app.conversations.promises import cancel_open_promises
-from app.conversations.service import find_debtor, focus_debt, get_conversation
+from app.conversations.service import (
+    active_debts_by_debtor,
+    choose_debtor,
+    conversations_by_debtor,
+    debtors_by_phone,
+    find_debtor,
+    focus_debt,
+    get_conversation,
+    start_conversation,
+)
 from app.creditors.models import Creditor
-from app.db import is_postgres, queued_work
-from app.debts.models import Debt
+from app.db import is_postgres, new_id, queued_work
+from app.debts.models import Debt, Debtor
+from app.debts.queries import lock_debts
 from app.events import record_event
 from app.messaging.models import NEUTRAL_KIND, Message, SendPriority
-from app.messaging.service import clear_opt_out, opted_out_phones, record_opt_out
+from app.messaging.service import (
+    clear_opt_out,
+    opted_out_phones,
+    read_ahead_suppressions,
+    record_opt_out,
+)
 from app.money import format_money
+from app.offers.queries import read_ahead_plans
+from app.offers.service import read_ahead_rules
+from app.payments.service import read_ahead_codes
 from app.phones import PhoneError, normalize_phone
 from app.segments import count_segments
 from app.texts import format_local_date, normalize_language, render, supported_language
@@ -53,6 +72,33 @@ class InboundResult:
     duplicate: bool = False
     intent: str | None = None
     twiml_reply: str | None = None
+
+
+@dataclass
+class Known:
+    """What handling a group of texts needs to know about their senders, read for the
+    whole group at once (InboundHandler.preload): each number's debtors (locked), their
+    conversations, active debts and creditors, and the MessageSids already stored. A
+    handler given it reads none of these per text, and writes the inbound message and
+    a new conversation with the next flush instead of in savepoints of their own: a
+    group is one unit of work, retried text by text when any of it fails
+    (app.actions.inbox)."""
+
+    debtors: dict[str, list[Debtor]]
+    conversations: dict[str, Conversation]
+    debts: dict[str, list[Debt]]
+    stored_sids: set[str]
+    creditors: list[Creditor]
+
+
+@functools.lru_cache(maxsize=8192)
+def _stored_phone(phone: str, region: str) -> str:
+    # A group's numbers are read for its look-ups and again for each text, and every
+    # text names one of the creditors' few own numbers: parsed once each.
+    try:
+        return normalize_phone(phone, region)
+    except PhoneError:
+        return phone
 
 
 # What a debtor whose debt is under dispute can still do; everything else is answered
@@ -94,23 +140,27 @@ class InboundHandler:
         body: str,
         now: datetime,
         creditor_id: str | None = None,
+        known: Known | None = None,
     ) -> InboundResult:
         """Store the inbound message exactly once (a retried webhook with the same
-        MessageSid changes nothing) and answer it."""
-        try:
-            phone = normalize_phone(from_phone, self.settings.default_region)
-        except PhoneError:
-            phone = from_phone
-        # One text of a number at a time on PostgreSQL: two STOPs arriving together
-        # confirm once.
-        postgres = is_postgres(session)
-        try:
-            to_number = normalize_phone(to_phone, self.settings.default_region)
-        except PhoneError:
-            to_number = to_phone
-        debtor = find_debtor(session, phone, creditor_id, lock=postgres, to_phone=to_number)
+        MessageSid changes nothing) and answer it. `known`: the group's context read
+        beforehand (see Known; `creditor_id` is not used with it)."""
+        phone = self.sender_phone(from_phone)
+        to_number = self.sender_phone(to_phone)
+        if known is not None:
+            debtor = choose_debtor(session, known.debtors.get(phone, []), to_number)
+        else:
+            # One text of a number at a time on PostgreSQL: two STOPs arriving together
+            # confirm once.
+            debtor = find_debtor(
+                session, phone, creditor_id, lock=is_postgres(session), to_phone=to_number
+            )
+        if known is not None and provider_sid in known.stored_sids:
+            logger.info("duplicate inbound webhook", extra={"sid": provider_sid})
+            return InboundResult(None, duplicate=True)
         info = count_segments(body)
         inbound = Message(
+            id=new_id(),
             creditor_id=debtor.creditor_id if debtor else None,
             debtor_id=debtor.id if debtor else None,
             direction="inbound",
@@ -119,6 +169,11 @@ class InboundHandler:
             body=body,
             to_phone=to_phone,
             from_phone=phone,
+            # The columns the answers set, set here too (to their defaults): the flush
+            # then writes a group's messages in one statement, not one each.
+            media_urls=None,
+            is_reply=False,
+            priority=int(SendPriority.BULK),
             status="received",
             provider_sid=provider_sid,
             segments=info.segments,
@@ -128,13 +183,16 @@ class InboundHandler:
             created_at=now,
             updated_at=now,
         )
-        try:
-            with session.begin_nested():
-                session.add(inbound)
-                session.flush()
-        except IntegrityError:
-            logger.info("duplicate inbound webhook", extra={"sid": provider_sid})
-            return InboundResult(None, duplicate=True)
+        if known is not None:
+            session.add(inbound)
+        else:
+            try:
+                with session.begin_nested():
+                    session.add(inbound)
+                    session.flush()
+            except IntegrityError:
+                logger.info("duplicate inbound webhook", extra={"sid": provider_sid})
+                return InboundResult(None, duplicate=True)
         if debtor is None:
             return self._unknown_sender(session, inbound, now)
         zone = ZoneInfo(debtor.timezone)
@@ -144,14 +202,21 @@ class InboundHandler:
         )
         inbound.intent = classification.intent.value
         inbound.language = classification.language
-        conversation = get_conversation(session, debtor, now)
+        if known is None:
+            conversation = get_conversation(session, debtor, now)
+        else:
+            found = known.conversations.get(debtor.id)
+            conversation = found or start_conversation(session, debtor, now)
+            known.conversations[debtor.id] = conversation
         previous_intent = conversation.last_intent
         conversation.last_inbound_at = now
         conversation.last_intent = classification.intent.value
         conversation.updated_at = now
         creditor = session.get(Creditor, debtor.creditor_id)
         assert creditor is not None
-        debt = focus_debt(session, debtor, conversation)
+        debt = focus_debt(
+            session, debtor, conversation, known.debts.get(debtor.id) if known else None
+        )
         inbound.debt_id = debt.id if debt else None
         ctx = ReplyContext(
             session=session,
@@ -169,6 +234,48 @@ class InboundHandler:
         self._follow_language(ctx)
         self.dispatch(ctx)
         return InboundResult(inbound.id, intent=classification.intent.value)
+
+    def sender_phone(self, phone: str) -> str:
+        """A number as stored (E.164), or as given when it is not one."""
+        return _stored_phone(phone, self.settings.default_region)
+
+    def preload(self, session: Session, texts: list[tuple[str, str]], now: datetime) -> Known:
+        """Known for a group of texts, given as (MessageSid, From) pairs, to be handled
+        at `now`: ten queries whatever the group's size, the senders' debtors and their
+        active debts locked (PostgreSQL) in id order."""
+        phones = {self.sender_phone(phone) for _, phone in texts}
+        debtors = debtors_by_phone(session, phones, lock=is_postgres(session))
+        ids = [debtor.id for found in debtors.values() for debtor in found]
+        creditor_ids = sorted(
+            {debtor.creditor_id for found in debtors.values() for debtor in found}
+        )
+        # Held by Known, so that session.get finds them in the identity map (which keeps
+        # only the objects something refers to).
+        creditors = (
+            list(session.scalars(select(Creditor).where(Creditor.id.in_(creditor_ids))))
+            if creditor_ids
+            else []
+        )
+        sids = [sid for sid, _ in texts]
+        stored = set(
+            session.scalars(select(Message.provider_sid).where(Message.provider_sid.in_(sids)))
+        )
+        debts = active_debts_by_debtor(session, ids)
+        debt_ids = [debt.id for found in debts.values() for debt in found]
+        # What the desks look up for each text, read ahead for all (app.read_ahead); the
+        # debts locked as PAY locks them (in id order).
+        lock_debts(session, debt_ids)
+        read_ahead_suppressions(session, ids, now)
+        read_ahead_plans(session, debt_ids)
+        read_ahead_rules(session, creditor_ids)
+        read_ahead_codes(session, debt_ids)
+        return Known(
+            debtors=debtors,
+            conversations=conversations_by_debtor(session, ids),
+            debts=debts,
+            stored_sids={sid for sid in stored if sid},
+            creditors=creditors,
+        )
 
     def dispatch(self, ctx: ReplyContext) -> None:
         """Answer one understood reply according to the number's state and its intent."""

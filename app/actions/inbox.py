@@ -8,6 +8,13 @@ racing it; SQLite: its single writer), handled by `InboundHandler.handle`, and m
 processed in the same transaction as everything the handling wrote. "PLAN" then "2"
 therefore never race, and a worker that dies mid-text leaves it pending, untouched.
 
+The oldest texts of up to GROUP_SIZE numbers share one transaction: what handling them
+looks up is read once for the group (`InboundHandler.preload`, app.read_ahead), their
+writes go in the same flushes, and one commit ends it. Should anything in the group
+fail, nothing of it is kept and each of its numbers' texts is handled again in a
+transaction of its own (`process_next`), where a failure is counted against that text
+alone.
+
 A text whose handling raises is rolled back (a savepoint), its try counted with the
 error and a backoff before the next; while it waits, the number's later texts wait
 behind it. After PARLEY_INBOUND_MAX_ATTEMPTS tries it goes to the human queue with the
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -30,7 +38,7 @@ from app.config import Settings
 from app.conversations.inbox import IncomingText, store_texts
 from app.conversations.models import InboundText
 from app.conversations.service import find_debtor, flag_conversation, get_conversation
-from app.db import Database, lock_key
+from app.db import Database, lock_key, try_lock_keys
 from app.messaging.models import Message
 from app.phones import PhoneError, normalize_phone
 from app.segments import count_segments
@@ -40,6 +48,9 @@ logger = logging.getLogger("parley.inbox")
 # pg_try_advisory_xact_lock(class, key): the class of the per-number inbound locks
 # (two-int form, apart from the single-key locks of the periodic jobs).
 NUMBER_LOCK_CLASS = 0x494E4254  # "INBT"
+
+# Texts (of as many numbers) handled in one transaction by process_batch.
+GROUP_SIZE = 16
 
 
 def lock_number(session: Session, phone: str, *, wait: bool = False) -> bool:
@@ -71,15 +82,52 @@ class InboundProcessor:
     ) -> int:
         """Handle up to `limit` due texts (the worker batch size by default), the numbers
         whose texts waited longest first, until `stop()` says so; how many were handled
-        (or given up)."""
+        (or given up). The oldest text of up to GROUP_SIZE numbers is handled in one
+        transaction (_process_group), up to PARLEY_INBOUND_CONCURRENCY such groups at
+        once on PostgreSQL (SQLite has one writer: one group at a time); a number with
+        more texts comes round again."""
         limit = limit or self.settings.worker_batch_size
         done = 0
-        for phone in self._due_numbers(limit):
-            while done < limit and not (stop and stop()) and self.process_next(phone):
-                done += 1
-            if done >= limit or (stop and stop()):
-                break
+        numbers = self._due_numbers(limit)
+        while numbers and done < limit and not (stop and stop()):
+            room = limit - done
+            parallel = self.settings.inbound_concurrency if self.db.is_postgres else 1
+            size = min(GROUP_SIZE, -(-min(room, len(numbers)) // parallel))
+            groups: list[list[str]] = []
+            while numbers and room > 0 and len(groups) < parallel:
+                group, numbers = numbers[: min(size, room)], numbers[min(size, room) :]
+                groups.append(group)
+                room -= len(group)
+            for handled, again in self._run_groups(groups, stop):
+                done += handled
+                numbers.extend(again)
         return done
+
+    def _run_groups(
+        self, groups: list[list[str]], stop: Callable[[], bool] | None
+    ) -> list[tuple[int, list[str]]]:
+        """_process_group for each group, the groups at once in threads of their own
+        (each its own transaction and connection: a text's handling mostly waits for
+        the database, so the waits overlap). One group runs in the caller's thread."""
+        if len(groups) == 1:
+            return [self._process_group(groups[0], stop)]
+        outcomes: list[tuple[int, list[str]]] = [(0, []) for _ in groups]
+
+        def run(index: int) -> None:
+            try:
+                outcomes[index] = self._process_group(groups[index], stop)
+            except Exception:  # _process_group keeps its own failures; this is a bug
+                logger.exception("inbound group failed")
+
+        threads = [
+            threading.Thread(target=run, args=(index,), name="parley-inbound", daemon=True)
+            for index in range(len(groups))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return outcomes
 
     def process_pending(self) -> int:
         """Handle every text that is due now (batch after batch); how many."""
@@ -89,6 +137,99 @@ class InboundProcessor:
             if done == 0:
                 return total
             total += done
+
+    def _process_group(
+        self, phones: list[str], stop: Callable[[], bool] | None
+    ) -> tuple[int, list[str]]:
+        """Handle the oldest due text of each of `phones` that no other worker holds, in
+        one transaction: the numbers locked and their first two pending texts read in one
+        statement each, the senders' context read once for all (InboundHandler.preload),
+        every text handled and marked processed, one commit. Returns how many were
+        handled and the numbers that have another text waiting.
+
+        Should any of it fail (a text whose handling raises, a write refused at the
+        flush, a deadlock, the commit), nothing of the group is kept and each number's
+        text is handled again on its own (process_next: its own transaction, a failure
+        counted against that text alone)."""
+        handled = 0
+        again: list[str] = []
+        try:
+            with self.db.transaction() as session:
+                held = try_lock_keys(session, NUMBER_LOCK_CLASS, phones)
+                if not held:
+                    return 0, []
+                now = self.clock.now()
+                firsts, again = self._first_texts(session, held, now)
+                if not firsts:
+                    return 0, []
+                known = self.handler.preload(
+                    session, [(text.provider_sid, text.from_phone) for text in firsts], now
+                )
+                for text in firsts:
+                    if stop and stop():
+                        again = [phone for phone in again if phone != text.from_phone]
+                        break
+                    result = self.handler.handle(
+                        session,
+                        provider_sid=text.provider_sid,
+                        from_phone=text.from_phone,
+                        to_phone=text.to_phone,
+                        body=text.body,
+                        now=now,
+                        known=known,
+                    )
+                    # Counted with the mark (a failure keeps nothing of the group).
+                    text.attempts += 1
+                    self._processed(text, result, now)
+                    handled += 1
+            return handled, again
+        except Exception:
+            logger.warning(
+                "a group of inbound texts failed; each is handled on its own",
+                extra={"numbers": len(phones)},
+                exc_info=True,
+            )
+        handled = 0
+        for phone in phones:
+            if stop and stop():
+                break
+            if self.process_next(phone):
+                handled += 1
+        return handled, [phone for phone in phones if phone in again]
+
+    def _first_texts(
+        self, session: Session, phones: set[str], now: datetime
+    ) -> tuple[list[InboundText], list[str]]:
+        """The oldest pending text of each number, when it is due (locked on
+        PostgreSQL), in arrival order; and the numbers with another pending text."""
+        ranked = (
+            select(
+                InboundText.id,
+                func.row_number()
+                .over(partition_by=InboundText.from_phone, order_by=InboundText.id)
+                .label("rank"),
+            )
+            .where(InboundText.from_phone.in_(sorted(phones)), InboundText.state == "pending")
+            .subquery()
+        )
+        query = (
+            select(InboundText)
+            .where(InboundText.id.in_(select(ranked.c.id).where(ranked.c.rank <= 2)))
+            .order_by(InboundText.id)
+        )
+        if self.db.is_postgres:
+            query = query.with_for_update()
+        firsts: dict[str, InboundText] = {}
+        again: list[str] = []
+        for text in session.scalars(query):
+            if text.from_phone in firsts:
+                again.append(text.from_phone)
+            else:
+                firsts[text.from_phone] = text
+        due = [text for text in firsts.values() if text.next_attempt_at <= now]
+        waiting = {text.from_phone for text in firsts.values() if text.next_attempt_at > now}
+        # A number whose oldest text waits for its retry: so do the rest.
+        return due, [phone for phone in again if phone not in waiting]
 
     def _due_numbers(self, limit: int) -> list[str]:
         now = self.clock.now()
@@ -154,11 +295,15 @@ class InboundProcessor:
             )
             self._failed_try(session, text, _error_text(exc), now)
             return None
+        self._processed(text, result, now)
+        return result
+
+    @staticmethod
+    def _processed(text: InboundText, result: InboundResult, now: datetime) -> None:
         text.state = "processed"
         text.processed_at = now
         text.message_id = result.message_id
         text.last_error = None
-        return result
 
     def handle_now(
         self, session: Session, incoming: IncomingText, *, creditor_id: str | None = None

@@ -3,6 +3,7 @@ about, and the human queue."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.conversations.models import Conversation
 from app.creditors.models import Creditor
+from app.db import new_id
 from app.debts.models import Debt, Debtor
 from app.events import record_event
 from app.messaging.models import Message
@@ -38,7 +40,30 @@ def find_debtor(
         query = query.where(Debtor.creditor_id == creditor_id)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
-    debtors = list(session.scalars(query))
+    return choose_debtor(session, list(session.scalars(query)), to_phone)
+
+
+def debtors_by_phone(
+    session: Session, phones: Collection[str], *, lock: bool = False
+) -> dict[str, list[Debtor]]:
+    """find_debtor's candidates for many numbers in one query (each number's debtors in
+    id order; `lock` holds them all, taken in id order)."""
+    found: dict[str, list[Debtor]] = {phone: [] for phone in phones}
+    if not phones:
+        return found
+    query = select(Debtor).where(Debtor.phone.in_(sorted(set(phones)))).order_by(Debtor.id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    for debtor in session.scalars(query):
+        found[debtor.phone].append(debtor)
+    return found
+
+
+def choose_debtor(
+    session: Session, debtors: list[Debtor], to_phone: str | None = None
+) -> Debtor | None:
+    """Which of a number's debtors (in id order) a reply is from (see find_debtor);
+    queries only when there are several."""
     if len(debtors) <= 1:
         return debtors[0] if debtors else None
     if to_phone:
@@ -104,23 +129,70 @@ def get_conversation(session: Session, debtor: Debtor, now: datetime) -> Convers
     return conversation
 
 
+def conversations_by_debtor(
+    session: Session, debtor_ids: Collection[str]
+) -> dict[str, Conversation]:
+    """The conversations of many debtors in one query (those that have one)."""
+    if not debtor_ids:
+        return {}
+    rows = session.scalars(
+        select(Conversation).where(Conversation.debtor_id.in_(sorted(set(debtor_ids))))
+    )
+    return {conversation.debtor_id: conversation for conversation in rows}
+
+
+def start_conversation(session: Session, debtor: Debtor, now: datetime) -> Conversation:
+    """A new conversation for a debtor known to have none, written with the next flush
+    (no savepoint: a caller racing another writer retries the whole unit of work)."""
+    conversation = Conversation(
+        id=new_id(),
+        creditor_id=debtor.creditor_id,
+        debtor_id=debtor.id,
+        # Set, as a menu sets it: the flush then writes a group's new conversations in
+        # one statement.
+        menu_options=None,
+        needs_attention=False,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(conversation)
+    return conversation
+
+
+def active_debts_by_debtor(session: Session, debtor_ids: Collection[str]) -> dict[str, list[Debt]]:
+    """focus_debt's candidates for many debtors in one query (each debtor's in focus
+    order)."""
+    found: dict[str, list[Debt]] = {debtor_id: [] for debtor_id in debtor_ids}
+    if not debtor_ids:
+        return found
+    rows = session.scalars(
+        select(Debt)
+        .where(Debt.debtor_id.in_(sorted(set(debtor_ids))), Debt.status.in_(ACTIVE_DEBT_STATUSES))
+        .order_by(Debt.due_date, Debt.created_at)
+    )
+    for debt in rows:
+        found[debt.debtor_id].append(debt)
+    return found
+
+
 def find_conversation(session: Session, debtor_id: str) -> Conversation | None:
     """The debtor's conversation, if they have one (never creates it)."""
     return session.scalars(select(Conversation).where(Conversation.debtor_id == debtor_id)).first()
 
 
-def focus_debt(session: Session, debtor: Debtor, conversation: Conversation) -> Debt | None:
+def focus_debt(
+    session: Session,
+    debtor: Debtor,
+    conversation: Conversation,
+    debts: list[Debt] | None = None,
+) -> Debt | None:
     """The debt a reply is about: the conversation's focus while it is active, else the
-    debt of the last message sent, else the oldest active one."""
-    debts = list(
-        session.scalars(
-            select(Debt)
-            .where(Debt.debtor_id == debtor.id, Debt.status.in_(ACTIVE_DEBT_STATUSES))
-            .order_by(Debt.due_date, Debt.created_at)
-        )
-    )
-    if not debts:
-        return None
+    debt of the last message sent, else the oldest active one. `debts`: the debtor's
+    active debts in focus order when the caller has them (active_debts_by_debtor)."""
+    if debts is None:
+        debts = active_debts_by_debtor(session, [debtor.id])[debtor.id]
+    if len(debts) <= 1:
+        return debts[0] if debts else None
     by_id = {d.id: d for d in debts}
     if conversation.focus_debt_id in by_id:
         return by_id[conversation.focus_debt_id]

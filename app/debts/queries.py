@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Hashable
+from typing import Any, cast
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -11,8 +14,17 @@ from app.debts.models import Debt
 # Debt search lives in app.debts.search; other domains reach it here.
 from app.debts.search import DebtSearch, search_debts, search_query
 from app.errors import NotFound
+from app.read_ahead import MISSING, recall, remember
 
-__all__ = ["DebtSearch", "get_debt", "lock_debt", "search_debts", "search_query"]
+__all__ = [
+    "DebtSearch",
+    "get_debt",
+    "hold_debt",
+    "lock_debt",
+    "lock_debts",
+    "search_debts",
+    "search_query",
+]
 
 
 def get_debt(session: Session, creditor: Creditor, debt_id: str) -> Debt:
@@ -23,10 +35,38 @@ def get_debt(session: Session, creditor: Creditor, debt_id: str) -> Debt:
     return debt
 
 
+def lock_debts(session: Session, debt_ids: Collection[str]) -> None:
+    """lock_debt for many debts in one statement (taken in id order): lock_debt and
+    hold_debt then cost nothing for them for the rest of the transaction (until this
+    session writes to one, see app.read_ahead)."""
+    if not debt_ids:
+        return
+    rows = session.scalars(
+        select(Debt)
+        .where(Debt.id.in_(sorted(debt_ids)))
+        .order_by(Debt.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    answers: dict[Hashable, Any] = {debt.id: debt for debt in rows}
+    remember(session, "debts", "id", answers)
+
+
+def hold_debt(session: Session, debt_id: str) -> None:
+    """Hold the debt's lock (as lock_debt) for the rest of the transaction, without
+    re-reading it."""
+    if recall(session, "debts", debt_id) is not MISSING:
+        return
+    session.execute(select(Debt.id).where(Debt.id == debt_id).with_for_update(key_share=True))
+
+
 def lock_debt(session: Session, debt_id: str) -> Debt:
     """The debt, locked for the rest of the transaction and re-read under the lock (the
     session's copy is refreshed too, so nothing computed afterwards sees a stale
     balance)."""
+    known = recall(session, "debts", debt_id)
+    if known is not MISSING:
+        return cast(Debt, known)  # locked and read by lock_debts in this transaction
     # FOR NO KEY UPDATE: serialises payments of one debt without conflicting with the
     # key-share locks that inserting rows referencing the debt takes (no deadlock
     # between two payments that each inserted their row first).

@@ -4,8 +4,9 @@ verdict, and applying what the provider reports about them."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.clock import local_day_bounds
 from app.consent.models import REPLIES_ALLOWED, Suppression
 from app.creditors.models import Creditor
-from app.db import queued_work
+from app.db import new_id, queued_work
 from app.debts.models import ContactStatus, Debt, Debtor
 from app.events import record_event
 from app.messaging.gateway import INVALID_NUMBER_CODES, OPTED_OUT_CODES, UNREACHABLE_CODES
@@ -33,6 +34,7 @@ from app.messaging.models import (
     PhoneOptOut,
     SendPriority,
 )
+from app.read_ahead import MISSING, recall, remember
 from app.segments import count_segments
 
 MAX_BODY_CHARS = 1600
@@ -193,8 +195,19 @@ def active_suppressions(
     return found
 
 
+def read_ahead_suppressions(session: Session, debtor_ids: Collection[str], now: datetime) -> None:
+    """active_suppression for many debtors in one query, answered from memory for the
+    rest of the transaction (app.read_ahead)."""
+    found = active_suppressions(session, debtor_ids, now)
+    answers: dict[Hashable, Any] = {debtor_id: found.get(debtor_id) for debtor_id in debtor_ids}
+    remember(session, "suppressions", "debtor_id", answers, context=now)
+
+
 def active_suppression(session: Session, debtor_id: str, now: datetime) -> str | None:
     """The reason of the debtor's suppression in force now, if any (the oldest)."""
+    known = recall(session, "suppressions", debtor_id, context=now)
+    if known is not MISSING:
+        return cast(str | None, known)
     return session.scalars(
         select(Suppression.reason)
         .where(
@@ -316,6 +329,7 @@ def enqueue_message(
     else:
         status = "queued" if decision.send_at <= now else "scheduled"
     message = Message(
+        id=new_id(),
         creditor_id=creditor.id,
         debtor_id=debtor.id,
         debt_id=debt.id if debt else None,
@@ -339,7 +353,6 @@ def enqueue_message(
         updated_at=now,
     )
     session.add(message)
-    session.flush()
     if status == "queued":
         queued_work(session)
     record_event(

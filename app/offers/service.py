@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +22,7 @@ from app.offers.queries import active_plan, plan_installments
 from app.offers.schedule import PlanOption, lump_sum_amount, monthly_due_dates, plan_options
 from app.offers.schemas import OfferRuleFields, pct_text
 from app.payments.models import PayTerms
+from app.read_ahead import MISSING, recall, remember
 
 BALANCE_CODE_DAYS = 5
 RULE_TERM_FIELDS = (
@@ -145,8 +146,26 @@ class Offers:
     verdicts: list[RuleVerdict] = field(default_factory=list)
 
 
+def read_ahead_rules(session: Session, creditor_ids: Collection[str]) -> None:
+    """creditor_rules for many creditors in one query, answered from memory for the
+    rest of the transaction (app.read_ahead)."""
+    answers: dict[Hashable, Any] = {creditor_id: [] for creditor_id in creditor_ids}
+    if creditor_ids:
+        rows = session.scalars(
+            select(OfferRule)
+            .where(OfferRule.creditor_id.in_(sorted(creditor_ids)))
+            .order_by(OfferRule.priority.desc(), OfferRule.created_at, OfferRule.id)
+        )
+        for rule in rows:
+            answers[rule.creditor_id].append(rule)
+    remember(session, "offer_rules", "creditor_id", answers)
+
+
 def creditor_rules(session: Session, creditor_id: str) -> list[OfferRule]:
     """The creditor's rules, highest priority first (ties: oldest first)."""
+    known = recall(session, "offer_rules", creditor_id)
+    if known is not MISSING:
+        return list(known)
     return list(
         session.scalars(
             select(OfferRule)

@@ -24,21 +24,22 @@ import logging
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import CursorResult, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.creditors.models import Creditor
+from app.db import insert_for, new_id
 from app.debts.models import Debt, Debtor
+from app.debts.queries import hold_debt
 from app.events import record_event
 from app.offers.models import Installment
 from app.payments.models import (
@@ -60,6 +61,7 @@ from app.payments.schemes import (
     pix_payload,
     reference_code,
 )
+from app.read_ahead import MISSING, recall, remember, writes_key
 
 logger = logging.getLogger("parley.payments")
 
@@ -346,10 +348,31 @@ def set_code_status_if_active(
     return True
 
 
+def read_ahead_codes(session: Session, debt_ids: Collection[str]) -> None:
+    """The live codes of many debts (debt_codes with LIVE_CODE_STATUSES) in one query,
+    answered from memory for the rest of the transaction (app.read_ahead)."""
+    answers: dict[Hashable, Any] = {debt_id: [] for debt_id in debt_ids}
+    if debt_ids:
+        rows = session.scalars(
+            select(PaymentCode)
+            .where(
+                PaymentCode.debt_id.in_(sorted(debt_ids)),
+                PaymentCode.status.in_(LIVE_CODE_STATUSES),
+            )
+            .order_by(PaymentCode.created_at, PaymentCode.sequence)
+        )
+        for code in rows:
+            answers[code.debt_id].append(code)
+    remember(session, "payment_codes", "debt_id", answers, context=LIVE_CODE_STATUSES)
+
+
 def debt_codes(session: Session, debt_id: str, statuses: Iterable[str] = ()) -> list[PaymentCode]:
     """The debt's codes, oldest first (only those in `statuses` when given)."""
-    query = select(PaymentCode).where(PaymentCode.debt_id == debt_id)
     wanted = tuple(statuses)
+    known = recall(session, "payment_codes", debt_id, context=wanted)
+    if known is not MISSING:
+        return list(known)
+    query = select(PaymentCode).where(PaymentCode.debt_id == debt_id)
     if wanted:
         query = query.where(PaymentCode.status.in_(wanted))
     return list(session.scalars(query.order_by(PaymentCode.created_at, PaymentCode.sequence)))
@@ -381,33 +404,21 @@ def set_live_codes_status(
 
 def _take_sequence(session: Session, creditor: Creditor) -> int:
     # The row lock serialises issuers of one creditor on PostgreSQL (SQLite's
-    # BEGIN IMMEDIATE already does); populate_existing re-reads the counter under it.
-    # FOR NO KEY UPDATE, not FOR UPDATE: every insert of an event or message of this
-    # creditor takes a key-share lock on its row, which FOR UPDATE would wait for.
-    locked = session.execute(
-        select(Creditor)
-        .where(Creditor.id == creditor.id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-    sequence = locked.next_payment_sequence
-    locked.next_payment_sequence = sequence + 1
-    session.flush()
-    return sequence
-
-
-def _is_taken(session: Session, creditor: Creditor, scheme: str, sequence: int, ref: str) -> bool:
-    found = session.scalars(
-        select(PaymentCode.id).where(
-            or_(
-                PaymentCode.reference == ref,
-                (PaymentCode.creditor_id == creditor.id)
-                & (PaymentCode.scheme == scheme)
-                & (PaymentCode.sequence == sequence),
-            )
-        )
-    ).first()
-    return found is not None
+    # BEGIN IMMEDIATE already does). One statement takes it and returns the counter it
+    # wrote: an UPDATE of a column no key uses locks FOR NO KEY UPDATE, which the
+    # key-share locks that inserting an event or message of this creditor takes do not
+    # wait for. What this session has not flushed yet plays no part in it, so it is not
+    # flushed first.
+    with session.no_autoflush:
+        taken = session.execute(
+            update(Creditor)
+            .where(Creditor.id == creditor.id)
+            .values(next_payment_sequence=Creditor.next_payment_sequence + 1)
+            .returning(Creditor.next_payment_sequence)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+    set_committed_value(creditor, "next_payment_sequence", taken)
+    return int(taken) - 1
 
 
 def _insert_code(
@@ -418,9 +429,14 @@ def _insert_code(
     terms: PayTerms,
     now: datetime,
 ) -> PaymentCode:
-    # References are unique across creditors (the webhook has no other key), so a
-    # sequence whose reference another creditor already holds is skipped; one taken
-    # by a concurrent issuer meanwhile fails the savepoint and is skipped too.
+    # References are unique across creditors (the webhook has no other key), and so are
+    # (creditor, scheme, sequence) and tokens: a sequence whose code collides with one
+    # already stored, or stored by a concurrent issuer meanwhile, inserts nothing
+    # (ON CONFLICT DO NOTHING) and is skipped. One statement, no savepoint, and nothing
+    # else this session holds is flushed for it, unless the code names an installment
+    # not written yet.
+    if any(isinstance(obj, Installment) for obj in session.new):
+        session.flush()
     for _ in range(_SEQUENCE_ATTEMPTS):
         sequence = _take_sequence(session, creditor)
         built = scheme.build(
@@ -430,35 +446,43 @@ def _insert_code(
             currency=debt.currency,
             due=terms.due_date,
         )
-        if _is_taken(session, creditor, scheme.name, sequence, built.reference):
+        values: dict[str, Any] = {
+            "id": new_id(),
+            "creditor_id": creditor.id,
+            "debt_id": debt.id,
+            "installment_id": terms.installment_id,
+            "rule_version_id": terms.rule_version_id,
+            "kind": terms.kind,
+            "scheme": scheme.name,
+            "sequence": sequence,
+            "reference": built.reference,
+            "display": built.display,
+            "barcode_data": built.barcode_data,
+            "amount": terms.amount,
+            "discount": terms.discount,
+            "currency": debt.currency,
+            "due_date": terms.due_date,
+            "expires_on": code_expiry(terms),
+            "status": "active",
+            "token": secrets.token_urlsafe(TOKEN_BYTES),
+            "paid_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with session.no_autoflush:
+            stored = session.scalar(
+                insert_for(session, PaymentCode)
+                .values(**values)
+                .on_conflict_do_nothing()
+                .returning(PaymentCode.id)
+                .execution_options(**writes_key(debt.id))
+            )
+        if stored is None:
             continue
-        code = PaymentCode(
-            creditor_id=creditor.id,
-            debt_id=debt.id,
-            installment_id=terms.installment_id,
-            rule_version_id=terms.rule_version_id,
-            kind=terms.kind,
-            scheme=scheme.name,
-            sequence=sequence,
-            reference=built.reference,
-            display=built.display,
-            barcode_data=built.barcode_data,
-            amount=terms.amount,
-            discount=terms.discount,
-            currency=debt.currency,
-            due_date=terms.due_date,
-            expires_on=code_expiry(terms),
-            status="active",
-            token=secrets.token_urlsafe(TOKEN_BYTES),
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            with session.begin_nested():
-                session.add(code)
-                session.flush()
-        except IntegrityError:
-            continue
+        # The row as written, in the session as if it had been loaded.
+        code = PaymentCode(**values)
+        make_transient_to_detached(code)
+        session.add(code)
         return code
     raise RuntimeError("no free payment reference after several sequences")
 
@@ -506,12 +530,18 @@ def issue_code(
     the scheme gets a reference code instead, with an event saying why.
     """
     # Two PAY replies at once must not both issue: the second waits here, then reuses.
-    session.execute(select(Debt.id).where(Debt.id == debt.id).with_for_update(key_share=True))
+    hold_debt(session, debt.id)
     debtor = session.get(Debtor, debt.debtor_id)
     assert debtor is not None
-    expire_debt_codes(session, debt, local_today(debtor, now), now)
-    scheme, problem = choose_scheme(creditor, debt, terms)
+    today = local_today(debtor, now)
+    live = []
     for code in debt_codes(session, debt.id, LIVE_CODE_STATUSES):
+        if is_expired(code, today):
+            set_code_status_if_active(session, code, "expired", now=now)
+        elif code.status in LIVE_CODE_STATUSES:
+            live.append(code)
+    scheme, problem = choose_scheme(creditor, debt, terms)
+    for code in live:
         if (
             code.kind == terms.kind
             and code.amount == terms.amount
@@ -521,8 +551,10 @@ def issue_code(
             and code.scheme == scheme.name
         ):
             return code
-    for code in debt_codes(session, debt.id, LIVE_CODE_STATUSES):
-        if _supersedes(terms.kind, terms.installment_id, code):
+    for code in live:
+        if code.status in LIVE_CODE_STATUSES and _supersedes(
+            terms.kind, terms.installment_id, code
+        ):
             set_code_status(session, code, "superseded", now=now)
     if problem is not None:
         _record_fallback(session, creditor, debt, problem, now)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 
-from app.actions.inbox import lock_number
+from app.actions.inbox import InboundProcessor, lock_number
 from app.clock import FixedClock
 from app.config import Settings
 from app.conversations.api import EMPTY_TWIML
@@ -21,7 +21,7 @@ from app.conversations.inbox import GroupCommitInbox, IncomingText
 from app.conversations.models import Conversation, InboundText
 from app.db import Database
 from app.debts.models import Debtor
-from app.main import create_app
+from app.main import build_inbound_handler, create_app
 from app.messaging.gateway import SmsGateway
 from app.messaging.models import Message
 from app.offers.models import Plan
@@ -401,3 +401,91 @@ def test_a_text_the_database_refuses_fails_alone_not_its_batch(
     # Stored again: nothing changes, nothing fails.
     assert inbox.write([incoming("SM" + "a" * 32)]) == [None]
     assert len(texts(db)) == 2
+
+
+def _commits(db: Database) -> tuple[list[int], Any]:
+    seen: list[int] = []
+
+    def committed(_conn: Any) -> None:
+        seen.append(1)
+
+    event.listen(db.engine, "commit", committed)
+    return seen, committed
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_the_first_texts_of_many_numbers_are_handled_in_few_transactions(
+    client: TestClient,
+    tenant: Tenant,
+    db: Database,
+    clock: FixedClock,
+    database_url: str,
+    parallel: int,
+) -> None:
+    """Twelve numbers' texts: their senders' context read once per group, every text
+    handled and marked processed, one commit per group (plus the look-up of the due
+    numbers): one group, or on PostgreSQL `parallel` groups at once."""
+    phones = [f"+1212555{index:04d}" for index in range(12)]
+    for index, phone in enumerate(phones):
+        import_debt(client, tenant, external_id=f"INV-{index}", debtor_phone=phone)
+    for index, phone in enumerate(phones):
+        post_sms(client, phone, ("PAY", "HELP", "hmm")[index % 3])
+    settings = make_settings(database_url, inbound_concurrency=parallel)
+    processor = InboundProcessor(db, build_inbound_handler(settings), clock, settings)
+    seen, listener = _commits(db)
+    try:
+        assert processor.process_batch() == 12
+    finally:
+        event.remove(db.engine, "commit", listener)
+    groups = parallel if db.is_postgres else 1
+    assert len(seen) == 1 + groups
+    assert {t.state for t in texts(db)} == {"processed"}
+    assert all(t.attempts == 1 and t.message_id for t in texts(db))
+    for phone in phones:
+        assert len(outbound_bodies(db, phone)) == 1
+    with db.transaction() as session:
+        assert session.scalar(select(func.count(Conversation.id))) == 12
+
+
+def test_a_failing_text_fails_alone_not_the_others_of_its_group(
+    failing_app: TestClient, tenant: Tenant, db: Database
+) -> None:
+    """One text of a group raises: nothing of the group is kept from that try, every
+    other number's text is handled once on its own, and the failure is counted against
+    that text alone."""
+    client = failing_app
+    phones = [NY, *(f"+1212555{index:04d}" for index in range(5))]
+    for index, phone in enumerate(phones):
+        import_debt(client, tenant, external_id=f"INV-{index}", debtor_phone=phone)
+    _break_debtor(db)
+    for phone in phones:
+        post_sms(client, phone, "HELP")
+    processor = client.app.state.inbound_processor  # type: ignore[attr-defined]
+    assert processor.process_pending() == 6  # five handled, one try counted
+    by_phone = {t.from_phone: t for t in texts(db)}
+    assert (by_phone[NY].state, by_phone[NY].attempts) == ("pending", 1)
+    assert "ZoneInfoNotFoundError" in (by_phone[NY].last_error or "")
+    assert outbound_bodies(db, NY) == []
+    for phone in phones[1:]:
+        assert (by_phone[phone].state, by_phone[phone].attempts) == ("processed", 1)
+        assert len(outbound_bodies(db, phone)) == 1
+    assert len(inbound_messages(db)) == 5
+
+
+def test_a_number_with_several_texts_has_them_handled_in_order_across_groups(
+    client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    """A group takes one text per number: "PLAN" and then "2" of each number go in two
+    transactions, the second seeing the menu the first offered."""
+    post_rule(client, tenant)
+    phones = [f"+1212555{index:04d}" for index in range(3)]
+    for index, phone in enumerate(phones):
+        import_debt(client, tenant, external_id=f"INV-{index}", debtor_phone=phone)
+    for phone in phones:
+        post_sms(client, phone, "can I pay in installments?")
+        post_sms(client, phone, "2")
+    processor = client.app.state.inbound_processor  # type: ignore[attr-defined]
+    assert processor.process_batch() == 6
+    with db.transaction() as session:
+        plans = session.scalars(select(Plan)).all()
+    assert len(plans) == 3 and {p.installment_count for p in plans} == {6}

@@ -1,0 +1,133 @@
+"""Look-ups read ahead for many units of work at once, answered from memory afterwards.
+
+A worker that handles a group of inbound texts in one transaction reads, in one query
+each, what every text's handling would otherwise look up one by one (a debtor's
+suppression, a debt's running plan, a creditor's offer rules, a debt's live payment
+codes): `remember` stores the answers for the session's transaction, and the look-up
+functions ask `recall` before they query.
+
+An answer is only as good as the rows it was read from, so it is dropped as soon as
+this session writes to them: when an object of that table with that key is added,
+changed or deleted (before and after its flush), and for every key at once on an
+INSERT, UPDATE or DELETE statement run on that table. The transaction's end drops
+everything. Other transactions cannot change the rows meanwhile only where the caller
+holds the locks that say so; a recalled answer is otherwise exactly as fresh as a
+query made at the moment it was read ahead, which is what READ COMMITTED gives a
+query anyway."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import ORMExecuteState, Session
+
+_KEY = "parley.read_ahead"
+
+MISSING: Any = object()
+
+
+@dataclass
+class _Table:
+    column: str
+    context: Hashable
+    answers: dict[Hashable, Any] = field(default_factory=dict)
+
+
+def remember(
+    session: Session,
+    table: str,
+    column: str,
+    answers: dict[Hashable, Any],
+    *,
+    context: Hashable = None,
+) -> None:
+    """Keep `answers` (the value of `column` on rows of `table` -> what the look-up
+    returns for it) for the rest of this transaction. `context`: what else the answers
+    depend on (the time they were read for); recall must name the same."""
+    store: dict[str, _Table] = session.info.setdefault(_KEY, {})
+    store[table] = _Table(column, context, dict(answers))
+
+
+def recall(session: Session, table: str, key: Hashable, *, context: Hashable = None) -> Any:
+    """The answer remembered for `key`, or MISSING (then the caller queries)."""
+    store: dict[str, _Table] | None = session.info.get(_KEY)
+    if not store:
+        return MISSING
+    kept = store.get(table)
+    if kept is None or kept.context != context or key not in kept.answers:
+        return MISSING
+    for obj in _unflushed(session):
+        if _table_of(obj) == table and getattr(obj, kept.column, key) == key:
+            kept.answers.pop(key, None)
+            return MISSING
+    return kept.answers[key]
+
+
+def forget(session: Session) -> None:
+    """Drop everything remembered in this session."""
+    session.info.pop(_KEY, None)
+
+
+def _unflushed(session: Session) -> Iterable[object]:
+    yield from session.new
+    yield from session.dirty
+    yield from session.deleted
+
+
+def _table_of(obj: object) -> str | None:
+    mapper = inspect(obj, raiseerr=False)
+    if mapper is None:
+        return None
+    table = getattr(mapper.mapper.local_table, "name", None)
+    return str(table) if table is not None else None
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    store: dict[str, _Table] | None = session.info.get(_KEY)
+    if not store:
+        return
+    for obj in _unflushed(session):
+        kept = store.get(_table_of(obj) or "")
+        if kept is not None:
+            key = getattr(obj, kept.column, MISSING)
+            if key is MISSING:
+                kept.answers.clear()
+            else:
+                kept.answers.pop(key, None)
+
+
+# A write statement that says which key it writes (an INSERT of one row, say) drops only
+# that key's answer: `.execution_options(**writes_key(value))`.
+_WRITES_KEY = "parley_read_ahead_key"
+
+
+def writes_key(key: Hashable) -> dict[str, Any]:
+    """Execution options for an INSERT, UPDATE or DELETE that touches only rows whose
+    remembered column is `key`."""
+    return {_WRITES_KEY: key}
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _statement(state: ORMExecuteState) -> None:
+    store: dict[str, _Table] | None = state.session.info.get(_KEY)
+    if not store or state.is_select:
+        return
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if table is None:
+        store.clear()  # a statement whose table is not known: nothing is trusted
+    elif table in store:
+        key = state.execution_options.get(_WRITES_KEY, MISSING)
+        if key is MISSING:
+            store[table].answers.clear()
+        else:
+            store[table].answers.pop(key, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        forget(session)

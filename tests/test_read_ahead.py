@@ -1,0 +1,100 @@
+"""Look-ups read ahead for a group of texts (app.read_ahead): answered from memory, and
+never once this session has written what they were read from."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from app.clock import FixedClock
+from app.consent.models import Suppression
+from app.db import Database
+from app.debts.models import Debtor
+from app.messaging.service import active_suppression, read_ahead_suppressions
+from app.read_ahead import MISSING, recall, remember
+from tests.conftest import Tenant
+from tests.helpers import import_debt
+
+NY = "+12125550123"
+
+
+def _debtor(session: Session) -> Debtor:
+    return session.scalars(select(Debtor).where(Debtor.phone == NY)).one()
+
+
+def _suppression(debtor: Debtor, clock: FixedClock) -> Suppression:
+    return Suppression(
+        creditor_id=debtor.creditor_id,
+        debtor_id=debtor.id,
+        reason="bankruptcy",
+        evidence_note="test",
+        starts_at=clock.now(),
+        created_by="test",
+        created_at=clock.now(),
+    )
+
+
+def _counting(db: Database) -> tuple[list[str], object]:
+    seen: list[str] = []
+
+    def executed(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        if "FROM suppressions" in statement:
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", executed)
+    return seen, executed
+
+
+def test_an_answer_read_ahead_is_given_without_a_query(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    import_debt(client, tenant, debtor_phone=NY)
+    seen, listener = _counting(db)
+    try:
+        with db.transaction() as session:
+            debtor = _debtor(session)
+            read_ahead_suppressions(session, [debtor.id], clock.now())
+            assert len(seen) == 1
+            assert active_suppression(session, debtor.id, clock.now()) is None
+            assert active_suppression(session, debtor.id, clock.now()) is None
+            assert len(seen) == 1
+            # Read for another moment: queried.
+            later = clock.now().replace(year=2030)
+            assert active_suppression(session, debtor.id, later) is None
+            assert len(seen) == 2
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+
+
+def test_a_write_of_this_session_makes_the_look_up_query_again(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    """Pending, flushed, or by an UPDATE statement: each is seen."""
+    import_debt(client, tenant, debtor_phone=NY)
+    with db.transaction() as session:
+        debtor = _debtor(session)
+        now = clock.now()
+        read_ahead_suppressions(session, [debtor.id], now)
+        session.add(_suppression(debtor, clock))  # not flushed yet
+        assert active_suppression(session, debtor.id, now) == "bankruptcy"
+
+        read_ahead_suppressions(session, [debtor.id], now)
+        assert active_suppression(session, debtor.id, now) == "bankruptcy"
+        session.execute(update(Suppression).values(lifted_at=now))
+        assert active_suppression(session, debtor.id, now) is None
+
+        read_ahead_suppressions(session, [debtor.id], now)
+        session.add(_suppression(debtor, clock))
+        session.flush()
+        assert active_suppression(session, debtor.id, now) == "bankruptcy"
+
+
+def test_answers_last_only_for_their_transaction(db: Database) -> None:
+    with db.transaction() as session:
+        remember(session, "debts", "id", {"x": "answer"})
+        assert recall(session, "debts", "x") == "answer"
+        assert recall(session, "debts", "y") is MISSING
+        assert recall(session, "plans", "x") is MISSING
+    with db.transaction() as session:
+        assert recall(session, "debts", "x") is MISSING
