@@ -64,14 +64,22 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            client = scope.get("client")
-            logger.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": path_template(scope),
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "client": mask_client(client[0] if client else None),
-                },
-            )
+            log_request(scope, status, started)
+
+
+def log_request(scope: Scope, status: int, started: float, path: str | None = None) -> None:
+    """The access-log line of one answered request (`started`: its time.perf_counter();
+    `path`: the route's template when the scope names no route)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    client = scope.get("client")
+    logger.info(
+        "request",
+        extra={
+            "method": scope["method"],
+            "path": path or path_template(scope),
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "client": mask_client(client[0] if client else None),
+        },
+    )

@@ -171,15 +171,6 @@ def create_app(
     install_error_handlers(app)
     # Outermost last: the access log sees every answer, the size limit comes before any
     # reading of the body, the text check before any route.
-    # Innermost: the inbound SMS webhook's common case, below the edge checks and above
-    # the framework's routing (app.conversations.sms_webhook).
-    app.add_middleware(
-        InboundSmsFastPath,
-        settings=settings,
-        inbox=app.state.inbox,
-        clock=clock,
-        empty_twiml=conversations_api.EMPTY_TWIML,
-    )
     app.add_middleware(
         UnstorableTextMiddleware,
         row_validated_paths=frozenset({debts_api.JSON_IMPORT_PATH, debts_api.CSV_IMPORT_PATH}),
@@ -190,6 +181,15 @@ def create_app(
         limits={debts_api.CSV_IMPORT_PATH: settings.max_import_body_bytes},
     )
     app.add_middleware(AccessLogMiddleware)
+    # Outermost: the inbound SMS webhook's common case, which does for its own requests
+    # what the edge layers would (app.conversations.sms_webhook).
+    app.add_middleware(
+        InboundSmsFastPath,
+        settings=settings,
+        inbox=app.state.inbox,
+        clock=clock,
+        empty_twiml=conversations_api.EMPTY_TWIML,
+    )
     # The inbound webhook first: every path is matched against the routes in order.
     app.include_router(conversations_api.webhook_router)
     install_docs(app)

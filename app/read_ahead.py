@@ -77,12 +77,19 @@ def _unflushed(session: Session) -> Iterable[object]:
     yield from session.deleted
 
 
+_TABLES: dict[type, str | None] = {}
+
+
 def _table_of(obj: object) -> str | None:
-    mapper = inspect(obj, raiseerr=False)
-    if mapper is None:
-        return None
-    table = getattr(mapper.mapper.local_table, "name", None)
-    return str(table) if table is not None else None
+    """The table an ORM object is a row of (worked out once per class)."""
+    cls = type(obj)
+    try:
+        return _TABLES[cls]
+    except KeyError:
+        mapper = inspect(cls, raiseerr=False)
+        table = getattr(getattr(mapper, "local_table", None), "name", None)
+        _TABLES[cls] = str(table) if table is not None else None
+        return _TABLES[cls]
 
 
 @event.listens_for(Session, "after_flush")

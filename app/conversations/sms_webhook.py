@@ -1,7 +1,11 @@
-"""The inbound SMS webhook's common case served as plain ASGI, below the edge checks
-(access log, body size limit, text check) and above the framework's routing,
-dependencies and request objects, which cost several times what storing the text
-costs (measured in bench/webhook_bench.py).
+"""The inbound SMS webhook's common case served as plain ASGI, the app's outermost
+layer: in front of the edge middlewares, the framework's routing, dependencies and
+request objects, which cost several times what storing the text costs (measured in
+bench/webhook_bench.py). For the requests it answers itself it does what those edge
+layers would: it writes the access-log line (app.access_log.log_request), takes only a
+body whose declared length is within PARLEY_MAX_BODY_BYTES, and has no text to check
+(the path is the webhook's, there is no query string, and a webhook's form is made
+storable rather than refused).
 
 A signed form POST to `/webhooks/twilio/sms` with no query string is checked (one HMAC
 over PARLEY_PUBLIC_URL + path), made storable (app.edge.storable_twilio_form), stored
@@ -14,10 +18,12 @@ refusal and every error is answered by the route, exactly as before."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.access_log import log_request
 from app.clock import Clock
 from app.config import Settings
 from app.conversations.inbox import GroupCommitInbox, incoming_from_form
@@ -79,12 +85,16 @@ class InboundSmsFastPath:
         ):
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         body, messages = await read_body(receive)
         if not await self._store(body, signature.decode("latin-1")):
             await self.app(scope, replay(messages, receive), send)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-        await send({"type": "http.response.body", "body": self.body})
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            await send({"type": "http.response.body", "body": self.body})
+        finally:
+            log_request(scope, 200, started, PATH)
 
     async def _store(self, body: bytes, signature: str) -> bool:
         """Whether the text was checked and stored (False: the route decides)."""

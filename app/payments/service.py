@@ -31,7 +31,7 @@ from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -402,6 +402,12 @@ def set_live_codes_status(
     return moved
 
 
+# The tables themselves: plain Core statements (not the ORM's bulk paths) for the two
+# writes of issuing a code.
+CREDITORS = cast(Table, Creditor.__table__)
+PAYMENT_CODES = cast(Table, PaymentCode.__table__)
+
+
 def _take_sequence(session: Session, creditor: Creditor) -> int:
     # The row lock serialises issuers of one creditor on PostgreSQL (SQLite's
     # BEGIN IMMEDIATE already does). One statement takes it and returns the counter it
@@ -410,12 +416,12 @@ def _take_sequence(session: Session, creditor: Creditor) -> int:
     # wait for. What this session has not flushed yet plays no part in it, so it is not
     # flushed first.
     with session.no_autoflush:
-        taken = session.execute(
-            update(Creditor)
-            .where(Creditor.id == creditor.id)
-            .values(next_payment_sequence=Creditor.next_payment_sequence + 1)
-            .returning(Creditor.next_payment_sequence)
-            .execution_options(synchronize_session=False)
+        counter = CREDITORS.c.next_payment_sequence
+        taken: int = session.execute(
+            update(CREDITORS)
+            .where(CREDITORS.c.id == creditor.id)
+            .values(next_payment_sequence=counter + 1)
+            .returning(counter)
         ).scalar_one()
     set_committed_value(creditor, "next_payment_sequence", taken)
     return int(taken) - 1
@@ -471,10 +477,10 @@ def _insert_code(
         }
         with session.no_autoflush:
             stored = session.scalar(
-                insert_for(session, PaymentCode)
+                insert_for(session, PAYMENT_CODES)
                 .values(**values)
                 .on_conflict_do_nothing()
-                .returning(PaymentCode.id)
+                .returning(PAYMENT_CODES.c.id)
                 .execution_options(**writes_key(debt.id))
             )
         if stored is None:

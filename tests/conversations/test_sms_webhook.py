@@ -6,7 +6,10 @@ stand-in for the route, it shows which requests it takes and which it passes on.
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.types import Receive, Scope, Send
@@ -131,3 +134,24 @@ def test_alone_it_takes_a_signed_text_and_passes_the_rest_on_with_its_body(
     assert downstream.bodies[1] == no_sender.request.content
     assert downstream.bodies[2] == with_query.request.content
     assert len(stored(db)) == 1
+
+
+def test_a_text_it_answers_is_in_the_access_log_once_without_the_number(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In front of the access-log middleware, it writes the line itself: once, with the
+    route's path and the status, and nothing of the sender."""
+    params = inbound_sms_params(
+        from_=NY, to="+15005550006", body="PAY", message_sid="SM" + "7" * 32
+    )
+    with caplog.at_level(logging.INFO, logger="parley.access"):
+        assert signed_post(client, params).status_code == 200
+        forged = client.post(PATH, data=params, headers={"X-Twilio-Signature": "forged"})
+        assert forged.status_code == 403
+    lines = [r for r in caplog.records if r.name == "parley.access"]
+    assert [(r.__dict__["path"], r.__dict__["status"]) for r in lines] == [
+        (PATH, 200),
+        (PATH, 403),
+    ]
+    for record in lines:
+        assert "2125550123" not in str(record.__dict__)
