@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/send_bench.py
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/reply_bench.py
+	$(BIN)/python bench/inbound_bench.py
 	$(BIN)/python bench/growth_bench.py
 	$(BIN)/python bench/classifier_bench.py
 
