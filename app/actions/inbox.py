@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.actions.inbound import InboundHandler, InboundResult
+from app.actions.inbound import InboundHandler, InboundResult, Known
 from app.clock import Clock
 from app.config import Settings
 from app.conversations.inbox import IncomingText, store_texts
@@ -169,15 +169,7 @@ class InboundProcessor:
                     if stop and stop():
                         again = [phone for phone in again if phone != text.from_phone]
                         break
-                    result = self.handler.handle(
-                        session,
-                        provider_sid=text.provider_sid,
-                        from_phone=text.from_phone,
-                        to_phone=text.to_phone,
-                        body=text.body,
-                        now=now,
-                        known=known,
-                    )
+                    result = self._run(session, text, now, known=known)
                     # Counted with the mark (a failure keeps nothing of the group).
                     text.attempts += 1
                     self._processed(text, result, now)
@@ -279,14 +271,7 @@ class InboundProcessor:
         text.attempts += 1
         try:
             with session.begin_nested():
-                result = self.handler.handle(
-                    session,
-                    provider_sid=text.provider_sid,
-                    from_phone=text.from_phone,
-                    to_phone=text.to_phone,
-                    body=text.body,
-                    now=now,
-                )
+                result = self._run(session, text, now)
         except Exception as exc:
             logger.warning(
                 "inbound text failed; will retry",
@@ -297,6 +282,26 @@ class InboundProcessor:
             return None
         self._processed(text, result, now)
         return result
+
+    def _run(
+        self,
+        session: Session,
+        text: InboundText,
+        now: datetime,
+        *,
+        known: Known | None = None,
+        creditor_id: str | None = None,
+    ) -> InboundResult:
+        return self.handler.handle(
+            session,
+            provider_sid=text.provider_sid,
+            from_phone=text.from_phone,
+            to_phone=text.to_phone,
+            body=text.body,
+            now=now,
+            creditor_id=creditor_id,
+            known=known,
+        )
 
     @staticmethod
     def _processed(text: InboundText, result: InboundResult, now: datetime) -> None:
@@ -319,18 +324,8 @@ class InboundProcessor:
         ).one()
         now = self.clock.now()
         text.attempts += 1
-        result = self.handler.handle(
-            session,
-            provider_sid=text.provider_sid,
-            from_phone=text.from_phone,
-            to_phone=text.to_phone,
-            body=text.body,
-            now=now,
-            creditor_id=creditor_id,
-        )
-        text.state = "processed"
-        text.processed_at = now
-        text.message_id = result.message_id
+        result = self._run(session, text, now, creditor_id=creditor_id)
+        self._processed(text, result, now)
         return result
 
     # ------------------------------------------------------------------ failures
