@@ -127,5 +127,6 @@ def queue_statements(db: Any, creditor_id: str, now: Any, phones: list[str], pre
         ]
         outcomes = list(import_debts(session, creditor, rows, now=now, actor="t"))
         assert all(o.status == "created" for o in outcomes)
-        for debt in session.scalars(select(Debt).where(Debt.creditor_id == creditor_id)):
+        debts = select(Debt).where(Debt.creditor_id == creditor_id).order_by(Debt.external_id)
+        for debt in session.scalars(debts):
             queue_statement(session, creditor, debt, now=now, actor="t")

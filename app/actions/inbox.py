@@ -40,7 +40,6 @@ from app.conversations.models import InboundText
 from app.conversations.service import find_debtor, flag_conversation, get_conversation
 from app.db import Database, lock_key, try_lock_keys
 from app.messaging.models import Message
-from app.phones import PhoneError, normalize_phone
 from app.segments import count_segments
 
 logger = logging.getLogger("parley.inbox")
@@ -353,14 +352,8 @@ class InboundProcessor:
         """A person takes over: the sender's conversation is flagged with the error and
         the words are kept with its messages (each in a savepoint: what failed may fail
         again, and the text stays in the queue table with its error either way)."""
-        try:
-            phone = normalize_phone(text.from_phone, self.settings.default_region)
-        except PhoneError:
-            phone = text.from_phone
-        try:
-            to_number = normalize_phone(text.to_phone, self.settings.default_region)
-        except PhoneError:
-            to_number = text.to_phone
+        phone = self.handler.sender_phone(text.from_phone)
+        to_number = self.handler.sender_phone(text.to_phone)
         try:
             with session.begin_nested():
                 debtor = find_debtor(session, phone, to_phone=to_number)

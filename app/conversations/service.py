@@ -113,16 +113,9 @@ def get_conversation(session: Session, debtor: Debtor, now: datetime) -> Convers
     conversation = session.scalars(query).first()
     if conversation is not None:
         return conversation
-    conversation = Conversation(
-        creditor_id=debtor.creditor_id,
-        debtor_id=debtor.id,
-        needs_attention=False,
-        created_at=now,
-        updated_at=now,
-    )
     try:
         with session.begin_nested():
-            session.add(conversation)
+            conversation = start_conversation(session, debtor, now)
             session.flush()
     except IntegrityError:
         return session.scalars(query).one()

@@ -208,17 +208,7 @@ def active_suppression(session: Session, debtor_id: str, now: datetime) -> str |
     known = recall(session, "suppressions", debtor_id, context=now)
     if known is not MISSING:
         return cast(str | None, known)
-    return session.scalars(
-        select(Suppression.reason)
-        .where(
-            Suppression.debtor_id == debtor_id,
-            Suppression.lifted_at.is_(None),
-            Suppression.starts_at <= now,
-            (Suppression.ends_at.is_(None)) | (Suppression.ends_at > now),
-        )
-        .order_by(Suppression.starts_at, Suppression.id)
-        .limit(1)
-    ).first()
+    return active_suppressions(session, [debtor_id], now).get(debtor_id)
 
 
 def contact_verdict(

@@ -378,15 +378,6 @@ def debt_codes(session: Session, debt_id: str, statuses: Iterable[str] = ()) -> 
     return list(session.scalars(query.order_by(PaymentCode.created_at, PaymentCode.sequence)))
 
 
-def expire_debt_codes(session: Session, debt: Debt, today: date, now: datetime) -> int:
-    """Expire the debt's active codes whose date has passed; returns how many."""
-    expired = 0
-    for code in debt_codes(session, debt.id, LIVE_CODE_STATUSES):
-        if is_expired(code, today) and set_code_status_if_active(session, code, "expired", now=now):
-            expired += 1
-    return expired
-
-
 def set_live_codes_status(
     session: Session, debt: Debt, status: PaymentCodeStatus, *, now: datetime, reason: str
 ) -> int:

@@ -13,18 +13,18 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from app.actions.debts import import_debts as import_rows
-from app.actions.debts import queue_statement
 from app.clock import FixedClock
 from app.config import Settings
 from app.creditors.models import Creditor
 from app.db import Database
-from app.debts.models import Debt, Debtor
+from app.debts.models import Debtor
 from app.messaging.gateway import TwilioGateway
 from app.messaging.models import Message
 from app.messaging.service import enqueue_message
 from app.worker import OutboxWorker
 from tests.conftest import Tenant, make_tenant
 from tests.fake_twilio import FakeTwilio, Fault, RecordedRequest
+from tests.helpers import queue_statements
 
 # 09:00 in Los Angeles.
 NOW = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
@@ -32,29 +32,6 @@ NOW = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
 
 def creates(requests: list[RecordedRequest]) -> list[RecordedRequest]:
     return [r for r in requests if r.method == "POST" and r.path.endswith("/Messages.json")]
-
-
-def import_and_queue(db: Database, creditor_id: str, phones: list[str], prefix: str) -> None:
-    with db.transaction() as session:
-        creditor = session.get(Creditor, creditor_id)
-        assert creditor is not None
-        rows = [
-            {
-                "external_id": f"{prefix}-{i}",
-                "debtor": {"name": f"P{i}", "phone": phone},
-                "amount": 1000 + i,
-                "currency": "USD",
-                "due_date": "2026-11-01",
-            }
-            for i, phone in enumerate(phones)
-        ]
-        outcomes = import_rows(session, creditor, rows, now=NOW, actor="t")
-        assert all(o.status == "created" for o in outcomes)
-        debts = session.scalars(
-            select(Debt).where(Debt.creditor_id == creditor_id).order_by(Debt.external_id)
-        )
-        for debt in debts:
-            queue_statement(session, creditor, debt, now=NOW, actor="t")
 
 
 def run_workers(workers: list[OutboxWorker], finished: Callable[[], bool]) -> None:
@@ -90,7 +67,7 @@ def test_answers_and_reminders_overtake_a_statement_wave_with_three_workers(
 ) -> None:
     clock.set(NOW)
     wave = [f"+1415555{i:04d}" for i in range(150)]
-    import_and_queue(db, tenant.creditor_id, wave, "W")
+    queue_statements(db, tenant.creditor_id, NOW, wave, "W")
     # Debtors who will answer or get a reminder, with nothing queued yet.
     others = [f"+1415555{9000 + i}" for i in range(6)]
     with db.transaction() as session:
@@ -192,8 +169,8 @@ def test_two_creditors_sharing_a_sender_never_both_spend_one_numbers_cap(
     first = make_tenant(db, clock, "First Lender", send_spread_minutes=0)
     second = make_tenant(db, clock, "Second Lender", send_spread_minutes=0)
     phones = [f"+1415555{8000 + i}" for i in range(40)]
-    import_and_queue(db, first.creditor_id, phones, "A")
-    import_and_queue(db, second.creditor_id, phones, "B")
+    queue_statements(db, first.creditor_id, NOW, phones, "A")
+    queue_statements(db, second.creditor_id, NOW, phones, "B")
     with db.transaction() as session:
         rows = list(session.scalars(select(Message)))
         # Both due now, each number's pair side by side in the claim order (as if
