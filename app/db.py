@@ -315,6 +315,12 @@ class Database:
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def conninfo(self) -> str:
+        """PostgreSQL: the URL for a plain psycopg connection of its own (the listener,
+        the webhook's writer), password included."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commit when the block ends, roll back when it raises.
@@ -356,12 +362,9 @@ class Database:
         import psycopg
         from psycopg import sql
 
-        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
         while not stop.is_set():
             try:
-                with psycopg.connect(conninfo, autocommit=True) as connection:
+                with psycopg.connect(self.conninfo, autocommit=True) as connection:
                     connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     on_notify()
                     if listening is not None:

@@ -8,8 +8,10 @@ import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import health, simulation
 from app.access_log import AccessLogMiddleware
@@ -90,6 +92,19 @@ def serve_app() -> FastAPI:
     )
 
 
+class ParleyApp(FastAPI):
+    """FastAPI with one ASGI layer in front of all of its own (`front`, which passes
+    what it does not answer on to the app itself)."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -146,8 +161,9 @@ def create_app(
                 worker.shutdown()
             if thread is not None:
                 thread.join(timeout=30)
+            await app.state.inbox.aclose()
 
-    app = FastAPI(
+    app = ParleyApp(
         title="Parley",
         summary="SMS-first two-way debt negotiation",
         version="0.1.0",
@@ -181,10 +197,11 @@ def create_app(
         limits={debts_api.CSV_IMPORT_PATH: settings.max_import_body_bytes},
     )
     app.add_middleware(AccessLogMiddleware)
-    # Outermost: the inbound SMS webhook's common case, which does for its own requests
+    # In front of everything, the framework's own layers and the console's sessions
+    # included: the inbound SMS webhook's common case, which does for its own requests
     # what the edge layers would (app.conversations.sms_webhook).
-    app.add_middleware(
-        InboundSmsFastPath,
+    app.front = InboundSmsFastPath(
+        partial(FastAPI.__call__, app),
         settings=settings,
         inbox=app.state.inbox,
         clock=clock,
