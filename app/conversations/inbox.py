@@ -24,15 +24,13 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import anyio.to_thread
-from sqlalchemy import Connection, Table, text
+import psycopg
+from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
-
-if TYPE_CHECKING:
-    import psycopg
 
 from app.conversations.models import InboundText
 from app.db import Database, bulk_insert
@@ -41,7 +39,6 @@ logger = logging.getLogger("parley.inbox")
 
 # The channel workers LISTEN on (PostgreSQL).
 INBOUND_CHANNEL = "parley_inbound"
-NOTIFY = text("SELECT pg_notify(:channel, '')")
 # Texts per INSERT at most (SQLite binds at most 32,766 parameters per statement).
 MAX_BATCH = 500
 
@@ -104,36 +101,30 @@ def store_texts(session: Session | Connection, texts: Sequence[IncomingText]) ->
 
 # One batch on PostgreSQL, one statement in autocommit (its own transaction): the new
 # rows, and the workers' one NOTIFY when there were any (delivered once it commits). The
-# rows go as one JSON document, which costs psycopg a fraction of what one array per
-# column does; strings are unbounded VARCHAR in it, so a value too long is refused by
-# the insert rather than cut.
+# rows (`_rows`) go as one JSON document, which costs psycopg a fraction of what one
+# array per column does; strings are unbounded VARCHAR in it, so a value too long is
+# refused by the insert rather than cut.
+_PG_COLUMNS = (
+    ("provider_sid", "varchar"),
+    ("from_phone", "varchar"),
+    ("to_phone", "varchar"),
+    ("body", "text"),
+    ("received_at", "timestamptz"),
+    ("state", "varchar"),
+    ("attempts", "integer"),
+    ("next_attempt_at", "timestamptz"),
+)
+_PG_NAMES = ", ".join(name for name, _ in _PG_COLUMNS)
 _PG_STORE = (
-    "WITH new AS ("
-    "INSERT INTO inbound_texts (provider_sid, from_phone, to_phone, body, received_at, "
-    "state, attempts, next_attempt_at) "
-    "SELECT s, f, t, b, r, 'pending', 0, r FROM json_to_recordset(%s::json) "
-    "AS x(s varchar, f varchar, t varchar, b text, r timestamptz) "
+    # Names are the constants above; values go only as parameters.
+    f"WITH new AS (INSERT INTO inbound_texts ({_PG_NAMES}) SELECT {_PG_NAMES} "  # noqa: S608
+    "FROM json_to_recordset(%s::json) "
+    f"AS x({', '.join(f'{name} {kind}' for name, kind in _PG_COLUMNS)}) "
     "ON CONFLICT (provider_sid) DO NOTHING RETURNING 1), "
     "counted AS (SELECT count(*) AS stored FROM new), "
     "notified AS (SELECT pg_notify(%s, '') FROM counted WHERE stored > 0) "
     "SELECT stored, (SELECT count(*) FROM notified) FROM counted"
 )
-
-
-def _pg_params(texts: Sequence[IncomingText]) -> tuple[str, str]:
-    rows: dict[str, dict[str, str]] = {}
-    for item in texts:
-        rows.setdefault(
-            item.provider_sid,
-            {
-                "s": item.provider_sid,
-                "f": item.from_phone,
-                "t": item.to_phone,
-                "b": item.body,
-                "r": item.received_at.isoformat(),
-            },
-        )
-    return json.dumps(list(rows.values())), INBOUND_CHANNEL
 
 
 def _whole_batch_error(exc: BaseException) -> bool:
@@ -162,18 +153,23 @@ class GroupCommitInbox:
             weakref.WeakKeyDictionary()
         )
 
-    async def store(self, text: IncomingText) -> None:
-        """Return once `text` is committed (or was already stored); raise what the
-        database raised when it could not be stored."""
+    def _queue(self) -> _LoopQueue:
+        """The running event loop's queue."""
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _LoopQueue()
-        future: asyncio.Future[None] = loop.create_future()
+        return queue
+
+    async def store(self, text: IncomingText) -> None:
+        """Return once `text` is committed (or was already stored); raise what the
+        database raised when it could not be stored."""
+        queue = self._queue()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue.pending.append((text, future))
         if not queue.draining:
             queue.draining = True
-            queue.task = loop.create_task(self._drain(queue))
+            queue.task = asyncio.create_task(self._drain(queue))
         await future
 
     async def _drain(self, queue: _LoopQueue) -> None:
@@ -181,12 +177,8 @@ class GroupCommitInbox:
             while queue.pending:
                 batch = queue.pending[:MAX_BATCH]
                 del queue.pending[:MAX_BATCH]
-                texts = [text for text, _ in batch]
                 try:
-                    if self.db.is_postgres:
-                        outcomes = await self._write_pg(queue, texts)
-                    else:
-                        outcomes = await anyio.to_thread.run_sync(self.write, texts)
+                    outcomes = await self.write([text for text, _ in batch])
                 except BaseException as exc:
                     outcomes = [exc] * len(batch)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
@@ -207,12 +199,12 @@ class GroupCommitInbox:
             connection, queue.connection = queue.connection, None
             await connection.close()
 
-    async def _write_pg(
-        self, queue: _LoopQueue, texts: Sequence[IncomingText]
-    ) -> list[BaseException | None]:
-        """`write` for PostgreSQL, in the event loop (see the module docstring)."""
+    async def write(self, texts: Sequence[IncomingText]) -> list[BaseException | None]:
+        """Store one batch in one transaction; per text, None or the error that kept it
+        from being stored. A row the database refuses (a value too long) is retried
+        alone, so it does not fail its neighbours."""
         try:
-            await self._commit_pg(queue, texts)
+            await self._commit(texts)
             return [None] * len(texts)
         except Exception as exc:
             if len(texts) == 1 or _whole_batch_error(exc):
@@ -220,24 +212,35 @@ class GroupCommitInbox:
         outcomes: list[BaseException | None] = []
         for one in texts:
             try:
-                await self._commit_pg(queue, [one])
+                await self._commit([one])
                 outcomes.append(None)
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
-    async def _commit_pg(self, queue: _LoopQueue, texts: Sequence[IncomingText]) -> None:
-        """One batch, one autocommit statement. psycopg's errors are raised as
-        SQLAlchemy's (DataError, OperationalError, ...), as from the other paths, so the
-        webhook answers them alike; a connection that failed is not used again."""
-        import psycopg
+    async def _commit(self, texts: Sequence[IncomingText]) -> None:
+        """One transaction, then this process's worker woken if anything was new."""
+        if self.db.is_postgres:
+            stored = await self._commit_pg(self._queue(), texts)
+        else:
+            stored = await anyio.to_thread.run_sync(self._commit_sqlite, texts)
+        if stored and self.wake is not None:
+            self.wake()
 
+    async def _commit_pg(self, queue: _LoopQueue, texts: Sequence[IncomingText]) -> int:
+        """One autocommit statement (`_PG_STORE`) on the loop's connection; how many
+        texts were new. psycopg's errors are raised as SQLAlchemy's (DataError,
+        OperationalError, ...), as from SQLite's path, so the webhook answers them alike;
+        a connection that failed is not used again."""
         try:
             if queue.connection is None or queue.connection.closed:
                 queue.connection = await psycopg.AsyncConnection.connect(
                     self.db.conninfo, autocommit=True
                 )
-            cursor = await queue.connection.execute(_PG_STORE, _pg_params(texts), prepare=True)
+            document = json.dumps(_rows(texts), default=datetime.isoformat)
+            cursor = await queue.connection.execute(
+                _PG_STORE, (document, INBOUND_CHANNEL), prepare=True
+            )
             row = await cursor.fetchone()
         except psycopg.Error as exc:
             if queue.connection is not None and (
@@ -248,37 +251,10 @@ class GroupCommitInbox:
             raise DBAPIError.instance(
                 "INSERT INTO inbound_texts", None, exc, psycopg.Error, hide_parameters=True
             ) from exc
-        if row is not None and row[0] and self.wake is not None:
-            self.wake()  # this process's worker, after the commit
+        return int(row[0]) if row is not None else 0
 
-    def write(self, texts: Sequence[IncomingText]) -> list[BaseException | None]:
-        """Store one batch in one transaction (blocking); per text, None or the error
-        that kept it from being stored. A row the database refuses (a value too long)
-        is retried alone, so it does not fail its neighbours."""
-        try:
-            self._commit(texts)
-            return [None] * len(texts)
-        except Exception as exc:
-            if len(texts) == 1 or _whole_batch_error(exc):
-                return [exc] * len(texts)
-        outcomes: list[BaseException | None] = []
-        for one in texts:
-            try:
-                self._commit([one])
-                outcomes.append(None)
-            except Exception as exc:
-                outcomes.append(exc)
-        return outcomes
-
-    def _commit(self, texts: Sequence[IncomingText]) -> None:
+    def _commit_sqlite(self, texts: Sequence[IncomingText]) -> int:
         """One transaction on a plain connection (no ORM session: this is the webhook's
-        whole cost). On PostgreSQL the batch's one NOTIFY is sent inside it: PostgreSQL
-        delivers a notification only once its transaction has committed, and never
-        for one rolled back, so the listeners wake after the commit with no second
-        transaction."""
+        whole cost), blocking (it runs in a thread); how many texts were new."""
         with self.db.engine.begin() as connection:
-            stored = store_texts(connection, texts)
-            if stored and self.db.is_postgres:
-                connection.execute(NOTIFY, {"channel": INBOUND_CHANNEL})
-        if stored and self.wake is not None:
-            self.wake()  # this process's worker, after the commit
+            return store_texts(connection, texts)

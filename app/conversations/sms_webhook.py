@@ -1,11 +1,11 @@
-"""The inbound SMS webhook's common case served as plain ASGI, the app's outermost
-layer: in front of the edge middlewares, the framework's routing, dependencies and
-request objects, which cost several times what storing the text costs (measured in
-bench/webhook_bench.py). For the requests it answers itself it does what those edge
-layers would: it writes the access-log line (app.access_log.log_request), takes only a
-body whose declared length is within PARLEY_MAX_BODY_BYTES, and has no text to check
-(the path is the webhook's, there is no query string, and a webhook's form is made
-storable rather than refused).
+"""The inbound SMS webhook's common case served as plain ASGI, in front of everything
+the app has (app.main.ParleyApp.front): the framework's own layers, the console's
+sessions, the edge middlewares, the routing, dependencies and request objects, which
+cost several times what storing the text costs (measured in bench/webhook_bench.py).
+For the requests it answers itself it does what those edge layers would: it writes the
+access-log line (app.access_log.log_request), takes only a body whose declared length
+is within PARLEY_MAX_BODY_BYTES, and has no text to check (the path is the webhook's,
+there is no query string, and a webhook's form is made storable rather than refused).
 
 A signed form POST to `/webhooks/twilio/sms` with no query string is checked (one HMAC
 over PARLEY_PUBLIC_URL + path), made storable (app.edge.storable_twilio_form), stored

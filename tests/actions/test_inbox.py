@@ -71,6 +71,37 @@ def test_the_webhook_stores_and_acknowledges_without_handling(
     assert len(outbound_bodies(db, NY)) == 1
 
 
+def _webhook_writers(db: Database) -> list[int]:
+    """The server processes of the webhook's own connections (the batch statement)."""
+    with db.engine.connect() as connection:
+        return list(
+            connection.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND query LIKE 'WITH new AS (INSERT%'"
+                )
+            )
+        )
+
+
+def test_a_webhook_connection_the_server_dropped_is_replaced_and_no_text_lost(
+    postgres_only: None, client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    """The webhook's own PostgreSQL connection is killed between two texts (a restarted
+    server, a dropped socket): the next text is still stored and answered, on a new
+    connection, and the one after it too."""
+    assert post_sms(client, NY, "PAY", message_sid="SM" + "5" * 32).status_code == 200
+    (killed,) = _webhook_writers(db)
+    with db.engine.connect() as connection:
+        assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed})
+    for sid in ("SM" + "6" * 32, "SM" + "7" * 32):
+        response = post_sms(client, NY, "HELP", message_sid=sid)
+        assert response.status_code == 200 and response.text == EMPTY_TWIML
+    (writer,) = _webhook_writers(db)
+    assert writer != killed
+    assert [t.provider_sid for t in texts(db)] == ["SM" + c * 32 for c in "567"]
+
+
 def test_a_missing_message_sid_is_refused_and_nothing_stored(
     client: TestClient, tenant: Tenant, db: Database
 ) -> None:
@@ -400,14 +431,16 @@ def test_a_text_the_database_refuses_fails_alone_not_its_batch(
             received_at=T0,
         )
 
-    outcomes = inbox.write(
-        [incoming("SM" + "a" * 32), incoming("SM" + "x" * 80), incoming("SM" + "b" * 32)]
+    outcomes = asyncio.run(
+        inbox.write(
+            [incoming("SM" + "a" * 32), incoming("SM" + "x" * 80), incoming("SM" + "b" * 32)]
+        )
     )
     assert outcomes[0] is None and outcomes[2] is None
     assert outcomes[1] is not None and "too long" in str(outcomes[1])
     assert [t.provider_sid for t in texts(db)] == ["SM" + "a" * 32, "SM" + "b" * 32]
     # Stored again: nothing changes, nothing fails.
-    assert inbox.write([incoming("SM" + "a" * 32)]) == [None]
+    assert asyncio.run(inbox.write([incoming("SM" + "a" * 32)])) == [None]
     assert len(texts(db)) == 2
 
 
