@@ -8,9 +8,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -91,16 +91,17 @@ def bulk_insert(
     collide on the unique `conflict` columns (`ON CONFLICT DO NOTHING`); returns the
     `returning` column of the rows inserted. Callers chunk what is large.
 
-    PostgreSQL: `INSERT … SELECT * FROM unnest(:col1::type[], …)`, one array per
-    column, one statement text whatever the number of rows. A multi-row VALUES list
-    costs psycopg a pass over every one of its thousands of placeholders and PostgreSQL
-    a parse of each (measured in bench/); arrays cost neither. SQLite: SQLAlchemy's
+    PostgreSQL: `INSERT … SELECT … FROM json_to_recordset(:rows)`, the rows as one JSON
+    document (`pg_rows_document`), one statement text whatever the number of rows. A
+    multi-row VALUES list costs psycopg a pass over every one of its thousands of
+    placeholders and PostgreSQL a parse of each, an array per column a Python pass over
+    every value; the document costs neither (measured in bench/import_bench.py). SQLite: SQLAlchemy's
     multi-row `INSERT … VALUES` (its "insertmanyvalues" batches), or an executemany
     when nothing is returned."""
     if not rows:
         return []
     if is_postgres(session):
-        return _pg_unnest_insert(session, table, rows, conflict, returning)
+        return _pg_json_insert(session, table, rows, conflict, returning)
     statement: Any = insert_for(session, table)
     if conflict:
         statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
@@ -114,9 +115,10 @@ PG_DIALECT: Any = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _pg_type(column: Any) -> str:
-    """The array element type to cast a column's values to. Strings go as unbounded
-    VARCHAR: PostgreSQL truncates a value cast to VARCHAR(n) without a word, while the
-    insert into the VARCHAR(n) column refuses one too long ("value too long")."""
+    """The type a column's values are read as from the JSON document. Strings go as
+    unbounded VARCHAR: PostgreSQL truncates a value cast to VARCHAR(n) without a word,
+    while the insert into the VARCHAR(n) column refuses one too long ("value too
+    long")."""
     kind = column.type
     if isinstance(kind, NullType):  # a foreign key takes the referenced column's type
         kind = next(iter(column.foreign_keys)).column.type
@@ -125,35 +127,68 @@ def _pg_type(column: Any) -> str:
     return str(kind.compile(dialect=PG_DIALECT))
 
 
-def _pg_unnest_insert(
+def _json_value(value: object) -> str:
+    """A timestamp or date in a JSON document of rows: ISO 8601 (timestamps aware, as
+    UTCDateTime insists)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use UTC-aware values")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot go in a JSON document of rows")
+
+
+def pg_rows_document(rows: Sequence[Mapping[str, Any]], table: Table) -> str:
+    """`rows` as one JSON document for `pg_recordset` (what psycopg sends fastest: one
+    string, encoded by the json module's C encoder, where an array per column costs
+    psycopg a Python pass over every value). A JSON column's value goes as its own
+    JSON text, so None stays JSON null, as the ORM stores it."""
+    json_names = [name for name in rows[0] if isinstance(table.c[name].type, JSON)]
+    if json_names:
+        rows = [{**row, **{name: json.dumps(row[name]) for name in json_names}} for row in rows]
+    return json.dumps(rows, default=_json_value)
+
+
+def pg_recordset(table: Table, names: Sequence[str], placeholder: str) -> tuple[str, str]:
+    """The column list and the `SELECT … FROM json_to_recordset(…)` that read the rows
+    of `pg_rows_document` (bound at `placeholder`) as `table`'s columns `names`."""
+    fields = []
+    values = []
+    for name in names:
+        column = table.c[name]
+        if isinstance(column.type, JSON):
+            fields.append(f'"{name}" TEXT')
+            values.append(f'CAST(r."{name}" AS {_pg_type(column)})')
+        else:
+            fields.append(f'"{name}" {_pg_type(column)}')
+            values.append(f'r."{name}"')
+    # Names come from the models, values only through the parameter.
+    select_sql = (
+        f"SELECT {', '.join(values)} FROM json_to_recordset(CAST({placeholder} AS json)) "  # noqa: S608
+        f"AS r({', '.join(fields)})"
+    )
+    return ", ".join(f'"{name}"' for name in names), select_sql
+
+
+def _pg_json_insert(
     session: Session | Connection,
     table: Table,
     rows: list[dict[str, Any]],
     conflict: tuple[str, ...],
     returning: str | None,
 ) -> list[Any]:
-    columns = [column for column in table.columns if column.name in rows[0]]
-    arrays: dict[str, list[Any]] = {}
-    for number, column in enumerate(columns):
-        values = [row[column.name] for row in rows]
-        if isinstance(column.type, JSON):
-            # As SQLAlchemy's JSON type binds them (None is JSON null, as the ORM
-            # stores it).
-            values = [json.dumps(value) for value in values]
-        arrays[f"c{number}"] = values
-    names = ", ".join(f'"{column.name}"' for column in columns)
-    unnest = ", ".join(
-        f"CAST(:c{number} AS {_pg_type(column)}[])" for number, column in enumerate(columns)
-    )
-    # Table and column names come from the models, values only through parameters.
-    sql = f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({unnest})'  # noqa: S608
+    names = [column.name for column in table.columns if column.name in rows[0]]
+    columns, select_sql = pg_recordset(table, names, ":rows")
+    sql = f'INSERT INTO "{table.name}" ({columns}) {select_sql}'
     if conflict:
         sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    parameters = {"rows": pg_rows_document(rows, table)}
     if returning is None:
-        session.execute(text(sql), arrays)
+        session.execute(text(sql), parameters)
         return []
     sql += f' RETURNING "{returning}"'
-    return list(session.scalars(text(sql), arrays))
+    return list(session.scalars(text(sql), parameters))
 
 
 def insert_for(session: Session | Connection, table: Any) -> Any:

@@ -18,7 +18,6 @@ alone, the thread and the event loop taking turns (bench/webhook_bench.py)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.conversations.models import InboundText
-from app.db import Database, bulk_insert
+from app.db import Database, bulk_insert, pg_recordset, pg_rows_document
 
 logger = logging.getLogger("parley.inbox")
 
@@ -70,56 +69,52 @@ def incoming_from_form(form: Mapping[str, str], received_at: datetime) -> Incomi
     )
 
 
+# The columns a stored text's row sets (the others take their defaults).
+_ROW_NAMES = (
+    "provider_sid",
+    "from_phone",
+    "to_phone",
+    "body",
+    "received_at",
+    "state",
+    "attempts",
+    "next_attempt_at",
+)
+
+
 def _rows(texts: Sequence[IncomingText]) -> list[dict[str, Any]]:
     """The inbound_texts rows for `texts`, one per MessageSid (the first)."""
     rows: dict[str, dict[str, Any]] = {}
     for item in texts:
-        rows.setdefault(
-            item.provider_sid,
-            {
-                "provider_sid": item.provider_sid,
-                "from_phone": item.from_phone,
-                "to_phone": item.to_phone,
-                "body": item.body,
-                "received_at": item.received_at,
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": item.received_at,
-            },
-        )
+        if item.provider_sid not in rows:
+            values = (item.provider_sid, item.from_phone, item.to_phone, item.body)
+            rows[item.provider_sid] = dict(
+                zip(
+                    _ROW_NAMES,
+                    (*values, item.received_at, "pending", 0, item.received_at),
+                    strict=True,
+                )
+            )
     return list(rows.values())
 
 
 def store_texts(session: Session | Connection, texts: Sequence[IncomingText]) -> int:
     """Store texts not stored yet (a MessageSid already there, or twice in `texts`,
     changes nothing), in one statement; how many were new."""
-    table = cast(Table, InboundText.__table__)
     return len(
-        bulk_insert(session, table, _rows(texts), conflict=("provider_sid",), returning="id")
+        bulk_insert(session, _TABLE, _rows(texts), conflict=("provider_sid",), returning="id")
     )
 
 
 # One batch on PostgreSQL, one statement in autocommit (its own transaction): the new
 # rows, and the workers' one NOTIFY when there were any (delivered once it commits). The
-# rows (`_rows`) go as one JSON document, which costs psycopg a fraction of what one
-# array per column does; strings are unbounded VARCHAR in it, so a value too long is
-# refused by the insert rather than cut.
-_PG_COLUMNS = (
-    ("provider_sid", "varchar"),
-    ("from_phone", "varchar"),
-    ("to_phone", "varchar"),
-    ("body", "text"),
-    ("received_at", "timestamptz"),
-    ("state", "varchar"),
-    ("attempts", "integer"),
-    ("next_attempt_at", "timestamptz"),
-)
-_PG_NAMES = ", ".join(name for name, _ in _PG_COLUMNS)
+# rows (`_rows`) go as one JSON document (app.db.pg_rows_document), read as the table's
+# columns; strings are unbounded VARCHAR in it, so a value too long is refused by the
+# insert rather than cut.
+_TABLE = cast(Table, InboundText.__table__)
+_PG_NAMES, _PG_ROWS = pg_recordset(_TABLE, _ROW_NAMES, "%s")
 _PG_STORE = (
-    # Names are the constants above; values go only as parameters.
-    f"WITH new AS (INSERT INTO inbound_texts ({_PG_NAMES}) SELECT {_PG_NAMES} "  # noqa: S608
-    "FROM json_to_recordset(%s::json) "
-    f"AS x({', '.join(f'{name} {kind}' for name, kind in _PG_COLUMNS)}) "
+    f"WITH new AS (INSERT INTO inbound_texts ({_PG_NAMES}) {_PG_ROWS} "  # noqa: S608
     "ON CONFLICT (provider_sid) DO NOTHING RETURNING 1), "
     "counted AS (SELECT count(*) AS stored FROM new), "
     "notified AS (SELECT pg_notify(%s, '') FROM counted WHERE stored > 0) "
@@ -237,7 +232,7 @@ class GroupCommitInbox:
                 queue.connection = await psycopg.AsyncConnection.connect(
                     self.db.conninfo, autocommit=True
                 )
-            document = json.dumps(_rows(texts), default=datetime.isoformat)
+            document = pg_rows_document(_rows(texts), _TABLE)
             cursor = await queue.connection.execute(
                 _PG_STORE, (document, INBOUND_CHANNEL), prepare=True
             )

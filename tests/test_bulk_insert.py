@@ -1,0 +1,149 @@
+"""app.db.bulk_insert, the one multi-row insert of the import and the webhook's store:
+every value type the models use arrives as it went (on PostgreSQL through one JSON
+document of rows), and what a column cannot take is refused, not cut or coerced."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Table, select, text
+from sqlalchemy.exc import DBAPIError, StatementError
+
+from app.clock import FixedClock
+from app.creditors.service import create_creditor
+from app.db import Database, bulk_insert, new_id
+from app.debts.models import Debt, Debtor, Event
+from tests.conftest import T0
+
+EVENTS = cast(Table, Event.__table__)
+DEBTORS = cast(Table, Debtor.__table__)
+DEBTS = cast(Table, Debt.__table__)
+
+
+def _creditor(db: Database) -> str:
+    with db.transaction() as session:
+        return create_creditor(session, FixedClock(T0), "Bulk Creditor").id
+
+
+def _event(creditor_id: str, data: Any, **values: Any) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "creditor_id": creditor_id,
+        "actor": "test",
+        "kind": "bulk.test",
+        "to_value": values.pop("to_value", None),
+        "data": data,
+        "created_at": values.pop("created_at", T0),
+        **values,
+    }
+
+
+def test_rows_arrive_as_they_went(db: Database) -> None:
+    """Text with quotes, a backslash, a newline and non-ASCII; a JSON object and list;
+    an aware timestamp in another zone (stored as the same instant); a date; and the
+    ids of the rows inserted returned."""
+    creditor_id = _creditor(db)
+    odd = 'say "PAY"\\ now\nou já paguei ✓'
+    later = datetime(2026, 11, 25, 16, 30, tzinfo=timezone(timedelta(hours=-3)))
+    rows = [
+        _event(
+            creditor_id, {"rule": "v1", "amounts": [1, 2], "nested": {"ok": True}}, to_value=odd
+        ),
+        _event(creditor_id, ["a", None], created_at=later),
+    ]
+    with db.transaction() as session:
+        ids = bulk_insert(session, EVENTS, rows, returning="id")
+        debtor_id = new_id()
+        bulk_insert(
+            session,
+            DEBTORS,
+            [
+                {
+                    "id": debtor_id,
+                    "creditor_id": creditor_id,
+                    "name": "Ana",
+                    "phone": "+12125550123",
+                    "language": "pt-BR",
+                    "timezone": "America/New_York",
+                    "contact_status": "active",
+                    "contact_weekdays_only": True,
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
+            ],
+        )
+        bulk_insert(
+            session,
+            DEBTS,
+            [
+                {
+                    "id": new_id(),
+                    "creditor_id": creditor_id,
+                    "debtor_id": debtor_id,
+                    "external_id": "INV-1",
+                    "amount": 123_456,
+                    "balance": 123_456,
+                    "currency": "BRL",
+                    "status": "open",
+                    "needs_review": False,
+                    "due_date": date(2026, 12, 15),
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
+            ],
+        )
+    assert sorted(ids) == sorted(row["id"] for row in rows)
+    with db.transaction() as session:
+        stored = {e.id: e for e in session.scalars(select(Event))}
+        debt = session.scalars(select(Debt)).one()
+        debtor = session.scalars(select(Debtor)).one()
+    first, second = stored[rows[0]["id"]], stored[rows[1]["id"]]
+    assert first.to_value == odd
+    assert first.data == {"rule": "v1", "amounts": [1, 2], "nested": {"ok": True}}
+    assert second.data == ["a", None]
+    assert second.created_at == later.astimezone(UTC)
+    assert (debt.amount, debt.currency, debt.due_date) == (123_456, "BRL", date(2026, 12, 15))
+    assert debt.needs_review is False
+    assert (debtor.language, debtor.contact_weekdays_only) == ("pt-BR", True)
+
+
+def test_a_json_column_left_empty_holds_json_null_as_the_orm_stores_it(db: Database) -> None:
+    creditor_id = _creditor(db)
+    with db.transaction() as session:
+        bulk_insert(session, EVENTS, [_event(creditor_id, None)])
+        session.add(
+            Event(creditor_id=creditor_id, actor="test", kind="orm.test", data=None, created_at=T0)
+        )
+    with db.transaction() as session:
+        kinds = session.execute(text("SELECT kind, data IS NULL FROM events ORDER BY kind")).all()
+    assert [tuple(row) for row in kinds] == [("bulk.test", False), ("orm.test", False)]
+
+
+def test_conflicting_rows_are_skipped_and_only_new_ids_returned(db: Database) -> None:
+    creditor_id = _creditor(db)
+    row = _event(creditor_id, {})
+    with db.transaction() as session:
+        assert bulk_insert(session, EVENTS, [row], returning="id") == [row["id"]]
+        again = bulk_insert(
+            session, EVENTS, [row, _event(creditor_id, {})], conflict=("id",), returning="id"
+        )
+    assert len(again) == 1 and again != [row["id"]]
+
+
+def test_a_naive_timestamp_is_refused(db: Database) -> None:
+    creditor_id = _creditor(db)
+    with pytest.raises((ValueError, StatementError), match="naive"), db.transaction() as session:
+        bulk_insert(session, EVENTS, [_event(creditor_id, {}, created_at=datetime(2026, 11, 25))])
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut(
+    postgres_only: None, db: Database
+) -> None:
+    """(SQLite does not enforce VARCHAR lengths.)"""
+    creditor_id = _creditor(db)
+    with pytest.raises(DBAPIError), db.transaction() as session:
+        bulk_insert(session, EVENTS, [_event(creditor_id, {}, actor="x" * 65)])
+    with db.transaction() as session:
+        assert session.scalars(select(Event)).all() == []
