@@ -2,21 +2,26 @@
 inbound claim, timed on a small database (1,000 debtors, 1,000 messages) and a large one
 (100,000 debtors, 1,000,000 messages), in the same run. Target: large / small <= 1.2.
 
-Per backend and size: a fresh database (PostgreSQL's own `parley_bench_growth`; a temp
-SQLite file), migrated, one creditor (`create_creditor`), the portfolio of
-bench/bulk_data.py written with bulk SQL (not timed), `ANALYZE`. Then, timed:
+Per backend, both sizes are built first, each in its own database (PostgreSQL's
+`parley_bench_growth_small` and `_large`; temp SQLite files), not timed: migrated, one
+creditor (`create_creditor`), the portfolio of bench/bulk_data.py written with bulk SQL
+and `ANALYZE`d, 1,000 answers queued due now, the inbound queue's history, then on
+PostgreSQL `VACUUM` and `CHECKPOINT` (a database in use, not one just bulk-loaded), the
+app (`create_app`, simulator gateway, no worker; fastapi's TestClient) and a first,
+untimed periodic tick (the day's real work). Then ROUNDS (5) timed rounds alternate
+between the sizes, the first size changing every round, so that the drift of this
+shared machine falls on both alike. A round on one size times:
 
-* webhook: --texts signed inbound texts through `POST /webhooks/twilio/sms` of the real
-  app (`create_app`, simulator gateway, no worker; fastapi's TestClient, one at a
-  time), half from known debtors picked across the whole portfolio, half from numbers
-  no creditor knows (the unknown-sender path); the median and p90 of each kind.
-* outbox claim: 1,000 answers queued due now (bulk SQL), then `OutboxWorker.claim(50)`
-  20 times: the median claim.
+* webhook: its share of --texts signed inbound texts through `POST
+  /webhooks/twilio/sms`, one at a time, half from known debtors picked across the whole
+  portfolio, half from numbers no creditor knows (the unknown-sender path);
+* outbox claim: `OutboxWorker.claim(50)` 4 times (20 in all, of the 1,000 answers);
 * periodic jobs: one tick of every scheduled job (`app.main.periodic_jobs`: cadence,
-  promises, plans, codes, callback reminders) after a first, untimed one (which does the
-  day's real work), 5 times: the median.
-* inbound claim: the inbound worker's claim of due texts, if the app has one
+  promises, plans, codes, callback reminders);
+* inbound claim: the inbound worker's claim of due texts 4 times, if the app has one
   (`app.actions.inbox.InboundProcessor`); skipped with a note otherwise.
+
+Printed: the median and p90 of each operation per size, and large / small.
 
 `--explain` (PostgreSQL) also records every statement those operations ran on the large
 database and prints its `EXPLAIN ANALYZE` plan (abridged), flagging sequential scans of
@@ -34,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +72,11 @@ from bench.common import (
 from tests.fake_twilio import inbound_sms_params, twilio_signature
 
 PG_DATABASE = "parley_bench_growth"
+# Timed rounds per size, alternating which size goes first; per round each size takes
+# its share of --texts, CLAIMS_PER_ROUND outbox and inbound claims (1,000 answers are
+# queued: 20 claims of 50) and one periodic tick.
+ROUNDS = 5
+CLAIMS_PER_ROUND = 4
 ACCOUNT_SID = "AC" + "d" * 32
 AUTH_TOKEN = "bench-auth-token"
 PUBLIC_URL = "https://parley.example.com"
@@ -85,6 +95,19 @@ BIG_TABLES = (
     "inbound_texts",
     "events",
 )
+
+
+def settle(database: Database) -> None:
+    """A database in use is not one just bulk-loaded: on PostgreSQL, VACUUM (hint bits
+    and the visibility map, so no timed statement rewrites the pages it reads) and a
+    CHECKPOINT (the load's dirty pages and WAL written out), so the timed commits do not
+    wait behind the load's own writes. Not timed."""
+    if not database.is_postgres:
+        return
+    with database.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.execute(text("VACUUM"))
+        connection.execute(text("CHECKPOINT"))
 
 
 def bench_settings(database_url: str) -> Settings:
@@ -196,8 +219,7 @@ def queue_answers(database: Database, creditor_id: str, size: Size, count: int) 
             )
 
 
-def time_outbox_claims(database: Database, settings: Settings, claims: int) -> list[float]:
-    worker = OutboxWorker(database, SimulatorGateway(), FixedClock(NOW), settings)
+def time_outbox_claims(worker: OutboxWorker, claims: int) -> list[float]:
     seconds = []
     for _ in range(claims):
         with timed() as watch:
@@ -309,78 +331,116 @@ def time_webhook(
 @dataclass
 class SizeResult:
     size: Size
-    webhook: dict[str, list[float]]
-    outbox_claim: list[float]
-    inbound_claim: list[float] | None
-    jobs: list[float]
-    populate_seconds: float
+    webhook: dict[str, list[float]] = field(default_factory=lambda: {"known": [], "unknown": []})
+    outbox_claim: list[float] = field(default_factory=list)
+    inbound_claim: list[float] | None = None
+    jobs: list[float] = field(default_factory=list)
+    populate_seconds: float = 0.0
 
     def median_ms(self, values: list[float]) -> float:
         return statistics.median(values) * 1000
 
 
-def bench_size(
-    backend: str, workdir: Path, size: Size, texts: int, explain: bool
-) -> tuple[SizeResult, list[str]]:
+@dataclass
+class Stage:
+    """One size's database, app and workers, open for the whole run."""
+
+    tag: str
+    database: Database
+    client: TestClient
+    outbox: OutboxWorker
+    jobs: OutboxWorker
+    inbound: Callable[[], float] | None
+    result: SizeResult
+    captured: Captured
+
+
+def open_stage(
+    stack: ExitStack, backend: str, workdir: Path, size: Size, name: str, explain: bool
+) -> Stage:
+    """A fresh database of `size` (not timed): the portfolio, settled; the app; 1,000
+    answers queued for the claims; a first periodic tick (the day's real work, as every
+    minute after it is not); the inbound queue's history and due texts."""
     tag = f"[{backend} {size.messages:,} msgs]"
-    url = fresh_database(backend, workdir, f"growth{size.messages}", pg_database=PG_DATABASE)
+    url = fresh_database(backend, workdir, name, pg_database=name)
+    if backend == "postgres":
+        stack.callback(drop_postgres, name)
     settings = bench_settings(url)
     database = Database(url)
-    plans: list[str] = []
-    try:
-        clock = FixedClock(NOW)
-        with database.transaction() as session:
-            creditor_id = create_creditor(session, clock, "Bench Creditor").id
-        with timed() as fill, database.engine.begin() as connection:
-            counts = populate(connection, creditor_id, size)
-        print(f"{tag} populated in {fill.seconds:.1f} s: {counts}", flush=True)
-        captured = Captured()
-        if explain and database.is_postgres:
-            captured.listen(database)
-        app = create_app(settings, clock=clock, gateway=SimulatorGateway(), database=database)
-        with TestClient(app) as client:
-            time_webhook(client, signed_texts(size, 20, "warm"))  # warm-up, not counted
-            with captured.capturing("webhook"):
-                webhook = time_webhook(client, signed_texts(size, texts, "run"))
-        queue_answers(database, creditor_id, size, 1000)
-        if database.is_postgres:
-            with database.engine.begin() as connection:
-                connection.execute(text("ANALYZE messages"))
-        with captured.capturing("outbox claim"):
-            claims = time_outbox_claims(database, settings, 20)
-        worker = OutboxWorker(
-            database, SimulatorGateway(), FixedClock(NOW), settings, jobs=periodic_jobs()
-        )
-        # The first tick does the portfolio's real work of the day (reminders, broken
-        # promises); the timed ones are the ticks after it, as every minute after.
-        worker.run_jobs()
-        jobs = []
-        for _ in range(5):
-            with captured.capturing("periodic jobs"), timed() as watch:
-                worker.run_jobs()
-            jobs.append(watch.seconds)
-        timer = inbound_claim_timer(database, settings, size)
-        inbound = None
-        if timer is not None:
-            with captured.capturing("inbound claim"):
-                inbound = [timer() for _ in range(20)]
-        if explain and database.is_postgres:
-            plans = explain_all(database, captured)
-    finally:
-        database.dispose()
-    result = SizeResult(size, webhook, claims, inbound, jobs, fill.seconds)
-    print(
-        f"{tag} webhook known p50 {result.median_ms(webhook['known']):.1f} ms, unknown p50 "
-        f"{result.median_ms(webhook['unknown']):.1f} ms; outbox claim(50) p50 "
-        f"{result.median_ms(claims):.1f} ms; periodic jobs p50 {result.median_ms(jobs):.1f} ms"
-        + (
-            f"; inbound claim p50 {result.median_ms(inbound):.1f} ms"
-            if inbound
-            else "; inbound claim: not in this app yet"
-        ),
-        flush=True,
+    stack.callback(database.dispose)
+    clock = FixedClock(NOW)
+    with database.transaction() as session:
+        creditor_id = create_creditor(session, clock, "Bench Creditor").id
+    with timed() as fill, database.engine.begin() as connection:
+        counts = populate(connection, creditor_id, size)
+    print(f"{tag} populated in {fill.seconds:.1f} s: {counts}", flush=True)
+    queue_answers(database, creditor_id, size, 1000)
+    inbound = inbound_claim_timer(database, settings, size)
+    settle(database)
+    captured = Captured()
+    if explain and database.is_postgres:
+        captured.listen(database)
+    app = create_app(settings, clock=clock, gateway=SimulatorGateway(), database=database)
+    client = stack.enter_context(TestClient(app))
+    time_webhook(client, signed_texts(size, 20, "warm"))  # warm-up, not counted
+    jobs = OutboxWorker(
+        database, SimulatorGateway(), FixedClock(NOW), settings, jobs=periodic_jobs()
     )
-    return result, plans
+    jobs.run_jobs()
+    outbox = OutboxWorker(database, SimulatorGateway(), FixedClock(NOW), settings)
+    result = SizeResult(size, inbound_claim=[] if inbound else None, populate_seconds=fill.seconds)
+    return Stage(tag, database, client, outbox, jobs, inbound, result, captured)
+
+
+def time_round(stage: Stage, texts: list[tuple[str, dict[str, str], str]], claims: int) -> None:
+    """One round on one size: its share of the texts, `claims` outbox claims of 50 and
+    as many inbound claims, one periodic tick."""
+    result = stage.result
+    with stage.captured.capturing("webhook"):
+        for kind, seconds in time_webhook(stage.client, texts).items():
+            result.webhook[kind].extend(seconds)
+    with stage.captured.capturing("outbox claim"):
+        result.outbox_claim.extend(time_outbox_claims(stage.outbox, claims))
+    with stage.captured.capturing("periodic jobs"), timed() as watch:
+        stage.jobs.run_jobs()
+    result.jobs.append(watch.seconds)
+    if stage.inbound is not None and result.inbound_claim is not None:
+        with stage.captured.capturing("inbound claim"):
+            result.inbound_claim.extend(stage.inbound() for _ in range(claims))
+
+
+def bench_backend(
+    backend: str, small: Size, large: Size, texts: int, explain: bool
+) -> tuple[SizeResult, SizeResult, list[str]]:
+    """Both sizes built first, then timed in ROUNDS rounds that alternate which goes
+    first, so that the machine's drift (it is shared) falls on both alike."""
+    with tempfile.TemporaryDirectory(prefix="parley-growth-") as tmp, ExitStack() as stack:
+        stages = [
+            open_stage(stack, backend, Path(tmp), small, f"{PG_DATABASE}_small", False),
+            open_stage(stack, backend, Path(tmp), large, f"{PG_DATABASE}_large", explain),
+        ]
+        sets = {id(stage): signed_texts(stage.result.size, texts, "run") for stage in stages}
+        share = -(-texts // ROUNDS)
+        for number in range(ROUNDS):
+            for stage in stages if number % 2 == 0 else reversed(stages):
+                batch = sets[id(stage)][number * share : (number + 1) * share]
+                time_round(stage, batch, CLAIMS_PER_ROUND)
+        plans = explain_all(stages[1].database, stages[1].captured) if explain else []
+        for stage in stages:
+            result = stage.result
+            print(
+                f"{stage.tag} webhook known p50 {result.median_ms(result.webhook['known']):.1f}"
+                f" ms, unknown p50 {result.median_ms(result.webhook['unknown']):.1f} ms; outbox"
+                f" claim(50) p50 {result.median_ms(result.outbox_claim):.1f} ms; periodic jobs"
+                f" p50 {result.median_ms(result.jobs):.1f} ms"
+                + (
+                    f"; inbound claim p50 {result.median_ms(result.inbound_claim):.1f} ms"
+                    if result.inbound_claim
+                    else "; inbound claim: not in this app yet"
+                ),
+                flush=True,
+            )
+        return stages[0].result, stages[1].result, plans
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -396,25 +456,13 @@ def main(argv: list[str] | None = None) -> int:
     print_machine()
     rows = []
     for backend in selected_backends(args.backend):
-        with tempfile.TemporaryDirectory(prefix="parley-growth-") as tmp:
-            try:
-                small, _ = bench_size(
-                    backend,
-                    Path(tmp),
-                    Size(args.small_debtors, args.small_messages),
-                    args.texts,
-                    False,
-                )
-                large, plans = bench_size(
-                    backend,
-                    Path(tmp),
-                    Size(args.large_debtors, args.large_messages),
-                    args.texts,
-                    args.explain,
-                )
-            finally:
-                if backend == "postgres":
-                    drop_postgres(PG_DATABASE)
+        small, large, plans = bench_backend(
+            backend,
+            Size(args.small_debtors, args.small_messages),
+            Size(args.large_debtors, args.large_messages),
+            args.texts,
+            args.explain and backend == "postgres",
+        )
         if plans:
             print(f"\n[{backend}] EXPLAIN ANALYZE on the large database:")
             print("\n".join(plans))
