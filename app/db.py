@@ -95,9 +95,9 @@ def bulk_insert(
     document (`pg_rows_document`), one statement text whatever the number of rows. A
     multi-row VALUES list costs psycopg a pass over every one of its thousands of
     placeholders and PostgreSQL a parse of each, an array per column a Python pass over
-    every value; the document costs neither (measured in bench/import_bench.py). SQLite: SQLAlchemy's
-    multi-row `INSERT … VALUES` (its "insertmanyvalues" batches), or an executemany
-    when nothing is returned."""
+    every value; the document costs neither (measured in bench/import_bench.py).
+    SQLite: SQLAlchemy's multi-row `INSERT … VALUES` (its "insertmanyvalues" batches),
+    or an executemany when nothing is returned."""
     if not rows:
         return []
     if is_postgres(session):

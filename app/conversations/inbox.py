@@ -136,6 +136,13 @@ class _LoopQueue:
     # PostgreSQL: this loop's connection, opened by its first batch, dropped on error.
     connection: psycopg.AsyncConnection[Any] | None = None
 
+    def close_now(self) -> None:
+        """Close the connection without its loop, which is gone (a test client makes one
+        per request): libpq's own close, which needs no loop."""
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            connection.pgconn.finish()
+
 
 class GroupCommitInbox:
     """Stores webhook texts with group commit (see the module docstring)."""
@@ -154,6 +161,8 @@ class GroupCommitInbox:
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _LoopQueue()
+            # uvicorn's one loop closes it at shutdown (aclose); any other on its way out.
+            weakref.finalize(loop, queue.close_now)
         return queue
 
     async def store(self, text: IncomingText) -> None:

@@ -4,7 +4,9 @@ texts in order, retry failures with backoff and hand lasting ones to a person.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -100,6 +102,24 @@ def test_a_webhook_connection_the_server_dropped_is_replaced_and_no_text_lost(
     (writer,) = _webhook_writers(db)
     assert writer != killed
     assert [t.provider_sid for t in texts(db)] == ["SM" + c * 32 for c in "567"]
+
+
+def test_a_webhook_connection_is_closed_with_the_event_loop_it_served(
+    postgres_only: None, settings: Settings, clock: FixedClock, db: Database
+) -> None:
+    """A test client without its lifespan runs each request in an event loop of its own:
+    the connection each loop's first batch opened is closed as that loop goes, not left
+    for the garbage collector to find still open."""
+    app = create_app(settings, clock=clock, database=db)
+    client = TestClient(app)  # no `with`: no lifespan, a new loop per request
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for sid in ("SM" + "8" * 32, "SM" + "9" * 32):
+            assert post_sms(client, NY, "HELP", message_sid=sid).status_code == 200
+        gc.collect()
+    assert _webhook_writers(db) == []
+    assert [w for w in caught if "psycopg" in str(w.message)] == []
+    assert [t.provider_sid for t in texts(db)] == ["SM" + c * 32 for c in "89"]
 
 
 def test_a_missing_message_sid_is_refused_and_nothing_stored(
