@@ -14,16 +14,21 @@ same number of threads, in the same run.
   answer the stand-in received. Whatever this checkout does (the engine inside the
   request, or store-then-acknowledge with the worker processing) is what is measured.
 
+With --worker-processes K (PostgreSQL), K more processes run the worker as `parley
+worker` does (bench/serve.py worker) beside the server's own, on the same database:
+API and worker processes apart, as README.md describes for production.
+
 Printed: texts/s for both and the ratio Parley/baseline. Figures are printed, never
 asserted.
 
     .venv/bin/python bench/reply_bench.py [--texts 1000] [--threads 8] [--debtors 1000]
-        [--backend sqlite|postgres|all]
+        [--backend sqlite|postgres|all] [--worker-processes 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +41,7 @@ if __package__ in (None, ""):  # run as a script: make `app`, `bench`, `tests` i
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+from sqlalchemy import text
 
 from app.db import Database
 from bench.common import (
@@ -49,7 +55,7 @@ from bench.common import (
     selected_backends,
 )
 from bench.serve import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, TWILIO_NUMBER, WEBHOOK_PATH
-from bench.webhook_bench import PARLEY_PORT, Server, seed_debts
+from bench.webhook_bench import PARLEY_PORT, ROOT, Server, seed_debts
 from tests.fake_twilio import FakeTwilio, inbound_sms_params, twilio_signature
 
 PG_DATABASE = "parley_bench_reply"
@@ -148,6 +154,60 @@ def parley(
     return seconds, len(fake.messages)
 
 
+class Workers:
+    """`count` bench/serve.py worker processes (as `parley worker`), ready once each has
+    its LISTEN in place (seen in pg_stat_activity beside the server's own); SIGTERM on
+    exit."""
+
+    def __init__(self, count: int, url: str, api_base: str) -> None:
+        self.count = count
+        self.url = url
+        self.args = [
+            sys.executable, "-m", "bench.serve", "worker",
+            "--database-url", url, "--twilio-api-base", api_base,
+        ]  # fmt: skip
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def listeners(self) -> int:
+        database = Database(self.url)
+        try:
+            with database.engine.connect() as connection:
+                return int(
+                    connection.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                            " current_database() AND query LIKE 'LISTEN %'"
+                        )
+                    )
+                    or 0
+                )
+        finally:
+            database.dispose()
+
+    def __enter__(self) -> Workers:
+        if not self.count:
+            return self
+        self.processes = [subprocess.Popen(self.args, cwd=ROOT) for _ in range(self.count)]
+        deadline = time.monotonic() + 60
+        while self.listeners() < self.count + 1:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
+                self.__exit__()
+                raise SystemExit("the worker processes did not start")
+            time.sleep(0.1)
+        print(f"  ({self.count} worker process(es) beside the server's own worker)")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 @dataclass
 class Result:
     backend: str
@@ -177,9 +237,13 @@ def bench_backend(backend: str, fake: FakeTwilio, args: argparse.Namespace) -> R
                 phones = seed_debts(database, args.debtors)
             finally:
                 database.dispose()
-            with Server(
-                "parley", PARLEY_PORT, "--database-url", url, "--twilio-api-base", fake.base_url
-            ) as server:
+            extra = args.worker_processes if backend == "postgres" else 0
+            with (
+                Server(
+                    "parley", PARLEY_PORT, "--database-url", url, "--twilio-api-base", fake.base_url
+                ) as server,
+                Workers(extra, url, fake.base_url),
+            ):
                 seconds, answers = parley(fake, server.url, phones, args.threads, args.texts)
         finally:
             if backend == "postgres":
@@ -206,7 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--debtors", type=int, default=1000)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=0,
+        help="PostgreSQL: this many `parley worker`-like processes beside the server's own"
+        " worker (default 0)",
+    )
     args = parser.parse_args(argv)
+    if args.worker_processes < 0:
+        parser.error("--worker-processes must be 0 or more")
     check_phone_plan()
     print_machine()
     results = []

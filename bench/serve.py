@@ -6,20 +6,28 @@ as `parley serve`) serving either
   any webhook), or
 * `parley`: the real app (`create_app`) on --database-url, with the simulator gateway
   and no worker, or with `--twilio-api-base` the real twilio gateway aimed there and
-  the in-process worker running (what `parley serve` runs).
+  the in-process worker running (what `parley serve` runs);
+
+or, with `worker`, no server: an outbox and inbound worker as `parley worker` runs it
+(PostgreSQL, beside a `parley` server on the same database; the real twilio gateway
+aimed at --twilio-api-base), until SIGTERM.
 
 The clock is the wall clock moved to Wednesday 2026-11-25 19:00 UTC at start-up, so
 every bench debtor is inside the contact window and timestamps still advance.
 
     python -m bench.serve bare|parley --port P [--database-url URL] [--twilio-api-base URL]
+    python -m bench.serve worker --database-url URL --twilio-api-base URL
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 if __package__ in (None, ""):
@@ -91,13 +99,51 @@ def parley_app(database_url: str, twilio_api_base: str | None) -> Any:
     )
 
 
+def run_worker(database_url: str, twilio_api_base: str) -> int:
+    """What `parley worker` runs (app.cli), with the bench's settings and clock."""
+    from app.actions.inbox import InboundProcessor
+    from app.db import Database
+    from app.main import body_renderers, build_inbound_handler, periodic_jobs
+    from app.messaging.gateway import TwilioGateway
+    from app.worker import OutboxWorker
+
+    settings = bench_settings(database_url, twilio_api_base)
+    database = Database(settings.sqlalchemy_url)
+    clock = BenchClock(START_AT)
+    worker = OutboxWorker(
+        database,
+        TwilioGateway(settings),
+        clock,
+        settings,
+        periodic_jobs(),
+        body_renderers(),
+        inbound=InboundProcessor(database, build_inbound_handler(settings), clock, settings),
+    )
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        worker.shutdown()
+
+    signal.signal(signal.SIGTERM, _stop)
+    worker.run_forever(stop)
+    database.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="one benchmark server")
-    parser.add_argument("kind", choices=("bare", "parley"))
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("kind", choices=("bare", "parley", "worker"))
+    parser.add_argument("--port", type=int)
     parser.add_argument("--database-url")
     parser.add_argument("--twilio-api-base")
     args = parser.parse_args(argv)
+    if args.kind == "worker":
+        if not (args.database_url and args.twilio_api_base):
+            parser.error("worker needs --database-url and --twilio-api-base")
+        return run_worker(args.database_url, args.twilio_api_base)
+    if args.port is None:
+        parser.error("bare and parley need --port")
     if args.kind == "bare":
         app: Any = bare_app()
     else:
