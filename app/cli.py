@@ -62,24 +62,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from app.actions.inbox import InboundProcessor
     from app.db import Database
-    from app.main import body_renderers, build_inbound_handler, periodic_jobs
+    from app.main import build_worker
     from app.messaging.gateway import build_gateway
-    from app.worker import OutboxWorker
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     database = Database(settings.sqlalchemy_url)
-    clock = clock_for(settings.clock_file)
-    worker = OutboxWorker(
-        database,
-        build_gateway(settings),
-        clock,
-        settings,
-        periodic_jobs(),
-        body_renderers(),
-        inbound=InboundProcessor(database, build_inbound_handler(settings), clock, settings),
+    worker = build_worker(
+        database, build_gateway(settings), clock_for(settings.clock_file), settings
     )
     if args.once:
         sent = worker.run_once()

@@ -128,12 +128,12 @@ def _pg_type(column: Any) -> str:
 
 
 def _json_value(value: object) -> str:
-    """A timestamp or date in a JSON document of rows: ISO 8601 (timestamps aware, as
-    UTCDateTime insists)."""
+    """A timestamp or date in a JSON document of rows: ISO 8601, a timestamp as
+    UTCDateTime binds it (aware, in UTC; a naive one refused)."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use UTC-aware values")
-        return value.isoformat()
+        bound = _UTC_TIMESTAMP.process_bind_param(value, PG_DIALECT)
+        assert bound is not None
+        return bound.isoformat()
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} cannot go in a JSON document of rows")
@@ -221,6 +221,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+_UTC_TIMESTAMP = UTCDateTime()
 
 
 class Base(DeclarativeBase):

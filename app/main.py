@@ -75,6 +75,23 @@ def build_inbound_handler(settings: Settings) -> InboundHandler:
     )
 
 
+def build_worker(
+    database: Database,
+    gateway: SmsGateway,
+    clock: Clock,
+    settings: Settings,
+    inbound: InboundProcessor | None = None,
+) -> OutboxWorker:
+    """The worker every process runs (`parley serve`'s in-process one, `parley worker`):
+    the outbox, the periodic jobs, the statements' wording at send time and the inbound
+    texts (`inbound`, or a processor of its own with the real desks)."""
+    if inbound is None:
+        inbound = InboundProcessor(database, build_inbound_handler(settings), clock, settings)
+    return OutboxWorker(
+        database, gateway, clock, settings, periodic_jobs(), body_renderers(), inbound=inbound
+    )
+
+
 # Set by `parley serve --workers N` for the processes it starts: "1" runs the outbox worker
 # in each of them, "0" does not.
 SERVE_WORKER_ENV = "PARLEY_SERVE_IN_PROCESS_WORKER"
@@ -136,14 +153,8 @@ def create_app(
         thread = None
         worker: OutboxWorker | None = None
         if run_worker:
-            worker = OutboxWorker(
-                database,
-                gateway,
-                clock,
-                settings,
-                periodic_jobs(),
-                body_renderers(),
-                inbound=app.state.inbound_processor,
+            worker = build_worker(
+                database, gateway, clock, settings, inbound=app.state.inbound_processor
             )
             worker.wakeup = app.state.worker_wakeup
             thread = threading.Thread(

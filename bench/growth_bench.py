@@ -353,10 +353,17 @@ class Stage:
     inbound: Callable[[], float] | None
     result: SizeResult
     captured: Captured
+    texts: list[tuple[str, dict[str, str], str]]
 
 
 def open_stage(
-    stack: ExitStack, backend: str, workdir: Path, size: Size, name: str, explain: bool
+    stack: ExitStack,
+    backend: str,
+    workdir: Path,
+    size: Size,
+    name: str,
+    texts_count: int,
+    explain: bool,
 ) -> Stage:
     """A fresh database of `size` (not timed): the portfolio, settled; the app; 1,000
     answers queued for the claims; a first periodic tick (the day's real work, as every
@@ -389,7 +396,8 @@ def open_stage(
     jobs.run_jobs()
     outbox = OutboxWorker(database, SimulatorGateway(), FixedClock(NOW), settings)
     result = SizeResult(size, inbound_claim=[] if inbound else None, populate_seconds=fill.seconds)
-    return Stage(tag, database, client, outbox, jobs, inbound, result, captured)
+    texts = signed_texts(size, texts_count, "run")
+    return Stage(tag, database, client, outbox, jobs, inbound, result, captured, texts)
 
 
 def time_round(stage: Stage, texts: list[tuple[str, dict[str, str], str]], claims: int) -> None:
@@ -416,14 +424,13 @@ def bench_backend(
     first, so that the machine's drift (it is shared) falls on both alike."""
     with tempfile.TemporaryDirectory(prefix="parley-growth-") as tmp, ExitStack() as stack:
         stages = [
-            open_stage(stack, backend, Path(tmp), small, f"{PG_DATABASE}_small", False),
-            open_stage(stack, backend, Path(tmp), large, f"{PG_DATABASE}_large", explain),
+            open_stage(stack, backend, Path(tmp), small, f"{PG_DATABASE}_small", texts, False),
+            open_stage(stack, backend, Path(tmp), large, f"{PG_DATABASE}_large", texts, explain),
         ]
-        sets = {id(stage): signed_texts(stage.result.size, texts, "run") for stage in stages}
         share = -(-texts // ROUNDS)
         for number in range(ROUNDS):
             for stage in stages if number % 2 == 0 else reversed(stages):
-                batch = sets[id(stage)][number * share : (number + 1) * share]
+                batch = stage.texts[number * share : (number + 1) * share]
                 time_round(stage, batch, CLAIMS_PER_ROUND)
         plans = explain_all(stages[1].database, stages[1].captured) if explain else []
         for stage in stages:

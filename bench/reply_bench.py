@@ -168,32 +168,30 @@ class Workers:
         ]  # fmt: skip
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def listeners(self) -> int:
-        database = Database(self.url)
-        try:
-            with database.engine.connect() as connection:
-                return int(
-                    connection.scalar(
-                        text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE datname ="
-                            " current_database() AND query LIKE 'LISTEN %'"
-                        )
-                    )
-                    or 0
+    def listeners(self, database: Database) -> int:
+        with database.engine.connect() as connection:
+            count = connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                    " current_database() AND query LIKE 'LISTEN %'"
                 )
-        finally:
-            database.dispose()
+            )
+        return int(count or 0)
 
     def __enter__(self) -> Workers:
         if not self.count:
             return self
         self.processes = [subprocess.Popen(self.args, cwd=ROOT) for _ in range(self.count)]
         deadline = time.monotonic() + 60
-        while self.listeners() < self.count + 1:
-            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
-                self.__exit__()
-                raise SystemExit("the worker processes did not start")
-            time.sleep(0.1)
+        database = Database(self.url)
+        try:
+            while self.listeners(database) < self.count + 1:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
+                    self.__exit__()
+                    raise SystemExit("the worker processes did not start")
+                time.sleep(0.1)
+        finally:
+            database.dispose()
         print(f"  ({self.count} worker process(es) beside the server's own worker)")
         return self
 

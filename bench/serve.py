@@ -101,24 +101,13 @@ def parley_app(database_url: str, twilio_api_base: str | None) -> Any:
 
 def run_worker(database_url: str, twilio_api_base: str) -> int:
     """What `parley worker` runs (app.cli), with the bench's settings and clock."""
-    from app.actions.inbox import InboundProcessor
     from app.db import Database
-    from app.main import body_renderers, build_inbound_handler, periodic_jobs
+    from app.main import build_worker
     from app.messaging.gateway import TwilioGateway
-    from app.worker import OutboxWorker
 
     settings = bench_settings(database_url, twilio_api_base)
     database = Database(settings.sqlalchemy_url)
-    clock = BenchClock(START_AT)
-    worker = OutboxWorker(
-        database,
-        TwilioGateway(settings),
-        clock,
-        settings,
-        periodic_jobs(),
-        body_renderers(),
-        inbound=InboundProcessor(database, build_inbound_handler(settings), clock, settings),
-    )
+    worker = build_worker(database, TwilioGateway(settings), BenchClock(START_AT), settings)
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:

@@ -88,13 +88,8 @@ def _rows(texts: Sequence[IncomingText]) -> list[dict[str, Any]]:
     for item in texts:
         if item.provider_sid not in rows:
             values = (item.provider_sid, item.from_phone, item.to_phone, item.body)
-            rows[item.provider_sid] = dict(
-                zip(
-                    _ROW_NAMES,
-                    (*values, item.received_at, "pending", 0, item.received_at),
-                    strict=True,
-                )
-            )
+            received = (item.received_at, "pending", 0, item.received_at)
+            rows[item.provider_sid] = dict(zip(_ROW_NAMES, values + received, strict=True))
     return list(rows.values())
 
 
