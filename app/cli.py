@@ -69,11 +69,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     database = Database(settings.sqlalchemy_url)
-    worker = build_worker(
-        database, build_gateway(settings), clock_for(settings.clock_file), settings
-    )
+    gateway = build_gateway(settings)
+    worker = build_worker(database, gateway, clock_for(settings.clock_file), settings)
     if args.once:
-        sent = worker.run_once()
+        try:
+            sent = worker.run_once()
+        finally:
+            gateway.close()
         print(f"handled {worker.inbound_handled} inbound text(s), sent {sent} message(s)")
         return 0
     stop = threading.Event()
@@ -86,6 +88,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     worker.run_forever(stop)
+    gateway.close()
     database.dispose()
     return 0
 

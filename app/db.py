@@ -21,11 +21,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -159,7 +161,7 @@ def pg_recordset(table: Table, names: Sequence[str], placeholder: str) -> tuple[
         column = table.c[name]
         if isinstance(column.type, JSON):
             fields.append(f'"{name}" TEXT')
-            values.append(f'CAST(r."{name}" AS {_pg_type(column)})')
+            values.append(f'CAST(r."{name}" AS {_pg_type(column)}) AS "{name}"')
         else:
             fields.append(f'"{name}" {_pg_type(column)}')
             values.append(f'r."{name}"')
@@ -189,6 +191,43 @@ def _pg_json_insert(
         return []
     sql += f' RETURNING "{returning}"'
     return list(session.scalars(text(sql), parameters))
+
+
+def bulk_update(
+    session: Session | Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    key: str = "id",
+) -> None:
+    """Update the rows of `table` whose `key` column each of `rows` names (dicts with
+    the same columns) with the other columns' values, in one statement.
+
+    PostgreSQL: `UPDATE … FROM json_to_recordset(:rows)`, the rows as one JSON document
+    (see bulk_insert): one statement, where an executemany (the ORM's flush) costs one
+    statement per row. SQLite: an executemany."""
+    if not rows:
+        return
+    names = [column.name for column in table.columns if column.name in rows[0]]
+    changed = [name for name in names if name != key]
+    if is_postgres(session):
+        _, select_sql = pg_recordset(table, names, ":rows")
+        sets = ", ".join(f'"{name}" = r."{name}"' for name in changed)
+        sql = (
+            f'UPDATE "{table.name}" AS t SET {sets} FROM ({select_sql}) AS r '  # noqa: S608
+            f'WHERE t."{key}" = r."{key}"'
+        )
+        session.execute(text(sql), {"rows": pg_rows_document(rows, table)})
+        return
+    statement = (
+        update(table)
+        .where(table.c[key] == bindparam("key_"))
+        .values({name: bindparam(f"{name}_") for name in changed})
+    )
+    session.execute(
+        statement,
+        [{"key_": row[key], **{f"{name}_": row[name] for name in changed}} for row in rows],
+    )
 
 
 def insert_for(session: Session | Connection, table: Any) -> Any:

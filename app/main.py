@@ -137,6 +137,7 @@ def create_app(
     database = database or Database(
         settings.sqlalchemy_url, sqlite_busy_timeout=settings.sqlite_busy_timeout_seconds
     )
+    own_gateway = gateway is None
     gateway = gateway or build_gateway(settings)
 
     @asynccontextmanager
@@ -173,6 +174,8 @@ def create_app(
             if thread is not None:
                 thread.join(timeout=30)
             await app.state.inbox.aclose()
+            if own_gateway:
+                gateway.close()
 
     app = ParleyApp(
         title="Parley",

@@ -27,7 +27,7 @@ import heapq
 import random
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -47,7 +47,14 @@ from app.creditors.models import Creditor
 from app.db import Base, Database
 from app.debts.models import Debt, Debtor, Event
 from app.deps import SessionDep, SettingsDep
-from app.messaging.gateway import OutboundSMS, ProviderMessage, SendResult
+from app.messaging.gateway import (
+    BeforeSend,
+    OutboundSMS,
+    ProviderMessage,
+    SendResult,
+    SendStream,
+    send_each,
+)
 from app.messaging.governor import agency_may_text
 from app.messaging.models import Message, PhoneOptOut, SendPriority
 from app.payments.models import PaymentCode
@@ -103,6 +110,19 @@ class SimulationGateway:
         self._count += 1
         self._on_sent(sms)
         return SendResult(f"SMsim{self._count:027d}", "delivered")
+
+    def send_batch(
+        self,
+        messages: Sequence[OutboundSMS],
+        *,
+        concurrency: int,
+        before: BeforeSend,
+        poll: float = 0.1,
+    ) -> SendStream:
+        yield from send_each(self.send, messages, before)
+
+    def close(self) -> None:
+        pass
 
     def find_copies(self, sms: OutboundSMS, since: datetime) -> list[ProviderMessage]:
         return []

@@ -33,9 +33,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -45,7 +46,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.conversations.inbox import INBOUND_CHANNEL
 from app.creditors.models import Creditor
-from app.db import Database, try_lock_keys
+from app.db import Database, bulk_update, try_lock_keys
 from app.debts.models import Debtor
 from app.events import record_event
 from app.jobs import PeriodicJob
@@ -66,7 +67,13 @@ from app.messaging.lanes import (
     pause_lane,
 )
 from app.messaging.models import NEUTRAL_KIND, PENDING_STATUSES, DeliverabilityGuard, Message
-from app.messaging.service import BatchFacts, contact_verdict, opted_out_phones, sender_key
+from app.messaging.service import (
+    BatchFacts,
+    contact_verdict,
+    forward_status,
+    opted_out_phones,
+    sender_key,
+)
 from app.segments import count_segments
 
 logger = logging.getLogger("parley.worker")
@@ -80,6 +87,7 @@ NUMBER_LOCK_SPACE = 0x50484F4E - 2**31  # "PHON", as a signed 32-bit key
 LOOKBACK = timedelta(minutes=5)
 # Statuses of rows that may still own an unrecorded provider copy.
 _UNSETTLED = ("queued", "scheduled", "sending", "needs_review")
+MESSAGES = cast(Table, Message.__table__)
 # A batch's successes are recorded in groups of this many while the rest still goes out.
 RECORD_EVERY = 16
 
@@ -121,20 +129,41 @@ def _sid_taken(session: Session, sid: str, message_id: str) -> bool:
     return owner is not None and owner != message_id
 
 
-def _settle(session: Session, message: Message, status: str, now: datetime) -> None:
-    """The provider has this message (its create call answered, or a look-up found its
-    copy): submitted unless a callback already moved it on, its lease and look-up
-    cleared, then the provider's status applied as every delivery status is."""
-    if message.status in _UNSETTLED:
-        message.status = "submitted"
-    message.lease_expires_at = None
-    message.needs_reconcile = False
-    message.reconcile_since = None
-    message.error_code = None
-    message.error_message = None
-    message.sent_at = message.sent_at or now
-    message.updated_at = now
-    record_delivery(session, message, status, now=now, actor="worker")
+def _settled(
+    status: str,
+    sent_at: datetime | None,
+    delivered_at: datetime | None,
+    reported: str,
+    now: datetime,
+) -> dict[str, object]:
+    """The columns of a message the provider has (its create call answered, or a
+    look-up found its copy): submitted unless a callback already moved it on, its lease
+    and look-up cleared, then the provider's status applied as every delivery status
+    is (forward only)."""
+    if status in _UNSETTLED:
+        status = "submitted"
+    status, delivered_at, sent_at = forward_status(
+        status, reported, delivered_at=delivered_at, sent_at=sent_at or now, now=now
+    )
+    return {
+        "status": status,
+        "lease_expires_at": None,
+        "needs_reconcile": False,
+        "reconcile_since": None,
+        "error_code": None,
+        "error_message": None,
+        "sent_at": sent_at,
+        "delivered_at": delivered_at,
+        "updated_at": now,
+    }
+
+
+def _settle(message: Message, reported: str, now: datetime) -> None:
+    """_settled, written on a loaded row."""
+    for name, value in _settled(
+        message.status, message.sent_at, message.delivered_at, reported, now
+    ).items():
+        setattr(message, name, value)
 
 
 class OutboxWorker:
@@ -446,13 +475,28 @@ class OutboxWorker:
             self._held.pop(item.sms.message_id, None)
             self._started.discard(item.sms.message_id)
 
-    def _deliver(self, item: Claimed, *, defer: bool = False) -> SendResult | None:
-        """Send `item` and record what happened; with `defer`, a success is returned
-        unrecorded instead (the batch records its successes together)."""
+    def _deliver(self, item: Claimed) -> None:
+        """Send `item` and record what happened."""
+        if not self._may_send(item):
+            return
+        with self._held_lock:
+            self._started.add(item.sms.message_id)
+        try:
+            result = self.gateway.send(item.sms)
+        except GatewayError as error:
+            self._failed(item, error)
+            return
+        self.breaker.record_success()
+        self._record_success(item, result)
+
+    def _may_send(self, item: Claimed) -> bool:
+        """Whether `item` goes to the provider now: an earlier attempt that may have
+        reached it is looked up first (and decides), and a message past its retry window
+        expires instead."""
         if self.breaker.is_paused():
             # The provider went down while this batch was out: wait for it, unsent.
             self._requeue(item, self.breaker.open_until or self.clock.now(), "provider paused")
-            return None
+            return False
         if item.reconcile:
             try:
                 copies = self.gateway.find_copies(item.sms, item.search_since or self.clock.now())
@@ -460,29 +504,21 @@ class OutboxWorker:
                 if error.provider_down:
                     self.breaker.record_failure()
                 self._requeue(item, self.clock.now() + self.backoff(item.attempt), str(error))
-                return None
+                return False
             self.breaker.record_success()
             verdict = self._decide(item, copies)
             if verdict is not Verdict.NOT_SENT:
-                return None
+                return False
         if item.retry_until is not None and self.clock.now() >= item.retry_until:
             self._expire(item)
             self.breaker.release_probe()  # the provider was not asked
-            return None
-        with self._held_lock:
-            self._started.add(item.sms.message_id)
-        try:
-            result = self.gateway.send(item.sms)
-        except GatewayError as error:
-            if error.provider_down:
-                self.breaker.record_failure()
-            self._record_failure(item, error)
-            return None
-        self.breaker.record_success()
-        if defer:
-            return result
-        self._record_success(item, result)
-        return None
+            return False
+        return True
+
+    def _failed(self, item: Claimed, error: GatewayError) -> None:
+        if error.provider_down:
+            self.breaker.record_failure()
+        self._record_failure(item, error)
 
     def _locked(self, session: Session, message_id: str) -> Message | None:
         # Row lock on PostgreSQL: status callbacks and results never interleave.
@@ -643,7 +679,7 @@ class OutboxWorker:
         """Record that `copy` is this message's send (found by the look-up)."""
         message.provider_sid = copy.provider_sid
         session.flush()  # a provider id another row holds fails here, in _decide's care
-        _settle(session, message, copy.status, now)
+        _settle(message, copy.status, now)
 
     def _wait(self, message: Message, now: datetime, until: datetime, reason: str) -> None:
         message.status = "queued"
@@ -717,50 +753,16 @@ class OutboxWorker:
         self._record_success_once(item, result)
 
     def _record_success_once(self, item: Claimed, result: SendResult) -> None:
-        with self.db.transaction() as session:
-            message = self._locked(session, item.sms.message_id)
-            if message is None:
-                return
-            taken = _sid_taken(session, result.provider_sid, message.id)
-            self._apply_success(session, message, item, result, sid_taken=taken)
+        self._record_batch([(item, result)])
 
     def _record_successes(self, sent: list[tuple[Claimed, SendResult]]) -> None:
-        """Record a batch's successes in one transaction: the rows locked in one
-        statement (in id order, as every multi-row lock here), the provider ids checked
-        in one, the updates flushed together. Should the batch fail (a provider id
-        recorded by another row at this instant), each is recorded on its own."""
+        """Record a batch's successes in one transaction (see _record_batch). Should the
+        batch fail (a provider id recorded by another row at this instant), each is
+        recorded on its own."""
         if not sent:
             return
-        by_id = {item.sms.message_id: (item, result) for item, result in sent}
         try:
-            with self.db.transaction() as session:
-                query = (
-                    select(Message)
-                    .where(Message.id.in_(sorted(by_id)))
-                    .order_by(Message.id)
-                    .execution_options(populate_existing=True)
-                )
-                if self.db.is_postgres:
-                    query = query.with_for_update()
-                messages = list(session.scalars(query))
-                holders = {
-                    sid: owner
-                    for sid, owner in session.execute(
-                        select(Message.provider_sid, Message.id).where(
-                            Message.provider_sid.in_({r.provider_sid for _, r in sent})
-                        )
-                    )
-                }
-                for message in messages:
-                    item, result = by_id[message.id]
-                    holder = holders.get(result.provider_sid)
-                    self._apply_success(
-                        session,
-                        message,
-                        item,
-                        result,
-                        sid_taken=holder is not None and holder != message.id,
-                    )
+            self._record_batch(sent)
             return
         except (IntegrityError, OperationalError):
             logger.warning("recording a batch of sends failed; recording them one by one")
@@ -773,33 +775,63 @@ class OutboxWorker:
                     "could not record a send", extra={"message_id": item.sms.message_id}
                 )
 
-    def _apply_success(
-        self,
-        session: Session,
-        message: Message,
-        item: Claimed,
-        result: SendResult,
-        *,
-        sid_taken: bool,
-    ) -> None:
-        """The provider's answer to the create call, written on the locked row."""
+    def _record_batch(self, sent: list[tuple[Claimed, SendResult]]) -> None:
+        """The provider's answers to create calls, in one transaction of three
+        statements over plain rows: the rows locked (in id order, as every multi-row
+        lock here), the provider ids checked, and one UPDATE of them all."""
         now = self.clock.now()
-        if message.provider_sid is None:
-            if sid_taken:
-                logger.error(
-                    "provider id already held by another message",
-                    extra={"message_id": message.id},
+        by_id = {item.sms.message_id: (item, result) for item, result in sent}
+        with self.db.transaction() as session:
+            query = (
+                select(
+                    Message.id,
+                    Message.status,
+                    Message.attempts,
+                    Message.provider_sid,
+                    Message.segments,
+                    Message.sent_at,
+                    Message.delivered_at,
                 )
-            else:
-                message.provider_sid = result.provider_sid
-        if message.status == "sending" and message.attempts != item.attempt:
-            logger.error(
-                "a send outlived its lease and was claimed again",
-                extra={"message_id": message.id, "attempt": item.attempt},
+                .where(Message.id.in_(sorted(by_id)))
+                .order_by(Message.id)
             )
-        if result.segments:
-            message.segments = result.segments
-        _settle(session, message, result.status, now)
+            if self.db.is_postgres:
+                query = query.with_for_update()
+            rows = session.execute(query).all()
+            holders = {
+                sid: owner
+                for sid, owner in session.execute(
+                    select(Message.provider_sid, Message.id).where(
+                        Message.provider_sid.in_({r.provider_sid for _, r in sent})
+                    )
+                )
+            }
+            updates: list[dict[str, object]] = []
+            for message_id, status, attempts, provider_sid, segments, sent_at, delivered in rows:
+                item, result = by_id[message_id]
+                if provider_sid is None:
+                    holder = holders.get(result.provider_sid)
+                    if holder is not None and holder != message_id:
+                        logger.error(
+                            "provider id already held by another message",
+                            extra={"message_id": message_id},
+                        )
+                    else:
+                        provider_sid = result.provider_sid
+                if status == "sending" and attempts != item.attempt:
+                    logger.error(
+                        "a send outlived its lease and was claimed again",
+                        extra={"message_id": message_id, "attempt": item.attempt},
+                    )
+                updates.append(
+                    {
+                        "id": message_id,
+                        "provider_sid": provider_sid,
+                        "segments": result.segments or segments,
+                        **_settled(status, sent_at, delivered, result.status, now),
+                    }
+                )
+            bulk_update(session, MESSAGES, updates)
 
     def _record_failure(self, item: Claimed, error: GatewayError) -> None:
         now = self.clock.now()
@@ -942,58 +974,122 @@ class OutboxWorker:
         return len(batch)
 
     def _send_batch(self, batch: list[Claimed]) -> None:
-        """Provider calls are network-bound: send a batch from up to send_concurrency
-        threads. The successes are recorded together once the batch is out (one
-        transaction, see _record_successes); failures and look-ups each in their own.
-        The threads are daemons and the wait ends early on shutdown(): a hung provider
-        never holds up a stop (what is still out is handed back, see release_held)."""
-        pending = list(batch)
-        lock = threading.Lock()
-        done = threading.Condition(lock)
-        remaining = [len(batch)]
-        sent: list[tuple[Claimed, SendResult]] = []
+        """Send a batch: earlier attempts looked up first (from up to send_concurrency
+        threads: each look-up is a provider call), then the gateway sends the rest, up to
+        send_concurrency at once, and hands back each outcome as it comes. Successes are
+        recorded in groups of RECORD_EVERY (one transaction each, see _record_successes)
+        while the rest still goes out; failures each in their own. The wait ends early
+        on shutdown(): a hung provider never holds up a stop (what is still out is handed
+        back, see release_held)."""
+        to_send: dict[str, Claimed] = {}
+        for item in batch:
+            if item.reconcile:
+                continue
+            go = False
+            try:
+                go = self._may_send(item)
+            except Exception:
+                logger.exception("send failed unexpectedly")  # its lease runs out
+            if go:
+                to_send[item.sms.message_id] = item
+            else:
+                self._release(item)
+        for item in self._looked_up([item for item in batch if item.reconcile]):
+            to_send[item.sms.message_id] = item
 
-        def sender() -> None:
+        def before(sms: OutboundSMS) -> bool:
+            # In the gateway's sending thread, just before the provider is asked.
+            if self._stopping.is_set() or self.breaker.is_paused():
+                return False
+            with self._held_lock:
+                self._started.add(sms.message_id)
+            return True
+
+        sent: list[tuple[Claimed, SendResult]] = []
+        stream = self.gateway.send_batch(
+            [item.sms for item in to_send.values()],
+            concurrency=self.settings.send_concurrency,
+            before=before,
+        )
+        try:
+            for outcome in stream:
+                if outcome is None:
+                    if self._stopping.is_set():
+                        break
+                    continue
+                sms, result = outcome
+                item = to_send[sms.message_id]
+                if result is None:
+                    if not self._stopping.is_set():  # else handed back by release_held
+                        # The provider went down while this batch was out: wait for it.
+                        self._requeue(
+                            item, self.breaker.open_until or self.clock.now(), "provider paused"
+                        )
+                        self._release(item)
+                elif isinstance(result, GatewayError):
+                    try:
+                        self._failed(item, result)
+                    except Exception:
+                        logger.exception("could not record a failed send")  # lease runs out
+                    finally:
+                        self._release(item)
+                else:
+                    self.breaker.record_success()
+                    sent.append((item, result))
+                    if len(sent) >= RECORD_EVERY:
+                        group, sent = sent, []
+                        self._record_held(group)
+                if self._stopping.is_set():
+                    break
+        finally:
+            stream.close()
+            self._record_held(sent)
+
+    def _record_held(self, sent: list[tuple[Claimed, SendResult]]) -> None:
+        try:
+            self._record_successes(sent)
+        finally:
+            for item, _ in sent:
+                self._release(item)
+
+    def _looked_up(self, items: list[Claimed]) -> list[Claimed]:
+        """Of `items` (each with an earlier attempt that may have reached the provider),
+        those to send now: looked up from up to send_concurrency threads, the others
+        settled, requeued or parked by their look-up and released."""
+        if not items:
+            return []
+        pending = list(items)
+        lock = threading.Lock()
+        chosen: list[Claimed] = []
+
+        def looker() -> None:
             while True:
                 with lock:
                     if not pending or self._stopping.is_set():
                         return
                     item = pending.pop(0)
-                result: SendResult | None = None
+                go = False
                 try:
-                    result = self._deliver(item, defer=True)
+                    go = self._may_send(item)
                 except Exception:
-                    logger.exception("send failed unexpectedly")
-                finally:
-                    with done:
-                        if result is not None:
-                            sent.append((item, result))
-                        else:
-                            self._release(item)
-                        remaining[0] -= 1
-                        done.notify_all()
+                    logger.exception("look-up failed unexpectedly")
+                with lock:
+                    if go:
+                        chosen.append(item)
+                if not go:
+                    self._release(item)
 
         threads = [
-            threading.Thread(target=sender, name="parley-send", daemon=True)
-            for _ in range(min(self.settings.send_concurrency, len(batch)))
+            threading.Thread(target=looker, name="parley-look-up", daemon=True)
+            for _ in range(min(self.settings.send_concurrency, len(items)))
         ]
         for thread in threads:
             thread.start()
-        while True:
-            with done:
-                while remaining[0] > 0 and len(sent) < RECORD_EVERY and not self._stopping.is_set():
-                    done.wait(timeout=0.1)
-                finished = remaining[0] == 0 or self._stopping.is_set()
-                recorded = list(sent)
-                sent.clear()
-            # Recorded while the rest of the batch is still going out.
-            try:
-                self._record_successes(recorded)
-            finally:
-                for item, _ in recorded:
-                    self._release(item)
-            if finished:
-                return
+        for thread in threads:
+            while thread.is_alive() and not self._stopping.is_set():
+                thread.join(timeout=0.1)
+        with lock:
+            return list(chosen)
 
     def shutdown(self) -> None:
         """Ask the worker to stop now (a signal handler may call it): no new claims, the

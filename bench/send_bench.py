@@ -243,7 +243,11 @@ def bench_backend(backend: str, fake: FakeTwilio, count: int) -> Result:
                     f"{rate(count, enqueue_seconds):,.0f} msg/s (not part of the ratio)",
                     flush=True,
                 )
-                parley_seconds = drain(database, TwilioGateway(settings), settings, count)
+                gateway = TwilioGateway(settings)
+                try:
+                    parley_seconds = drain(database, gateway, settings, count)
+                finally:
+                    gateway.close()
             finally:
                 database.dispose()
             received = len(fake.messages)

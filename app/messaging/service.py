@@ -402,6 +402,25 @@ def contact_status_for_error(code: int | None) -> str | None:
     return None
 
 
+def forward_status(
+    status: str,
+    reported: str,
+    *,
+    delivered_at: datetime | None,
+    sent_at: datetime | None,
+    now: datetime,
+) -> tuple[str, datetime | None, datetime | None]:
+    """A message's status, delivered_at and sent_at once the provider reports
+    `reported`: moved forward only, never backwards (callbacks arrive out of order)."""
+    if STATUS_RANK.get(reported, -1) <= STATUS_RANK.get(status, -1):
+        return status, delivered_at, sent_at
+    if reported in ("delivered", "read") and delivered_at is None:
+        delivered_at = now
+    if reported in ("sent", "delivered", "read") and sent_at is None:
+        sent_at = now
+    return reported, delivered_at, sent_at
+
+
 def apply_provider_status(
     session: Session,
     message: Message,
@@ -415,13 +434,12 @@ def apply_provider_status(
     """Move a message forward to `status`; never backwards (callbacks arrive out of
     order). Returns whether anything changed."""
     changed = False
-    if STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, -1):
-        message.status = status
+    moved, delivered_at, sent_at = forward_status(
+        message.status, status, delivered_at=message.delivered_at, sent_at=message.sent_at, now=now
+    )
+    if moved != message.status:
+        message.status, message.delivered_at, message.sent_at = moved, delivered_at, sent_at
         changed = True
-        if status in ("delivered", "read") and message.delivered_at is None:
-            message.delivered_at = now
-        if status in ("sent", "delivered", "read") and message.sent_at is None:
-            message.sent_at = now
     if error_code is not None and message.error_code != error_code:
         message.error_code = error_code
         message.error_message = error_message

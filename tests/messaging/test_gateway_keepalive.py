@@ -1,10 +1,13 @@
-"""The twilio gateway keeps its connections alive: a run of sends from one thread uses
-one TCP connection, concurrent senders one each, and a worker's batches (new sending
-threads each time) reuse them. Real HTTP against the Twilio stand-in, which counts the
-connections it accepted."""
+"""The twilio gateway keeps its connections alive: a run of sends uses one TCP
+connection, concurrent sends one each, and a worker's batches reuse them; a batch goes
+out at most send_concurrency at once, each asked about just before it goes, and what
+becomes of a send that gets no answer is told apart by whether it may have left. Real
+HTTP against the Twilio stand-in, which counts the connections it accepted."""
 
 from __future__ import annotations
 
+import gc
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,10 +19,10 @@ from app.clock import FixedClock
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
-from app.messaging.gateway import OutboundSMS, TwilioGateway
+from app.messaging.gateway import GatewayError, OutboundSMS, SendResult, TwilioGateway
 from app.worker import OutboxWorker
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, make_settings, make_tenant
-from tests.fake_twilio import FakeTwilio
+from tests.fake_twilio import FakeTwilio, Fault
 from tests.helpers import import_debt
 
 # 11:00 in Los Angeles on a Wednesday.
@@ -56,7 +59,6 @@ def test_a_run_of_sends_uses_one_connection(
     assert len({r.provider_sid for r in results}) == 6
     assert len(keepalive_twilio.messages) == 6
     assert len(keepalive_twilio.connections) == 1
-    assert gateway.sessions == 1
 
 
 def test_the_http_1_0_stand_in_opens_a_connection_per_send(
@@ -105,8 +107,7 @@ def test_concurrent_senders_each_keep_their_own_connection_across_batches(
         gateway.close()
     assert errors == []
     assert len(keepalive_twilio.messages) == 2 * threads_per_batch * 4
-    assert gateway.sessions <= threads_per_batch
-    assert len(keepalive_twilio.connections) == gateway.sessions
+    assert len(keepalive_twilio.connections) <= threads_per_batch
 
 
 def test_the_worker_reuses_the_connection_from_batch_to_batch(
@@ -138,3 +139,82 @@ def test_the_worker_reuses_the_connection_from_batch_to_batch(
     assert len(keepalive_twilio.messages) == 5
     # Three batches, each from a new sending thread: one connection.
     assert len(keepalive_twilio.connections) == 1
+
+
+def test_a_batch_goes_out_at_most_concurrency_at_once_and_asks_before_each(
+    keepalive_twilio: FakeTwilio, gateway_settings: Settings
+) -> None:
+    keepalive_twilio.set_create_policy(lambda request, nth: Fault(hang=True))
+    gateway = TwilioGateway(gateway_settings)
+    held_back = {"m3"}
+    asked: list[str] = []
+
+    def before(message: OutboundSMS) -> bool:
+        asked.append(message.message_id)
+        return message.message_id not in held_back
+
+    try:
+        stream = gateway.send_batch(
+            [sms(n) for n in range(6)], concurrency=2, before=before, poll=0.05
+        )
+        # Two hang at the stand-in; nothing has come back, so the stream says so.
+        assert next(stream) is None
+        assert keepalive_twilio.wait_for_hung(2, timeout=10)
+        assert len(keepalive_twilio.requests) == 2
+        keepalive_twilio.set_create_policy(None)
+        keepalive_twilio.release_hung()
+        outcomes = [outcome for outcome in stream if outcome is not None]
+    finally:
+        gateway.close()
+    assert sorted(sms.message_id for sms, _ in outcomes) == [f"m{n}" for n in range(6)]
+    assert sorted(asked) == [f"m{n}" for n in range(6)]
+    by_id = {sms.message_id: outcome for sms, outcome in outcomes}
+    assert by_id["m3"] is None
+    assert all(isinstance(by_id[f"m{n}"], SendResult) for n in (0, 1, 2, 4, 5))
+    assert len(keepalive_twilio.messages) == 5
+    assert len(keepalive_twilio.connections) <= 2
+
+
+def test_a_refused_connection_never_left_and_a_reset_or_timeout_may_have(
+    keepalive_twilio: FakeTwilio, gateway_settings: Settings
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    refused = TwilioGateway(
+        gateway_settings.model_copy(update={"twilio_api_base": f"http://127.0.0.1:{port}"})
+    )
+    try:
+        with pytest.raises(GatewayError) as no_connection:
+            refused.send(sms(1))
+    finally:
+        refused.close()
+    assert no_connection.value.provider_down
+    assert not no_connection.value.maybe_sent
+
+    gateway = TwilioGateway(gateway_settings.model_copy(update={"send_timeout_seconds": 0.3}))
+    faults = {"+14155550002": Fault(reset=True), "+14155550003": Fault(delay=2.0, keep=True)}
+    keepalive_twilio.set_create_policy(lambda request, nth: faults.get(request.form["To"][0]))
+    try:
+        for n in (2, 3):
+            with pytest.raises(GatewayError) as lost:
+                gateway.send(sms(n))
+            assert lost.value.maybe_sent, n
+            assert lost.value.provider_down, n
+            assert lost.value.retryable, n
+        # The failed sends leave the gateway usable.
+        assert gateway.send(sms(4)).provider_sid.startswith("SM")
+    finally:
+        gateway.close()
+
+
+def test_a_gateway_dropped_unclosed_ends_its_sending_thread(
+    keepalive_twilio: FakeTwilio, gateway_settings: Settings
+) -> None:
+    gateway = TwilioGateway(gateway_settings)
+    gateway.send(sms(1))
+    [thread] = [t for t in threading.enumerate() if t.name == "parley-twilio"]
+    del gateway
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
