@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     worker_poll_seconds: float = Field(default=1.0, gt=0)
-    worker_batch_size: int = Field(default=50, ge=1, le=1000)
+    worker_batch_size: int = Field(default=200, ge=1, le=1000)
     worker_lease_seconds: int = Field(default=300, ge=10)
     # Inbound texts: tries before a text whose handling keeps failing goes to the human
     # queue, and the backoff between tries (base * 2^(try-1), capped).
@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # Groups of inbound texts a worker handles at once (PostgreSQL; SQLite: one).
     inbound_concurrency: int = Field(default=4, ge=1, le=16)
     send_timeout_seconds: float = Field(default=10.0, gt=0)
-    send_concurrency: int = Field(default=8, ge=1, le=64)
+    send_concurrency: int = Field(default=16, ge=1, le=64)
     # Attempts for errors about one message (unreachable handset, unknown error); provider
     # outages (5xx, 429, timeouts) are bounded by time instead (retry_window_seconds).
     max_send_attempts: int = Field(default=6, ge=1, le=20)

@@ -36,7 +36,7 @@ from enum import Enum
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -208,6 +208,8 @@ class OutboxWorker:
         self._held_lock = threading.Lock()
         self._held: dict[str, Claimed] = {}
         self._started: set[str] = set()
+        # The next batch, claimed while the last one went out (see _send_batch).
+        self._ahead: list[Claimed] = []
         self._stopping = threading.Event()
 
     def status_callback_url(self, message_id: str) -> str:
@@ -963,20 +965,56 @@ class OutboxWorker:
             self._jobs_ran_at = now
             self.run_jobs()
         self.handle_inbound()
-        allowance = self.breaker.allowance(self.settings.worker_batch_size)
-        if allowance == 0 or self._stopping.is_set():
+        with self._held_lock:
+            # Claimed during the last tick; still ours unless handed back meanwhile.
+            ahead = [item for item in self._ahead if item.sms.message_id in self._held]
+            self._ahead = []
+        if self._stopping.is_set():
             return 0
-        batch = self.claim(allowance)
+        full = self.settings.worker_batch_size
+        allowance = len(ahead) or self.breaker.allowance(full)
+        if allowance == 0:
+            return 0
+        batch = self._renewed(ahead) if ahead else self.claim(allowance)
         if not batch:
             self.breaker.release_probe()
             return 0
-        self._send_batch(batch)
+        # While the provider is probed (a paused breaker's allowance), nothing is
+        # claimed ahead: the probe's answer decides first.
+        self._send_batch(batch, claim_ahead=allowance == full)
         return len(batch)
 
-    def _send_batch(self, batch: list[Claimed]) -> None:
+    def _renewed(self, ahead: list[Claimed]) -> list[Claimed]:
+        """A batch claimed during the last tick, its leases renewed as it starts to go
+        out (so a lease still outlasts the batch's own sends, as the settings check),
+        minus any claim that is no longer this worker's."""
+        now = self.clock.now()
+        until = now + timedelta(seconds=self.settings.worker_lease_seconds)
+        claims = sorted((item.sms.message_id, item.attempt) for item in ahead)
+        with self.db.transaction() as session:
+            ours = set(
+                session.scalars(
+                    update(Message)
+                    .where(
+                        tuple_(Message.id, Message.attempts).in_(claims),
+                        Message.status == "sending",
+                    )
+                    .values(lease_expires_at=until)
+                    .returning(Message.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        for item in ahead:
+            if item.sms.message_id not in ours:
+                self._release(item)
+        return [item for item in ahead if item.sms.message_id in ours]
+
+    def _send_batch(self, batch: list[Claimed], *, claim_ahead: bool = False) -> None:
         """Send a batch: earlier attempts looked up first (from up to send_concurrency
         threads: each look-up is a provider call), then the gateway sends the rest, up to
-        send_concurrency at once, and hands back each outcome as it comes. Successes are
+        send_concurrency at once, and hands back each outcome as it comes. With
+        `claim_ahead`, the next batch is claimed while this one goes out (the claim's
+        database time overlaps the provider's; the next tick sends it). Successes are
         recorded in groups of RECORD_EVERY (one transaction each, see _record_successes)
         while the rest still goes out; failures each in their own. The wait ends early
         on shutdown(): a hung provider never holds up a stop (what is still out is handed
@@ -1011,6 +1049,14 @@ class OutboxWorker:
             concurrency=self.settings.send_concurrency,
             before=before,
         )
+        if claim_ahead and to_send and not self._stopping.is_set():
+            try:
+                ahead = self.claim()
+            except Exception:
+                logger.exception("claiming the next batch failed")
+                ahead = []
+            with self._held_lock:
+                self._ahead = ahead
         try:
             for outcome in stream:
                 if outcome is None:
@@ -1105,6 +1151,7 @@ class OutboxWorker:
         with self._held_lock:
             held = list(self._held.values())
             started = set(self._started)
+            self._ahead = []
         if not held:
             return 0
         now = self.clock.now()

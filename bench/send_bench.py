@@ -1,21 +1,29 @@
 """Outbox send throughput: Parley's OutboxWorker against the raw capacity of the local
 Twilio-compatible server (tests.fake_twilio.FakeTwilio, 127.0.0.1 only).
 
-* baseline: --messages `client.messages.create` calls with the real twilio `Client`
-  (`fake.make_client()`, keep-alive: the stand-in speaks HTTP/1.1 here, as Twilio
-  does), in tight loops from one thread and from PARLEY_SEND_CONCURRENCY (8) threads;
-  the better of the two is the stand-in's capacity, with no database at all;
-* Parley: --messages statements to as many distinct debtors (debts imported with
-  `import_rows`, queued with `queue_statement` at 2026-11-25 19:00 UTC, inside every
-  debtor's contact window), then an `OutboxWorker` with the real `TwilioGateway`
-  pointed at the fake, `run_once()` until it returns 0. Timed: the drain only.
+Measured twice, in the same run:
+
+* **apart** (as deployed: Twilio is not in the worker's process): the stand-in runs in
+  this process; its clients run in a process of their own, as a `parley worker` does.
+  - baseline: --messages `client.messages.create` calls with the real twilio `Client`
+    (keep-alive: the stand-in speaks HTTP/1.1 here, as Twilio does), in tight loops
+    from one thread and from PARLEY_SEND_CONCURRENCY threads, in a child process; the
+    better of the two is the stand-in's capacity, with no database at all;
+  - Parley: --messages statements to as many distinct debtors (debts imported with
+    `import_rows`, queued with `queue_statement` at 2026-11-25 19:00 UTC, inside every
+    debtor's contact window), then, in a child process, an `OutboxWorker` with the real
+    `TwilioGateway` pointed at the stand-in, `run_once()` until it returns 0. Timed:
+    the drain only (each child times its own loop, so start-up is not counted).
+* **together** (the stand-in, its clients and the worker in one process, sharing one
+  interpreter lock): the same two measurements in this process. This is how the
+  benchmark measured until 2026-12-03; it charges the stand-in's own CPU to Parley.
 * for reference, the same drain with the `SimulatorGateway` (no HTTP): the database
   share of the worker's cost.
 
 Per backend (a temp SQLite file; PostgreSQL's own `parley_bench` database when the
-server answers at 127.0.0.1:5432) it prints messages/s and the ratio Parley/baseline;
-the baseline is measured again right before each backend's run. Figures are printed,
-never asserted.
+server answers at 127.0.0.1:5432) it prints messages/s and the ratios Parley/baseline;
+each baseline is measured again right before its Parley run. Worker settings are
+Parley's defaults. Figures are printed, never asserted.
 
     .venv/bin/python bench/send_bench.py [--messages 2000] [--backend sqlite|postgres|all]
 """
@@ -23,6 +31,8 @@ never asserted.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import tempfile
 import threading
@@ -94,11 +104,50 @@ def bench_settings(database_url: str, api_base: str) -> Settings:
     return Settings.model_validate(values)
 
 
-def run_baseline(fake: FakeTwilio, count: int, threads: int = 1) -> float:
+def run_baseline(fake: FakeTwilio, count: int, threads: int = 1, *, apart: bool) -> float:
     """Seconds for `count` message creations with the real twilio client from `threads`
-    threads, each with its own client (one keep-alive connection each)."""
+    threads, in a child process (`apart`) or in this one, beside the stand-in."""
     fake.reset()
-    clients = [fake.make_client(timeout=5.0) for _ in range(threads)]
+    if apart:
+        seconds = in_child("client", fake.base_url, str(count), str(threads))
+    else:
+        seconds = client_loop(fake.base_url, count, threads)
+    created = len(fake.messages)
+    fake.reset()
+    if created != count:
+        raise SystemExit(f"baseline: the fake holds {created} messages, expected {count}")
+    return seconds
+
+
+SCRIPT = Path(__file__).resolve()
+
+
+def in_child(*args: str) -> float:
+    """Run this script with `args` in a child process; the seconds it reports."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"child {args[0]} failed:\n{done.stderr}")
+    return float(json.loads(done.stdout.splitlines()[-1])["seconds"])
+
+
+def client_loop(base_url: str, count: int, threads: int) -> float:
+    """Seconds for `count` creations from `threads` threads, each with its own real
+    twilio client (one keep-alive connection each), aimed at `base_url`."""
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
+    clients = []
+    for _ in range(threads):
+        http_client = TwilioHttpClient(timeout=5.0)
+        assert http_client.session is not None
+        http_client.session.trust_env = False
+        client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http_client)
+        client.edge = None
+        client.region = None
+        client.api.base_url = base_url
+        clients.append(client)
     errors: list[BaseException] = []
 
     def send(index: int) -> None:
@@ -127,10 +176,6 @@ def run_baseline(fake: FakeTwilio, count: int, threads: int = 1) -> float:
                 client.http_client.session.close()
     if errors:
         raise errors[0]
-    created = len(fake.messages)
-    fake.reset()
-    if created != count:
-        raise SystemExit(f"baseline: the fake holds {created} messages, expected {count}")
     return watch.seconds
 
 
@@ -193,99 +238,123 @@ def drain(database: Database, gateway: SmsGateway, settings: Settings, count: in
 
 
 @dataclass
+class Pair:
+    """One way of placing the processes: the baseline and Parley, measured together."""
+
+    baseline_seconds: float
+    parley_seconds: float
+
+
+@dataclass
 class Result:
     backend: str
     messages: int
-    baseline_seconds: float
+    apart: Pair
+    together: Pair
     enqueue_seconds: float
-    parley_seconds: float
     simulator_seconds: float
 
-    @property
-    def baseline_rate(self) -> float:
-        return rate(self.messages, self.baseline_seconds)
+    def rate(self, seconds: float) -> float:
+        return rate(self.messages, seconds)
 
-    @property
-    def parley_rate(self) -> float:
-        return rate(self.messages, self.parley_seconds)
-
-    @property
-    def simulator_rate(self) -> float:
-        return rate(self.messages, self.simulator_seconds)
-
-    @property
-    def ratio(self) -> float:
-        return self.parley_rate / self.baseline_rate
+    def ratio(self, pair: Pair) -> float:
+        return pair.baseline_seconds / pair.parley_seconds
 
 
-def bench_backend(backend: str, fake: FakeTwilio, count: int) -> Result:
-    tag = f"[{backend}]"
-    # The stand-in's capacity: the better of one thread and as many threads as the
-    # worker sends from (PARLEY_SEND_CONCURRENCY, default 8).
+def measure(backend: str, fake: FakeTwilio, count: int, tmp: Path, *, apart: bool) -> Pair:
+    """The stand-in's capacity (the better of one thread and as many as the worker sends
+    from), then Parley's drain of `count` statements, placed `apart` or together."""
+    tag = f"[{backend}, {'apart' if apart else 'together'}]"
     threads = bench_settings("sqlite://", fake.base_url).send_concurrency
-    one = run_baseline(fake, count)
-    many = run_baseline(fake, count, threads)
-    baseline_seconds = min(one, many)
+    one = run_baseline(fake, count, apart=apart)
+    many = run_baseline(fake, count, threads, apart=apart)
     print(
         f"{tag} baseline, twilio Client -> stand-in (keep-alive): {rate(count, one):,.0f} "
         f"msg/s from 1 thread, {rate(count, many):,.0f} msg/s from {threads} threads",
         flush=True,
     )
+    url = fresh_database(backend, tmp, "apart" if apart else "together")
+    database = Database(url)
+    try:
+        fill_outbox(database, FixedClock(SEND_AT), count)
+        if apart:
+            database.dispose()
+            parley_seconds = in_child("drain", url, fake.base_url, str(count))
+        else:
+            settings = bench_settings(url, fake.base_url)
+            gateway = TwilioGateway(settings)
+            try:
+                parley_seconds = drain(database, gateway, settings, count)
+            finally:
+                gateway.close()
+    finally:
+        database.dispose()
+    received = len(fake.messages)
+    fake.reset()
+    if received != count:
+        raise SystemExit(f"the fake received {received} messages, expected {count}")
+    print(
+        f"{tag} Parley OutboxWorker + TwilioGateway: {count:,} messages in "
+        f"{parley_seconds:.2f} s = {rate(count, parley_seconds):,.0f} msg/s; ratio "
+        f"{min(one, many) / parley_seconds:.3f}",
+        flush=True,
+    )
+    return Pair(min(one, many), parley_seconds)
+
+
+def bench_backend(backend: str, fake: FakeTwilio, count: int) -> Result:
+    tag = f"[{backend}]"
     with tempfile.TemporaryDirectory(prefix="parley-send-bench-") as tmp:
         try:
-            url = fresh_database(backend, Path(tmp), "twilio")
-            settings = bench_settings(url, fake.base_url)
-            database = Database(url)
-            try:
-                enqueue_seconds = fill_outbox(database, FixedClock(SEND_AT), count)
-                print(
-                    f"{tag} queue_statement x {count:,}: {enqueue_seconds:.2f} s = "
-                    f"{rate(count, enqueue_seconds):,.0f} msg/s (not part of the ratio)",
-                    flush=True,
-                )
-                gateway = TwilioGateway(settings)
-                try:
-                    parley_seconds = drain(database, gateway, settings, count)
-                finally:
-                    gateway.close()
-            finally:
-                database.dispose()
-            received = len(fake.messages)
-            fake.reset()
-            if received != count:
-                raise SystemExit(f"the fake received {received} messages, expected {count}")
-            print(
-                f"{tag} Parley OutboxWorker + TwilioGateway: {count:,} messages in "
-                f"{parley_seconds:.2f} s = {rate(count, parley_seconds):,.0f} msg/s",
-                flush=True,
-            )
+            apart = measure(backend, fake, count, Path(tmp), apart=True)
+            together = measure(backend, fake, count, Path(tmp), apart=False)
             url = fresh_database(backend, Path(tmp), "simulator")
             database = Database(url)
             try:
-                fill_outbox(database, FixedClock(SEND_AT), count)
+                enqueue_seconds = fill_outbox(database, FixedClock(SEND_AT), count)
+                settings = bench_settings(url, fake.base_url)
                 simulator_seconds = drain(database, SimulatorGateway(), settings, count)
             finally:
                 database.dispose()
         finally:
             if backend == "postgres":
                 drop_postgres()
-    result = Result(
-        backend, count, baseline_seconds, enqueue_seconds, parley_seconds, simulator_seconds
+    print(
+        f"{tag} queue_statement x {count:,}: {enqueue_seconds:.2f} s = "
+        f"{rate(count, enqueue_seconds):,.0f} msg/s (not part of the ratio)",
+        flush=True,
     )
     print(
         f"{tag} (reference) OutboxWorker + SimulatorGateway, no HTTP: "
-        f"{simulator_seconds:.2f} s = {result.simulator_rate:,.0f} msg/s",
+        f"{simulator_seconds:.2f} s = {rate(count, simulator_seconds):,.0f} msg/s",
         flush=True,
     )
-    print(
-        f"{tag} ratio Parley / baseline (msg/s): {result.ratio:.3f} "
-        f"(Parley takes {1 / result.ratio:.1f}x as long)",
-        flush=True,
-    )
-    return result
+    return Result(backend, count, apart, together, enqueue_seconds, simulator_seconds)
+
+
+def child(argv: list[str]) -> int:
+    """The child processes' side: `client BASE COUNT THREADS` or `drain URL BASE COUNT`;
+    prints {"seconds": …}."""
+    if argv[0] == "client":
+        seconds = client_loop(argv[1], int(argv[2]), int(argv[3]))
+    else:
+        url, base_url, count = argv[1], argv[2], int(argv[3])
+        settings = bench_settings(url, base_url)
+        database = Database(url)
+        gateway = TwilioGateway(settings)
+        try:
+            seconds = drain(database, gateway, settings, count)
+        finally:
+            gateway.close()
+            database.dispose()
+    print(json.dumps({"seconds": seconds}))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("client", "drain"):
+        return child(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--messages", type=int, default=2000, help="messages per run (default 2000)"
@@ -308,7 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         [
             "backend",
             "messages",
-            "baseline msg/s",
+            "apart: baseline msg/s",
+            "Parley msg/s",
+            "ratio",
+            "together: baseline msg/s",
             "Parley msg/s",
             "ratio",
             "simulator msg/s",
@@ -318,11 +390,14 @@ def main(argv: list[str] | None = None) -> int:
             [
                 r.backend,
                 f"{r.messages:,}",
-                f"{r.baseline_rate:,.0f}",
-                f"{r.parley_rate:,.0f}",
-                f"{r.ratio:.3f}",
-                f"{r.simulator_rate:,.0f}",
-                f"{rate(r.messages, r.enqueue_seconds):,.0f}",
+                f"{r.rate(r.apart.baseline_seconds):,.0f}",
+                f"{r.rate(r.apart.parley_seconds):,.0f}",
+                f"{r.ratio(r.apart):.3f}",
+                f"{r.rate(r.together.baseline_seconds):,.0f}",
+                f"{r.rate(r.together.parley_seconds):,.0f}",
+                f"{r.ratio(r.together):.3f}",
+                f"{r.rate(r.simulator_seconds):,.0f}",
+                f"{r.rate(r.enqueue_seconds):,.0f}",
             ]
             for r in results
         ],

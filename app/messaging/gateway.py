@@ -381,6 +381,20 @@ class _AsyncSender:
         thread.join(timeout=5)
 
 
+def _outcomes(
+    done: queue.SimpleQueue[tuple[OutboundSMS, SendOutcome]], count: int, poll: float
+) -> SendStream:
+    for _ in range(count):
+        while True:
+            try:
+                outcome = done.get(timeout=poll)
+            except queue.Empty:
+                yield None
+                continue
+            yield outcome
+            break
+
+
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
     asyncio.set_event_loop(loop)
     try:
@@ -533,19 +547,12 @@ class TwilioGateway:
         before: BeforeSend,
         poll: float = 0.1,
     ) -> SendStream:
+        # Started now, not at the first next(): the caller may do other work meanwhile.
         done: queue.SimpleQueue[tuple[OutboundSMS, SendOutcome]] = queue.SimpleQueue()
         self._sender.launch(
             [(sms, self._create_kwargs(sms)) for sms in messages], concurrency, before, done
         )
-        for _ in messages:
-            while True:
-                try:
-                    outcome = done.get(timeout=poll)
-                except queue.Empty:
-                    yield None
-                    continue
-                yield outcome
-                break
+        return _outcomes(done, len(messages), poll)
 
     def find_copies(self, sms: OutboundSMS, since: datetime) -> list[ProviderMessage]:
         # Not filtered on DateSent: Twilio leaves it empty while a message is still queued.

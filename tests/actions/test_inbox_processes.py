@@ -45,7 +45,7 @@ def parley(
     file_clock: FileTestClock,
     tmp_path: Path,
 ) -> Iterator[Parley]:
-    with running(database_url, fake, file_clock, tmp_path, worker_lease_seconds=10) as processes:
+    with running(database_url, fake, file_clock, tmp_path, worker_lease_seconds=15) as processes:
         yield processes
 
 

@@ -48,10 +48,11 @@ def test_a_batch_of_sends_is_recorded_in_a_few_transactions(
     finally:
         event.remove(db.engine, "commit", committed)
         gateway.close()
-    # One tick: the lease release and the claim, then the results in groups of at least
-    # RECORD_EVERY (16) but the last: at most five commits for 40 sends (one per send
-    # before, 42 in all).
-    assert 3 <= len(commits) <= 5
+    # One tick: the lease release, the claim and the next batch's claim (made while the
+    # first goes out: nothing left), then the results in groups of at least RECORD_EVERY
+    # (16) but the last: at most six commits for 40 sends (one per send before, 42 in
+    # all).
+    assert 4 <= len(commits) <= 6
     with db.transaction() as session:
         rows = list(session.scalars(select(Message).where(Message.direction == "outbound")))
     assert len(rows) == COUNT
@@ -89,3 +90,69 @@ def test_two_sends_of_a_batch_answered_with_one_provider_id_are_both_recorded(
     assert sorted(m.provider_sid or "" for m in rows) == ["", shared]
     assert all(m.lease_expires_at is None for m in rows)
     assert worker.release_held() == 0
+
+
+def test_the_next_batch_is_claimed_while_one_goes_out_and_a_stop_hands_it_back(
+    db: Database,
+    tenant: Tenant,
+    clock: FixedClock,
+    twilio_settings: Settings,
+    fake_twilio: FakeTwilio,
+) -> None:
+    clock.set(LA_MIDDAY)
+    phones = [f"+1415555{3200 + i:04d}" for i in range(5)]
+    queue_statements(db, tenant.creditor_id, clock.now(), phones, "N")
+    settings = twilio_settings.model_copy(update={"worker_batch_size": 2})
+    gateway = TwilioGateway(settings)
+    worker = OutboxWorker(db, gateway, clock, settings)
+    try:
+        assert worker.run_once() == 2
+        # Two went to the provider; the next two are claimed, not yet sent.
+        assert len(fake_twilio.messages) == 2
+        with db.transaction() as session:
+            statuses = sorted(m.status for m in session.scalars(select(Message)))
+        assert statuses == ["queued", "sending", "sending", "submitted", "submitted"]
+        # A graceful stop now gives them back as never sent: no look-up needed.
+        assert worker.release_held() == 2
+        with db.transaction() as session:
+            back = [m for m in session.scalars(select(Message)) if m.status == "queued"]
+        assert len(back) == 3
+        assert not any(m.needs_reconcile for m in back)
+        # The handed-back claims are not sent by a later tick: it claims afresh.
+        assert [worker.run_once() for _ in range(4)] == [2, 1, 0, 0]
+    finally:
+        gateway.close()
+    assert sorted(m["to"] for m in fake_twilio.messages) == phones
+
+
+def test_a_claim_made_ahead_that_another_worker_took_over_is_not_sent(
+    db: Database,
+    tenant: Tenant,
+    clock: FixedClock,
+    twilio_settings: Settings,
+    fake_twilio: FakeTwilio,
+) -> None:
+    clock.set(LA_MIDDAY)
+    phones = [f"+1415555{3300 + i:04d}" for i in range(4)]
+    queue_statements(db, tenant.creditor_id, clock.now(), phones, "T")
+    settings = twilio_settings.model_copy(update={"worker_batch_size": 2})
+    gateway = TwilioGateway(settings)
+    worker = OutboxWorker(db, gateway, clock, settings)
+    try:
+        assert worker.run_once() == 2
+        with db.transaction() as session:
+            ahead = list(session.scalars(select(Message).where(Message.status == "sending")))
+            assert len(ahead) == 2
+            # Its lease ran out elsewhere and another worker claimed it again.
+            taken = ahead[0]
+            taken.attempts += 1
+            taken_phone = taken.to_phone
+        assert worker.run_once() == 1
+        assert worker.release_held() == 0
+    finally:
+        gateway.close()
+    assert len(fake_twilio.messages) == 3
+    assert taken_phone not in {m["to"] for m in fake_twilio.messages}
+    with db.transaction() as session:
+        row = session.scalars(select(Message).where(Message.to_phone == taken_phone)).one()
+    assert row.status == "sending"  # the other worker's claim, untouched
