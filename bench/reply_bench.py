@@ -4,7 +4,11 @@ same number of threads, in the same run.
 
 * baseline: `tests.fake_twilio.FakeTwilio(keep_alive=True)` (HTTP/1.1, as Twilio) in
   this process; --threads threads, each with its own `fake.make_client()`, create
-  --texts messages between them: the stand-in's capacity, no database.
+  --texts messages between them: the stand-in's capacity, no database. Measured twice:
+  with the clients in this process beside the stand-in ("together", as until
+  2026-12-03), and in a child process of their own ("apart", as send_bench.py does:
+  the stand-in's capacity when its clients do not share its interpreter lock, which
+  is higher). Parley's server and worker always run apart from the stand-in.
 * Parley: one `parley serve`-like process (bench/serve.py: uvicorn, the real app with
   the real twilio gateway aimed at the stand-in and the in-process worker running, as
   `parley serve` runs it) on a migrated database with --debtors imported debts. From
@@ -54,6 +58,7 @@ from bench.common import (
     rate,
     selected_backends,
 )
+from bench.send_bench import in_child
 from bench.serve import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, TWILIO_NUMBER, WEBHOOK_PATH
 from bench.webhook_bench import PARLEY_PORT, ROOT, Server, seed_debts
 from tests.fake_twilio import FakeTwilio, inbound_sms_params, twilio_signature
@@ -211,20 +216,33 @@ class Result:
     backend: str
     texts: int
     baseline_seconds: float
+    apart_seconds: float
     parley_seconds: float
     answers: int
 
     @property
     def ratio(self) -> float:
-        return rate(self.texts, self.parley_seconds) / rate(self.texts, self.baseline_seconds)
+        return self.baseline_seconds / self.parley_seconds
+
+    @property
+    def ratio_apart(self) -> float:
+        return self.apart_seconds / self.parley_seconds
 
 
 def bench_backend(backend: str, fake: FakeTwilio, args: argparse.Namespace) -> Result:
     tag = f"[{backend}]"
     base = baseline(fake, args.threads, args.texts)
+    fake.reset()
+    apart = in_child(
+        "client", fake.base_url, str(args.texts), str(args.threads), ACCOUNT_SID, AUTH_TOKEN
+    )
+    if len(fake.messages) != args.texts:
+        raise SystemExit(f"baseline apart: the stand-in holds {len(fake.messages)}")
+    fake.reset()
     print(
         f"{tag} baseline: twilio Client x {args.threads} threads -> stand-in: "
-        f"{rate(args.texts, base):,.0f} msg/s",
+        f"{rate(args.texts, base):,.0f} msg/s together, {rate(args.texts, apart):,.0f} "
+        "msg/s apart",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="parley-reply-bench-") as tmp:
@@ -246,10 +264,11 @@ def bench_backend(backend: str, fake: FakeTwilio, args: argparse.Namespace) -> R
         finally:
             if backend == "postgres":
                 drop_postgres(PG_DATABASE)
-    result = Result(backend, args.texts, base, seconds, answers)
+    result = Result(backend, args.texts, base, apart, seconds, answers)
     print(
         f"{tag} Parley: {args.texts:,} texts -> {answers:,} answers in {seconds:.2f} s = "
-        f"{rate(args.texts, seconds):,.0f} replies/s; ratio {result.ratio:.3f}",
+        f"{rate(args.texts, seconds):,.0f} replies/s; ratio {result.ratio:.3f} "
+        f"(against the baseline apart {result.ratio_apart:.3f})",
         flush=True,
     )
     if answers < args.texts:
@@ -287,14 +306,24 @@ def main(argv: list[str] | None = None) -> int:
     print_machine()
     print()
     print_table(
-        ["backend", "texts", "baseline msg/s", "Parley replies/s", "ratio"],
+        [
+            "backend",
+            "texts",
+            "baseline msg/s (together)",
+            "(apart)",
+            "Parley replies/s",
+            "ratio (together)",
+            "(apart)",
+        ],
         [
             [
                 r.backend,
                 f"{r.texts:,}",
                 f"{rate(r.texts, r.baseline_seconds):,.0f}",
+                f"{rate(r.texts, r.apart_seconds):,.0f}",
                 f"{rate(r.texts, r.parley_seconds):,.0f}",
                 f"{r.ratio:.3f}",
+                f"{r.ratio_apart:.3f}",
             ]
             for r in results
         ],

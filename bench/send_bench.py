@@ -132,7 +132,13 @@ def in_child(*args: str) -> float:
     return float(json.loads(done.stdout.splitlines()[-1])["seconds"])
 
 
-def client_loop(base_url: str, count: int, threads: int) -> float:
+def client_loop(
+    base_url: str,
+    count: int,
+    threads: int,
+    account_sid: str = ACCOUNT_SID,
+    auth_token: str = AUTH_TOKEN,
+) -> float:
     """Seconds for `count` creations from `threads` threads, each with its own real
     twilio client (one keep-alive connection each), aimed at `base_url`."""
     from twilio.http.http_client import TwilioHttpClient
@@ -143,7 +149,7 @@ def client_loop(base_url: str, count: int, threads: int) -> float:
         http_client = TwilioHttpClient(timeout=5.0)
         assert http_client.session is not None
         http_client.session.trust_env = False
-        client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http_client)
+        client = Client(account_sid, auth_token, http_client=http_client)
         client.edge = None
         client.region = None
         client.api.base_url = base_url
@@ -333,10 +339,10 @@ def bench_backend(backend: str, fake: FakeTwilio, count: int) -> Result:
 
 
 def child(argv: list[str]) -> int:
-    """The child processes' side: `client BASE COUNT THREADS` or `drain URL BASE COUNT`;
-    prints {"seconds": …}."""
+    """The child processes' side: `client BASE COUNT THREADS [SID TOKEN]` or `drain URL
+    BASE COUNT`; prints {"seconds": …}."""
     if argv[0] == "client":
-        seconds = client_loop(argv[1], int(argv[2]), int(argv[3]))
+        seconds = client_loop(argv[1], int(argv[2]), int(argv[3]), *argv[4:6])
     else:
         url, base_url, count = argv[1], argv[2], int(argv[3])
         settings = bench_settings(url, base_url)
