@@ -338,11 +338,21 @@ class _AsyncSender:
         slots = asyncio.Semaphore(max(concurrency, 1))
 
         async def one(sms: OutboundSMS, kwargs: dict[str, object]) -> None:
-            async with slots:
-                if not before(sms):
-                    done.put((sms, None))
-                    return
-                done.put((sms, await self._create(client, kwargs)))
+            # Every message gets exactly one outcome, whatever happens: the caller
+            # waits for as many as it handed over.
+            outcome: SendOutcome = GatewayError(
+                "send abandoned (gateway closed)", retryable=True, maybe_sent=True
+            )
+            try:
+                async with slots:
+                    try:
+                        go = before(sms)
+                    except Exception:
+                        logger.exception("the check before a send failed; holding it back")
+                        go = False
+                    outcome = await self._create(client, kwargs) if go else None
+            finally:
+                done.put((sms, outcome))
 
         await asyncio.gather(*(one(sms, kwargs) for sms, kwargs in calls))
 
@@ -373,9 +383,8 @@ class _AsyncSender:
                 self._finalizer = None
         if loop is None or thread is None or thread is threading.current_thread():
             return
-        if session is not None:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=5)
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_wind_up(session), loop).result(timeout=5)
         with contextlib.suppress(RuntimeError):  # the loop has stopped already
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
@@ -395,6 +404,17 @@ def _outcomes(
             break
 
 
+async def _wind_up(session: aiohttp.ClientSession | None) -> None:
+    """Cancel the sends still going (each then reports itself abandoned) and close the
+    connections."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if session is not None:
+        await session.close()
+
+
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
     asyncio.set_event_loop(loop)
     try:
@@ -408,8 +428,7 @@ def _stop_soon(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession |
 
     async def stop() -> None:
         try:
-            if session is not None:
-                await session.close()
+            await _wind_up(session)
         finally:
             loop.stop()
 

@@ -218,3 +218,29 @@ def test_a_gateway_dropped_unclosed_ends_its_sending_thread(
     gc.collect()
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_closing_the_gateway_mid_batch_still_reports_every_send(
+    keepalive_twilio: FakeTwilio, gateway_settings: Settings
+) -> None:
+    keepalive_twilio.set_create_policy(lambda request, nth: Fault(hang=True))
+    gateway = TwilioGateway(gateway_settings)
+    try:
+        stream = gateway.send_batch(
+            [sms(n) for n in range(3)], concurrency=1, before=lambda _sms: True, poll=0.05
+        )
+        assert keepalive_twilio.wait_for_hung(1, timeout=10)
+        gateway.close()  # one send in flight, two waiting for their turn
+        outcomes = []
+        for polls, outcome in enumerate(stream):
+            assert polls < 200, "the stream never ended"  # 10 s of polls
+            if outcome is not None:
+                outcomes.append(outcome)
+    finally:
+        keepalive_twilio.release_hung()
+        gateway.close()
+    assert sorted(sms.message_id for sms, _ in outcomes) == ["m0", "m1", "m2"]
+    for _, outcome in outcomes:
+        # Whether the one in flight reached the provider is unknown: looked up first.
+        assert isinstance(outcome, GatewayError)
+        assert outcome.maybe_sent
