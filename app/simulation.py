@@ -27,7 +27,7 @@ import heapq
 import random
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -47,14 +47,7 @@ from app.creditors.models import Creditor
 from app.db import Base, Database
 from app.debts.models import Debt, Debtor, Event
 from app.deps import SessionDep, SettingsDep
-from app.messaging.gateway import (
-    BeforeSend,
-    OutboundSMS,
-    ProviderMessage,
-    SendResult,
-    SendStream,
-    send_each,
-)
+from app.messaging.gateway import OneByOne, OutboundSMS, ProviderMessage, SendResult
 from app.messaging.governor import agency_may_text
 from app.messaging.models import Message, PhoneOptOut, SendPriority
 from app.payments.models import PaymentCode
@@ -97,7 +90,7 @@ PERSONAS = (
 )
 
 
-class SimulationGateway:
+class SimulationGateway(OneByOne):
     """Delivers every text at once and lets the debtor model see it."""
 
     name = "simulation"
@@ -110,19 +103,6 @@ class SimulationGateway:
         self._count += 1
         self._on_sent(sms)
         return SendResult(f"SMsim{self._count:027d}", "delivered")
-
-    def send_batch(
-        self,
-        messages: Sequence[OutboundSMS],
-        *,
-        concurrency: int,
-        before: BeforeSend,
-        poll: float = 0.1,
-    ) -> SendStream:
-        yield from send_each(self.send, messages, before)
-
-    def close(self) -> None:
-        pass
 
     def find_copies(self, sms: OutboundSMS, since: datetime) -> list[ProviderMessage]:
         return []

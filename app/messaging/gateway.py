@@ -143,20 +143,32 @@ class SmsGateway(Protocol):
         ...
 
 
-def send_each(
-    send: Callable[[OutboundSMS], SendResult],
-    messages: Sequence[OutboundSMS],
-    before: BeforeSend,
-) -> Iterator[tuple[OutboundSMS, SendOutcome]]:
-    """`send_batch` for a gateway whose sends cost nothing to wait for: one by one."""
-    for sms in messages:
-        if not before(sms):
-            yield sms, None
-            continue
-        try:
-            yield sms, send(sms)
-        except GatewayError as error:
-            yield sms, error
+class OneByOne:
+    """`send_batch` and `close` for a gateway whose sends cost nothing to wait for (the
+    simulators): one by one, in the caller's thread."""
+
+    def send(self, sms: OutboundSMS) -> SendResult:
+        raise NotImplementedError
+
+    def send_batch(
+        self,
+        messages: Sequence[OutboundSMS],
+        *,
+        concurrency: int,
+        before: BeforeSend,
+        poll: float = 0.1,
+    ) -> SendStream:
+        for sms in messages:
+            if not before(sms):
+                yield sms, None
+                continue
+            try:
+                yield sms, self.send(sms)
+            except GatewayError as error:
+                yield sms, error
+
+    def close(self) -> None:
+        pass
 
 
 def provider_status(twilio_status: str | None) -> str:
@@ -626,7 +638,7 @@ class TwilioGateway:
 
 
 @dataclass
-class SimulatorGateway:
+class SimulatorGateway(OneByOne):
     """Delivers nothing: every message is marked delivered at once (`make run`, demos)."""
 
     name: str = "simulator"
@@ -641,19 +653,6 @@ class SimulatorGateway:
             extra={"message_id": sms.message_id, "to": mask_phone(sms.to), "sid": sid},
         )
         return SendResult(sid, "delivered")
-
-    def send_batch(
-        self,
-        messages: Sequence[OutboundSMS],
-        *,
-        concurrency: int,
-        before: BeforeSend,
-        poll: float = 0.1,
-    ) -> SendStream:
-        yield from send_each(self.send, messages, before)
-
-    def close(self) -> None:
-        pass
 
     def find_copies(self, sms: OutboundSMS, since: datetime) -> list[ProviderMessage]:
         return []
