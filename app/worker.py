@@ -1036,7 +1036,7 @@ class OutboxWorker:
             to_send[item.sms.message_id] = item
 
         def before(sms: OutboundSMS) -> bool:
-            # In the gateway's sending thread, just before the provider is asked.
+            # In the gateway's own thread, just before the provider is asked.
             if self._stopping.is_set() or self.breaker.is_paused():
                 return False
             with self._held_lock:

@@ -280,12 +280,12 @@ class _AsyncHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio is unty
 
 class _AsyncSender:
     """Creates messages with the twilio library's async client (aiohttp) on an event
-    loop thread of its own. A sending thread hands its create call over and waits for
-    the answer; the HTTP work of every sending thread happens in that one thread, over
-    one pool of keep-alive connections (as many as were in use at once; aiohttp ignores
-    proxy environment settings unless asked). Measured against the requests-based
-    client (bench/README.md): about half the CPU per message, and sending threads no
-    longer contend with each other for the interpreter."""
+    loop thread of its own: a whole batch at once (`launch`, outcomes handed back
+    through a queue as they come) or one call a caller waits for (`create`). All of it
+    runs in that one thread, over one pool of keep-alive connections (as many as were
+    in use at once; aiohttp ignores proxy environment settings unless asked). Measured
+    against the requests-based client (bench/README.md): about half the CPU per
+    message, and no thread per send contending for the interpreter."""
 
     def __init__(self, make: Callable[[AsyncHttpClient], Client], timeout: float) -> None:
         self._make = make
@@ -450,10 +450,10 @@ def _stop_soon(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession |
 
 class _ClientPool:
     """Twilio clients, each with its own keep-alive `requests.Session`, lent to one
-    sending thread at a time (a Session is not thread-safe). A thread takes the most
+    looking-up thread at a time (a Session is not thread-safe). A thread takes the most
     recently returned client, so a connection stays warm across batches even though
-    the worker starts new sending threads for each batch; there are never more clients
-    than threads that sent at the same moment."""
+    the worker starts new threads for each batch's look-ups; there are never more
+    clients than threads that looked up at the same moment."""
 
     def __init__(self, make: Callable[[], Client]) -> None:
         self._make = make
@@ -497,7 +497,7 @@ class TwilioGateway:
     """The real twilio REST client, optionally pointed at a Twilio-compatible server.
 
     Messages are created with the library's async client on one event loop thread
-    (`_AsyncSender`): one pool of keep-alive connections for every sending thread.
+    (`_AsyncSender`): one pool of keep-alive connections for all of them.
     Look-ups of earlier attempts (rare) use the requests-based client: each looking-up
     thread borrows one with its own pooled `requests.Session` (`_ClientPool`), which
     ignores proxy and netrc environment settings (`trust_env=False`: no look-ups per
