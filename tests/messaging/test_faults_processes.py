@@ -275,7 +275,7 @@ def test_a_twenty_minute_outage_pauses_sending_and_loses_nothing(
     assert_each_sent_exactly_once(db, fake, len(numbers))
 
 
-def test_answers_queued_behind_a_statement_wave_go_within_one_batch(
+def test_answers_queued_behind_a_statement_wave_go_within_two_batches(
     parley: Parley, fake: FakeTwilio, db: Database, file_clock: FileTestClock
 ) -> None:
     batch = 10
@@ -314,8 +314,9 @@ def test_answers_queued_behind_a_statement_wave_go_within_one_batch(
             for i, r in enumerate(order)
             if r.form["To"] == [number] and r.form["Body"] == [answers[number]]
         )
-        # Statements sent after the answer was queued and before it: at most the batch
-        # each worker already had in hand.
+        # Statements sent after the answer was queued and before it: at most the two
+        # batches each worker already had in hand (the one going out and the next,
+        # claimed meanwhile), far fewer than the wave.
         behind = answer_at - marks[number]
-        assert behind <= workers * batch, (number, behind)
+        assert behind <= workers * 2 * batch, (number, behind)
     assert_each_sent_exactly_once(db, fake, total)
