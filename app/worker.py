@@ -123,12 +123,6 @@ class Verdict(Enum):
 BodyRenderer = Callable[[Session, Message, datetime], str | None]
 
 
-def _sid_taken(session: Session, sid: str, message_id: str) -> bool:
-    """Whether another message already holds this provider id."""
-    owner = session.scalars(select(Message.id).where(Message.provider_sid == sid)).first()
-    return owner is not None and owner != message_id
-
-
 def _settled(
     status: str,
     sent_at: datetime | None,
@@ -745,16 +739,13 @@ class OutboxWorker:
         the second sees the first."""
         for _ in range(3):
             try:
-                self._record_success_once(item, result)
+                self._record_batch([(item, result)])
                 return
             except IntegrityError:
                 logger.warning(
                     "provider id recorded twice at once; retrying",
                     extra={"message_id": item.sms.message_id},
                 )
-        self._record_success_once(item, result)
-
-    def _record_success_once(self, item: Claimed, result: SendResult) -> None:
         self._record_batch([(item, result)])
 
     def _record_successes(self, sent: list[tuple[Claimed, SendResult]]) -> None:

@@ -92,6 +92,22 @@ def test_two_sends_of_a_batch_answered_with_one_provider_id_are_both_recorded(
     assert worker.release_held() == 0
 
 
+def two_at_a_time(
+    db: Database,
+    tenant: Tenant,
+    clock: FixedClock,
+    settings: Settings,
+    phones: list[str],
+    tag: str,
+) -> tuple[TwilioGateway, OutboxWorker]:
+    """Statements queued to `phones` at midday, and a worker claiming two a tick."""
+    clock.set(LA_MIDDAY)
+    queue_statements(db, tenant.creditor_id, clock.now(), phones, tag)
+    settings = settings.model_copy(update={"worker_batch_size": 2})
+    gateway = TwilioGateway(settings)
+    return gateway, OutboxWorker(db, gateway, clock, settings)
+
+
 def test_the_next_batch_is_claimed_while_one_goes_out_and_a_stop_hands_it_back(
     db: Database,
     tenant: Tenant,
@@ -99,12 +115,8 @@ def test_the_next_batch_is_claimed_while_one_goes_out_and_a_stop_hands_it_back(
     twilio_settings: Settings,
     fake_twilio: FakeTwilio,
 ) -> None:
-    clock.set(LA_MIDDAY)
     phones = [f"+1415555{3200 + i:04d}" for i in range(5)]
-    queue_statements(db, tenant.creditor_id, clock.now(), phones, "N")
-    settings = twilio_settings.model_copy(update={"worker_batch_size": 2})
-    gateway = TwilioGateway(settings)
-    worker = OutboxWorker(db, gateway, clock, settings)
+    gateway, worker = two_at_a_time(db, tenant, clock, twilio_settings, phones, "N")
     try:
         assert worker.run_once() == 2
         # Two went to the provider; the next two are claimed, not yet sent.
@@ -132,12 +144,8 @@ def test_a_claim_made_ahead_that_another_worker_took_over_is_not_sent(
     twilio_settings: Settings,
     fake_twilio: FakeTwilio,
 ) -> None:
-    clock.set(LA_MIDDAY)
     phones = [f"+1415555{3300 + i:04d}" for i in range(4)]
-    queue_statements(db, tenant.creditor_id, clock.now(), phones, "T")
-    settings = twilio_settings.model_copy(update={"worker_batch_size": 2})
-    gateway = TwilioGateway(settings)
-    worker = OutboxWorker(db, gateway, clock, settings)
+    gateway, worker = two_at_a_time(db, tenant, clock, twilio_settings, phones, "T")
     try:
         assert worker.run_once() == 2
         with db.transaction() as session:
