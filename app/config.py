@@ -124,12 +124,18 @@ class Settings(BaseSettings):
     # `parley simulate` and POST /api/v1/simulations have no such limit.
     console_simulation_max_debtor_days: int = Field(default=6_000, ge=1)
 
+    @property
+    def batch_send_limit_seconds(self) -> float:
+        """The longest a claimed batch can take to go out: every round of
+        send_concurrency sends waiting out both its timeouts (connect and read)."""
+        rounds = -(-self.worker_batch_size // self.send_concurrency)
+        return 2 * self.send_timeout_seconds * rounds
+
     @model_validator(mode="after")
     def _lease_outlasts_a_batch(self) -> Settings:
         """A claim's lease must outlast the slowest batch of sends, or a message still in
         flight could be claimed and sent again by another worker."""
-        rounds = -(-self.worker_batch_size // self.send_concurrency)
-        needed = 2 * self.send_timeout_seconds * rounds
+        needed = self.batch_send_limit_seconds
         if self.worker_lease_seconds < needed:
             raise ValueError(
                 f"PARLEY_WORKER_LEASE_SECONDS must be at least {needed:.0f} "

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import NullType, TypeDecorator
@@ -208,26 +208,108 @@ def bulk_update(
     statement per row. SQLite: an executemany."""
     if not rows:
         return
-    names = [column.name for column in table.columns if column.name in rows[0]]
-    changed = [name for name in names if name != key]
     if is_postgres(session):
-        _, select_sql = pg_recordset(table, names, ":rows")
-        sets = ", ".join(f'"{name}" = r."{name}"' for name in changed)
-        sql = (
-            f'UPDATE "{table.name}" AS t SET {sets} FROM ({select_sql}) AS r '  # noqa: S608
-            f'WHERE t."{key}" = r."{key}"'
-        )
-        session.execute(text(sql), {"rows": pg_rows_document(rows, table)})
+        sql, parameters = _pg_update(table, rows, key=key)
+        session.execute(text(sql), parameters)
         return
-    statement = (
-        update(table)
-        .where(table.c[key] == bindparam("key_"))
-        .values({name: bindparam(f"{name}_") for name in changed})
+    statement = _sqlite_update(table, rows, key=key)
+    session.execute(statement, [_sqlite_row(row, key) for row in rows])
+
+
+def bulk_update_where(
+    session: Session | Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    key: str = "id",
+    match: Sequence[str] = (),
+    only: Mapping[str, Any] | None = None,
+    fill: Sequence[str] = (),
+) -> set[Any]:
+    """bulk_update, for the rows that are still as the caller expects: each row's
+    `match` columns equal the values it gives (compared, not written), and every row's
+    columns in `only` hold those values (None: null). The `fill` columns are written
+    only where they are null. Returns the keys of the rows updated; the others are left
+    as they were.
+
+    PostgreSQL: one statement (`… RETURNING`). SQLite: one statement per row."""
+    if not rows:
+        return set()
+    only = dict(only or {})
+    if is_postgres(session):
+        sql, parameters = _pg_update(table, rows, key=key, match=match, only=only, fill=fill)
+        return set(session.scalars(text(f'{sql} RETURNING t."{key}"'), parameters))
+    statement = _sqlite_update(table, rows, key=key, match=match, only=only, fill=fill)
+    updated: set[Any] = set()
+    for row in rows:
+        result = cast(CursorResult[Any], session.execute(statement, _sqlite_row(row, key)))
+        if result.rowcount:
+            updated.add(row[key])
+    return updated
+
+
+def _pg_update(
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    key: str,
+    match: Sequence[str] = (),
+    only: Mapping[str, Any] | None = None,
+    fill: Sequence[str] = (),
+) -> tuple[str, dict[str, Any]]:
+    names = [column.name for column in table.columns if column.name in rows[0]]
+    _, select_sql = pg_recordset(table, names, ":rows")
+    sets = ", ".join(
+        f'"{name}" = coalesce(t."{name}", r."{name}")' if name in fill else f'"{name}" = r."{name}"'
+        for name in names
+        if name != key and name not in match
     )
-    session.execute(
-        statement,
-        [{"key_": row[key], **{f"{name}_": row[name] for name in changed}} for row in rows],
+    # The keys also as an array: the planner cannot see how many rows the document
+    # holds (it guesses 100), and without them it may scan the table.
+    conditions = [f't."{key}" = ANY(:keys)']
+    conditions += [f't."{name}" = r."{name}"' for name in (key, *match)]
+    parameters: dict[str, Any] = {
+        "rows": pg_rows_document(rows, table),
+        "keys": [row[key] for row in rows],
+    }
+    # IS NOT DISTINCT FROM: checked on the rows the keys found, never a way to find
+    # them (an index on a rare value, such as a status, could look cheaper).
+    for index, (name, value) in enumerate((only or {}).items()):
+        conditions.append(f't."{name}" IS NOT DISTINCT FROM :only_{index}')
+        parameters[f"only_{index}"] = value
+    sql = (
+        f'UPDATE "{table.name}" AS t SET {sets} FROM ({select_sql}) AS r '  # noqa: S608
+        f"WHERE {' AND '.join(conditions)}"
     )
+    return sql, parameters
+
+
+def _sqlite_update(
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    key: str,
+    match: Sequence[str] = (),
+    only: Mapping[str, Any] | None = None,
+    fill: Sequence[str] = (),
+) -> Any:
+    names = [column.name for column in table.columns if column.name in rows[0]]
+    conditions = [table.c[name] == bindparam(f"{name}_") for name in (key, *match)]
+    for name, value in (only or {}).items():
+        conditions.append(table.c[name].is_(None) if value is None else table.c[name] == value)
+    values = {
+        name: func.coalesce(table.c[name], bindparam(f"{name}_", type_=table.c[name].type))
+        if name in fill
+        else bindparam(f"{name}_")
+        for name in names
+        if name != key and name not in match
+    }
+    return update(table).where(*conditions).values(values)
+
+
+def _sqlite_row(row: Mapping[str, Any], key: str) -> dict[str, Any]:
+    # Bound as name_: SQLAlchemy keeps a column's own name for its SET value.
+    return {f"{name}_": value for name, value in row.items()}
 
 
 def insert_for(session: Session | Connection, table: Any) -> Any:

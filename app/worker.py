@@ -46,7 +46,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.conversations.inbox import INBOUND_CHANNEL
 from app.creditors.models import Creditor
-from app.db import Database, bulk_update, try_lock_keys
+from app.db import Database, bulk_update, bulk_update_where, try_lock_keys
 from app.debts.models import Debtor
 from app.events import record_event
 from app.jobs import PeriodicJob
@@ -202,8 +202,10 @@ class OutboxWorker:
         self._held_lock = threading.Lock()
         self._held: dict[str, Claimed] = {}
         self._started: set[str] = set()
-        # The next batch, claimed while the last one went out (see _send_batch).
+        # The next batch, claimed while the last one went out (see _send_batch), and
+        # when its leases were taken.
         self._ahead: list[Claimed] = []
+        self._ahead_at: datetime | None = None
         self._stopping = threading.Event()
 
     def status_callback_url(self, message_id: str) -> str:
@@ -739,19 +741,19 @@ class OutboxWorker:
         the second sees the first."""
         for _ in range(3):
             try:
-                self._record_batch([(item, result)])
+                self._record_batch([(item, result)], careful=True)
                 return
             except IntegrityError:
                 logger.warning(
                     "provider id recorded twice at once; retrying",
                     extra={"message_id": item.sms.message_id},
                 )
-        self._record_batch([(item, result)])
+        self._record_batch([(item, result)], careful=True)
 
     def _record_successes(self, sent: list[tuple[Claimed, SendResult]]) -> None:
         """Record a batch's successes in one transaction (see _record_batch). Should the
         batch fail (a provider id recorded by another row at this instant), each is
-        recorded on its own."""
+        recorded on its own, with the provider ids checked first."""
         if not sent:
             return
         try:
@@ -768,13 +770,49 @@ class OutboxWorker:
                     "could not record a send", extra={"message_id": item.sms.message_id}
                 )
 
-    def _record_batch(self, sent: list[tuple[Claimed, SendResult]]) -> None:
-        """The provider's answers to create calls, in one transaction of three
-        statements over plain rows: the rows locked (in id order, as every multi-row
-        lock here), the provider ids checked, and one UPDATE of them all."""
+    def _record_batch(
+        self, sent: list[tuple[Claimed, SendResult]], *, careful: bool = False
+    ) -> None:
+        """The provider's answers to create calls, in one transaction.
+
+        First, one UPDATE of the rows still as their claim left them (this claim's
+        attempt, still sending, no provider id yet): nothing about them needs reading.
+        A row that two sends answer with one provider id fails the whole statement on
+        the unique index (and the caller records each on its own, `careful`). Then the
+        rest (a status callback came first, the claim was taken over), and every row
+        when `careful`, in three statements over plain rows: the rows locked (in id
+        order, as every multi-row lock here), the provider ids checked, and one UPDATE
+        of them all."""
         now = self.clock.now()
         by_id = {item.sms.message_id: (item, result) for item, result in sent}
         with self.db.transaction() as session:
+            if not careful:
+                # Grouped by whether the provider counted the segments (one gateway
+                # always does, or never): rows of one statement have the same columns.
+                fresh: dict[bool, list[dict[str, object]]] = {}
+                for message_id, (item, result) in sorted(by_id.items()):
+                    row: dict[str, object] = {
+                        "id": message_id,
+                        "attempts": item.attempt,
+                        "provider_sid": result.provider_sid,
+                        **_settled("sending", None, None, result.status, now),
+                    }
+                    if result.segments is not None:
+                        row["segments"] = result.segments
+                    fresh.setdefault(result.segments is not None, []).append(row)
+                for group in fresh.values():
+                    done = bulk_update_where(
+                        session,
+                        MESSAGES,
+                        group,
+                        match=("attempts",),
+                        only={"status": "sending", "provider_sid": None},
+                        fill=("sent_at", "delivered_at"),
+                    )
+                    for message_id in done:
+                        del by_id[message_id]
+                if not by_id:
+                    return
             query = (
                 select(
                     Message.id,
@@ -795,7 +833,7 @@ class OutboxWorker:
                 sid: owner
                 for sid, owner in session.execute(
                     select(Message.provider_sid, Message.id).where(
-                        Message.provider_sid.in_({r.provider_sid for _, r in sent})
+                        Message.provider_sid.in_({r.provider_sid for _, r in by_id.values()})
                     )
                 )
             }
@@ -959,14 +997,19 @@ class OutboxWorker:
         with self._held_lock:
             # Claimed during the last tick; still ours unless handed back meanwhile.
             ahead = [item for item in self._ahead if item.sms.message_id in self._held]
-            self._ahead = []
+            ahead_at, self._ahead, self._ahead_at = self._ahead_at, [], None
         if self._stopping.is_set():
             return 0
         full = self.settings.worker_batch_size
         allowance = len(ahead) or self.breaker.allowance(full)
         if allowance == 0:
             return 0
-        batch = self._renewed(ahead) if ahead else self.claim(allowance)
+        if not ahead:
+            batch = self.claim(allowance)
+        elif self._lease_has_room(ahead_at, now):
+            batch = ahead
+        else:
+            batch = self._renewed(ahead)
         if not batch:
             self.breaker.release_probe()
             return 0
@@ -975,10 +1018,20 @@ class OutboxWorker:
         self._send_batch(batch, claim_ahead=allowance == full)
         return len(batch)
 
+    def _lease_has_room(self, claimed_at: datetime | None, now: datetime) -> bool:
+        """Whether leases taken at `claimed_at` still outlast a whole batch's sends from
+        `now` (as the settings check for a fresh claim). Until then no other worker can
+        have taken them over: release_expired_leases only takes expired ones."""
+        if claimed_at is None:
+            return False
+        lease = timedelta(seconds=self.settings.worker_lease_seconds)
+        needed = timedelta(seconds=self.settings.batch_send_limit_seconds)
+        return claimed_at <= now and now + needed <= claimed_at + lease
+
     def _renewed(self, ahead: list[Claimed]) -> list[Claimed]:
-        """A batch claimed during the last tick, its leases renewed as it starts to go
-        out (so a lease still outlasts the batch's own sends, as the settings check),
-        minus any claim that is no longer this worker's."""
+        """A batch claimed during the last tick whose leases no longer have room, renewed
+        as it starts to go out (so a lease still outlasts the batch's own sends, as the
+        settings check), minus any claim that is no longer this worker's."""
         now = self.clock.now()
         until = now + timedelta(seconds=self.settings.worker_lease_seconds)
         claims = sorted((item.sms.message_id, item.attempt) for item in ahead)
@@ -1041,13 +1094,14 @@ class OutboxWorker:
             before=before,
         )
         if claim_ahead and to_send and not self._stopping.is_set():
+            claimed_at = self.clock.now()
             try:
                 ahead = self.claim()
             except Exception:
                 logger.exception("claiming the next batch failed")
                 ahead = []
             with self._held_lock:
-                self._ahead = ahead
+                self._ahead, self._ahead_at = ahead, claimed_at
         try:
             for outcome in stream:
                 if outcome is None:
@@ -1142,7 +1196,7 @@ class OutboxWorker:
         with self._held_lock:
             held = list(self._held.values())
             started = set(self._started)
-            self._ahead = []
+            self._ahead, self._ahead_at = [], None
         if not held:
             return 0
         now = self.clock.now()

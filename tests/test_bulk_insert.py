@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, StatementError
 
 from app.clock import FixedClock
 from app.creditors.service import create_creditor
-from app.db import Database, bulk_insert, new_id
+from app.db import Database, bulk_insert, bulk_update_where, new_id
 from app.debts.models import Debt, Debtor, Event
 from tests.conftest import T0
 
@@ -147,3 +147,98 @@ def test_a_value_too_long_for_its_column_is_refused_not_cut(
         bulk_insert(session, EVENTS, [_event(creditor_id, {}, actor="x" * 65)])
     with db.transaction() as session:
         assert session.scalars(select(Event)).all() == []
+
+
+def test_a_conditional_update_changes_only_the_rows_still_as_expected(db: Database) -> None:
+    """bulk_update_where: a row whose `match` column moved on, or whose `only` column
+    no longer holds the value, is left as it was and not among the keys returned; a
+    `fill` column is written only where it was empty; the others are written."""
+    creditor_id = _creditor(db)
+    rows = [
+        _event(creditor_id, None, kind="sending", actor="a1", from_value=None),
+        _event(creditor_id, None, kind="sending", actor="a1", from_value="kept"),
+        _event(creditor_id, None, kind="sending", actor="a2", from_value=None),  # moved on
+        _event(creditor_id, None, kind="done", actor="a1", from_value=None),  # not sending
+        _event(creditor_id, None, kind="sending", actor="a1", from_value=None, to_value="x"),
+    ]
+    with db.transaction() as session:
+        bulk_insert(session, EVENTS, rows)
+    later = T0 + timedelta(hours=1)
+    changes = [
+        {
+            "id": row["id"],
+            "actor": "a1",
+            "kind": "sent",
+            "from_value": "filled",
+            "to_value": f"new {index}",
+            "created_at": later,
+        }
+        for index, row in enumerate(rows)
+    ]
+    with db.transaction() as session:
+        updated = bulk_update_where(
+            session,
+            EVENTS,
+            changes,
+            match=("actor",),
+            only={"kind": "sending", "debtor_id": None},
+            fill=("from_value",),
+        )
+    assert updated == {rows[0]["id"], rows[1]["id"], rows[4]["id"]}
+    with db.transaction() as session:
+        found = {
+            event.id: (event.kind, event.from_value, event.to_value, event.created_at)
+            for event in session.scalars(select(Event))
+        }
+    assert found[rows[0]["id"]] == ("sent", "filled", "new 0", later)
+    assert found[rows[1]["id"]] == ("sent", "kept", "new 1", later)
+    assert found[rows[2]["id"]] == ("sending", None, None, T0)
+    assert found[rows[3]["id"]] == ("done", None, None, T0)
+    assert found[rows[4]["id"]] == ("sent", "filled", "new 4", later)
+
+
+def test_a_conditional_update_checks_a_null_column(db: Database) -> None:
+    """`only` with None: the row must hold null there (a row whose column is set is left
+    alone), also on PostgreSQL, where the check is IS NOT DISTINCT FROM."""
+    creditor_id = _creditor(db)
+    with db.transaction() as session:
+        debtor_id = new_id()
+        bulk_insert(
+            session,
+            DEBTORS,
+            [
+                {
+                    "id": debtor_id,
+                    "creditor_id": creditor_id,
+                    "name": "Null Check",
+                    "phone": "+14155550999",
+                    "language": "en",
+                    "timezone": "America/Los_Angeles",
+                    "contact_status": "active",
+                    "contact_weekdays_only": False,
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
+            ],
+        )
+    rows = [
+        _event(creditor_id, None, kind="k", debtor_id=None),
+        _event(creditor_id, None, kind="k", debtor_id=debtor_id),
+    ]
+    with db.transaction() as session:
+        bulk_insert(session, EVENTS, rows)
+        updated = bulk_update_where(
+            session,
+            EVENTS,
+            [{"id": row["id"], "kind": "changed"} for row in rows],
+            only={"debtor_id": None},
+        )
+    assert updated == {rows[0]["id"]}
+    with db.transaction() as session:
+        kinds = {
+            event.id: event.kind
+            for event in session.scalars(
+                select(Event).where(Event.id.in_(updated | {rows[1]["id"]}))
+            )
+        }
+    assert kinds == {rows[0]["id"]: "changed", rows[1]["id"]: "k"}

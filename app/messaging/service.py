@@ -105,6 +105,11 @@ def initiated_counter(
     return count_on
 
 
+def _none_sent(_day: date) -> int:
+    """The count of a number with nothing sent lately: no day to work out."""
+    return 0
+
+
 class BatchFacts:
     """What the governor needs about a whole batch of claimed texts, read in a few
     grouped queries instead of a COUNT and a look-up per text: the initiated texts sent
@@ -157,13 +162,15 @@ class BatchFacts:
     def counter(
         self, debtor: Debtor, creditor_ids: Sequence[str], exclude_id: str | None
     ) -> Callable[[date], int]:
-        zone = ZoneInfo(debtor.timezone)
         ids = set(creditor_ids)
         sent = [
             at
             for message_id, creditor_id, at in self._sent.get(debtor.phone, ())
             if creditor_id in ids and message_id != exclude_id
         ]
+        if not sent:
+            return _none_sent
+        zone = ZoneInfo(debtor.timezone)
 
         def count_on(day: date) -> int:
             start, end = local_day_bounds(day, zone)

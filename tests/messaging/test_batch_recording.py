@@ -4,7 +4,7 @@ transaction per message."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, select
@@ -151,10 +151,15 @@ def test_a_claim_made_ahead_that_another_worker_took_over_is_not_sent(
         with db.transaction() as session:
             ahead = list(session.scalars(select(Message).where(Message.status == "sending")))
             assert len(ahead) == 2
-            # Its lease ran out elsewhere and another worker claimed it again.
+            # The next tick comes late: the leases no longer outlast a batch's sends, so
+            # they are renewed first; one of them is no longer this worker's (claimed
+            # again elsewhere: its attempt moved on).
             taken = ahead[0]
             taken.attempts += 1
             taken_phone = taken.to_phone
+        settings = worker.settings
+        late = settings.worker_lease_seconds - settings.batch_send_limit_seconds + 1
+        clock.set(LA_MIDDAY + timedelta(seconds=late))
         assert worker.run_once() == 1
         assert worker.release_held() == 0
     finally:
