@@ -169,3 +169,38 @@ def test_a_claim_made_ahead_that_another_worker_took_over_is_not_sent(
     with db.transaction() as session:
         row = session.scalars(select(Message).where(Message.to_phone == taken_phone)).one()
     assert row.status == "sending"  # the other worker's claim, untouched
+
+
+def test_a_batch_claimed_ahead_waits_when_the_provider_went_down_meanwhile(
+    db: Database,
+    tenant: Tenant,
+    clock: FixedClock,
+    twilio_settings: Settings,
+    fake_twilio: FakeTwilio,
+) -> None:
+    """The batch going out fails with 503s and opens the breaker; the batch claimed
+    while it went out is handed back to wait for the breaker, never sent, no look-up
+    needed (the provider was not asked)."""
+    phones = [f"+1415555{3400 + i:04d}" for i in range(4)]
+    settings = twilio_settings.model_copy(update={"breaker_failures": 2})
+    gateway, worker = two_at_a_time(db, tenant, clock, settings, phones, "P")
+    fake_twilio.fail_next(2, status=503)
+    try:
+        assert worker.run_once() == 2
+        assert worker.breaker.is_paused()
+        until = worker.breaker.open_until
+        assert worker.run_once() == 2  # the claimed-ahead batch, held back
+        assert worker.release_held() == 0
+    finally:
+        gateway.close()
+    creates = [r for r in fake_twilio.requests if r.method == "POST"]
+    assert len(creates) == 2
+    assert fake_twilio.messages == []
+    with db.transaction() as session:
+        rows = list(session.scalars(select(Message).where(Message.direction == "outbound")))
+    assert len(rows) == 4
+    assert {m.status for m in rows} == {"queued"}
+    held = [m for m in rows if m.send_after == until]
+    assert len(held) == 2
+    assert not any(m.needs_reconcile for m in held)
+    assert {m.to_phone for m in held}.isdisjoint(r.form["To"][0] for r in creates)
