@@ -31,13 +31,14 @@ from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import CursorResult, Table, select, update
+from sqlalchemy import CursorResult, Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.creditors.models import Creditor
-from app.db import insert_for, new_id
+from app.db import new_id
 from app.debts.models import Debt, Debtor
 from app.debts.queries import hold_debt
 from app.events import record_event
@@ -397,6 +398,19 @@ def set_live_codes_status(
 # writes of issuing a code.
 CREDITORS = cast(Table, Creditor.__table__)
 PAYMENT_CODES = cast(Table, PaymentCode.__table__)
+# Built once: a statement made afresh per code (`.values(...)`) costs SQLAlchemy more
+# than running it (its cache key is worked out again each time).
+_COUNTER = CREDITORS.c.next_payment_sequence
+_TAKE_SEQUENCE = (
+    update(CREDITORS)
+    .where(CREDITORS.c.id == bindparam("creditor_id"))
+    .values(next_payment_sequence=_COUNTER + 1)
+    .returning(_COUNTER)
+)
+_INSERT_CODE = {
+    name: insert(PAYMENT_CODES).on_conflict_do_nothing().returning(PAYMENT_CODES.c.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 
 
 def _take_sequence(session: Session, creditor: Creditor) -> int:
@@ -407,13 +421,7 @@ def _take_sequence(session: Session, creditor: Creditor) -> int:
     # wait for. What this session has not flushed yet plays no part in it, so it is not
     # flushed first.
     with session.no_autoflush:
-        counter = CREDITORS.c.next_payment_sequence
-        taken: int = session.execute(
-            update(CREDITORS)
-            .where(CREDITORS.c.id == creditor.id)
-            .values(next_payment_sequence=counter + 1)
-            .returning(counter)
-        ).scalar_one()
+        taken: int = session.execute(_TAKE_SEQUENCE, {"creditor_id": creditor.id}).scalar_one()
     set_committed_value(creditor, "next_payment_sequence", taken)
     return int(taken) - 1
 
@@ -468,11 +476,9 @@ def _insert_code(
         }
         with session.no_autoflush:
             stored = session.scalar(
-                insert_for(session, PAYMENT_CODES)
-                .values(**values)
-                .on_conflict_do_nothing()
-                .returning(PAYMENT_CODES.c.id)
-                .execution_options(**writes_key(debt.id))
+                _INSERT_CODE[session.get_bind().dialect.name],
+                values,
+                execution_options=writes_key(debt.id),
             )
         if stored is None:
             continue
