@@ -40,6 +40,22 @@ def _event(creditor_id: str, data: Any, **values: Any) -> dict[str, Any]:
     }
 
 
+def _debtor(debtor_id: str, creditor_id: str, **values: Any) -> dict[str, Any]:
+    return {
+        "id": debtor_id,
+        "creditor_id": creditor_id,
+        "name": "Debtor",
+        "phone": "+14155550999",
+        "language": "en",
+        "timezone": "America/Los_Angeles",
+        "contact_status": "active",
+        "contact_weekdays_only": False,
+        "created_at": T0,
+        "updated_at": T0,
+        **values,
+    }
+
+
 def test_rows_arrive_as_they_went(db: Database) -> None:
     """Text with quotes, a backslash, a newline and non-ASCII; a JSON object and list;
     an aware timestamp in another zone (stored as the same instant); a date; and the
@@ -60,18 +76,15 @@ def test_rows_arrive_as_they_went(db: Database) -> None:
             session,
             DEBTORS,
             [
-                {
-                    "id": debtor_id,
-                    "creditor_id": creditor_id,
-                    "name": "Ana",
-                    "phone": "+12125550123",
-                    "language": "pt-BR",
-                    "timezone": "America/New_York",
-                    "contact_status": "active",
-                    "contact_weekdays_only": True,
-                    "created_at": T0,
-                    "updated_at": T0,
-                }
+                _debtor(
+                    debtor_id,
+                    creditor_id,
+                    name="Ana",
+                    phone="+12125550123",
+                    language="pt-BR",
+                    timezone="America/New_York",
+                    contact_weekdays_only=True,
+                )
             ],
         )
         bulk_insert(
@@ -203,24 +216,7 @@ def test_a_conditional_update_checks_a_null_column(db: Database) -> None:
     creditor_id = _creditor(db)
     with db.transaction() as session:
         debtor_id = new_id()
-        bulk_insert(
-            session,
-            DEBTORS,
-            [
-                {
-                    "id": debtor_id,
-                    "creditor_id": creditor_id,
-                    "name": "Null Check",
-                    "phone": "+14155550999",
-                    "language": "en",
-                    "timezone": "America/Los_Angeles",
-                    "contact_status": "active",
-                    "contact_weekdays_only": False,
-                    "created_at": T0,
-                    "updated_at": T0,
-                }
-            ],
-        )
+        bulk_insert(session, DEBTORS, [_debtor(debtor_id, creditor_id, name="Null Check")])
     rows = [
         _event(creditor_id, None, kind="k", debtor_id=None),
         _event(creditor_id, None, kind="k", debtor_id=debtor_id),
