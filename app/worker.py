@@ -56,6 +56,7 @@ from app.messaging.gateway import (
     OutboundSMS,
     ProviderMessage,
     SendResult,
+    SendStream,
     SmsGateway,
 )
 from app.messaging.governor import REPLY_FRESHNESS, ContactPolicy, validity_seconds
@@ -1054,15 +1055,42 @@ class OutboxWorker:
         return [item for item in ahead if item.sms.message_id in ours]
 
     def _send_batch(self, batch: list[Claimed], *, claim_ahead: bool = False) -> None:
-        """Send a batch: earlier attempts looked up first (from up to send_concurrency
-        threads: each look-up is a provider call), then the gateway sends the rest, up to
-        send_concurrency at once, and hands back each outcome as it comes. With
-        `claim_ahead`, the next batch is claimed while this one goes out (the claim's
-        database time overlaps the provider's; the next tick sends it). Successes are
-        recorded in groups of RECORD_EVERY (one transaction each, see _record_successes)
-        while the rest still goes out; failures each in their own. The wait ends early
-        on shutdown(): a hung provider never holds up a stop (what is still out is handed
-        back, see release_held)."""
+        """Send a batch: what may go now (_sendable), then the gateway sends it, up to
+        send_concurrency at once, and hands back each outcome as it comes
+        (_take_outcomes). With `claim_ahead`, the next batch is claimed while this one
+        goes out (the claim's database time overlaps the provider's; the next tick
+        sends it)."""
+        to_send = self._sendable(batch)
+
+        def before(sms: OutboundSMS) -> bool:
+            # In the gateway's own thread, just before the provider is asked.
+            if self._stopping.is_set() or self.breaker.is_paused():
+                return False
+            with self._held_lock:
+                self._started.add(sms.message_id)
+            return True
+
+        stream = self.gateway.send_batch(
+            [item.sms for item in to_send.values()],
+            concurrency=self.settings.send_concurrency,
+            before=before,
+        )
+        if claim_ahead and to_send and not self._stopping.is_set():
+            claimed_at = self.clock.now()
+            try:
+                ahead = self.claim()
+            except Exception:
+                logger.exception("claiming the next batch failed")
+                ahead = []
+            with self._held_lock:
+                self._ahead, self._ahead_at = ahead, claimed_at
+        self._take_outcomes(stream, to_send)
+
+    def _sendable(self, batch: list[Claimed]) -> dict[str, Claimed]:
+        """The claims of `batch` that go to the provider now, by message id: earlier
+        attempts looked up first (from up to send_concurrency threads: each look-up is
+        a provider call); the others (paused, settled by their look-up, expired) are
+        requeued or recorded and released."""
         to_send: dict[str, Claimed] = {}
         for item in batch:
             if item.reconcile:
@@ -1078,30 +1106,15 @@ class OutboxWorker:
                 self._release(item)
         for item in self._looked_up([item for item in batch if item.reconcile]):
             to_send[item.sms.message_id] = item
+        return to_send
 
-        def before(sms: OutboundSMS) -> bool:
-            # In the gateway's own thread, just before the provider is asked.
-            if self._stopping.is_set() or self.breaker.is_paused():
-                return False
-            with self._held_lock:
-                self._started.add(sms.message_id)
-            return True
-
+    def _take_outcomes(self, stream: SendStream, to_send: dict[str, Claimed]) -> None:
+        """Record each outcome of a batch as it comes: successes in groups of
+        RECORD_EVERY (one transaction each, see _record_successes) while the rest still
+        goes out, failures each in their own. The wait ends early on shutdown(): a hung
+        provider never holds up a stop (what is still out is handed back, see
+        release_held)."""
         sent: list[tuple[Claimed, SendResult]] = []
-        stream = self.gateway.send_batch(
-            [item.sms for item in to_send.values()],
-            concurrency=self.settings.send_concurrency,
-            before=before,
-        )
-        if claim_ahead and to_send and not self._stopping.is_set():
-            claimed_at = self.clock.now()
-            try:
-                ahead = self.claim()
-            except Exception:
-                logger.exception("claiming the next batch failed")
-                ahead = []
-            with self._held_lock:
-                self._ahead, self._ahead_at = ahead, claimed_at
         try:
             for outcome in stream:
                 if outcome is None:
