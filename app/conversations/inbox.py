@@ -69,7 +69,8 @@ def incoming_from_form(form: Mapping[str, str], received_at: datetime) -> Incomi
     )
 
 
-# The columns a stored text's row sets (the others take their defaults).
+# The columns a stored text's row sets (the others take their defaults): the keys of
+# each row _rows builds.
 _ROW_NAMES = (
     "provider_sid",
     "from_phone",
@@ -87,9 +88,16 @@ def _rows(texts: Sequence[IncomingText]) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for item in texts:
         if item.provider_sid not in rows:
-            values = (item.provider_sid, item.from_phone, item.to_phone, item.body)
-            received = (item.received_at, "pending", 0, item.received_at)
-            rows[item.provider_sid] = dict(zip(_ROW_NAMES, values + received, strict=True))
+            rows[item.provider_sid] = {
+                "provider_sid": item.provider_sid,
+                "from_phone": item.from_phone,
+                "to_phone": item.to_phone,
+                "body": item.body,
+                "received_at": item.received_at,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": item.received_at,
+            }
     return list(rows.values())
 
 
