@@ -4,9 +4,11 @@ transaction per message."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from app.clock import FixedClock
@@ -204,3 +206,48 @@ def test_a_batch_claimed_ahead_waits_when_the_provider_went_down_meanwhile(
     assert len(held) == 2
     assert not any(m.needs_reconcile for m in held)
     assert {m.to_phone for m in held}.isdisjoint(r.form["To"][0] for r in creates)
+
+
+def test_an_answer_that_comes_after_the_claim_was_taken_over_is_recorded_and_said(
+    db: Database,
+    tenant: Tenant,
+    clock: FixedClock,
+    twilio_settings: Settings,
+    fake_twilio: FakeTwilio,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The provider keeps a message but answers only after another worker claimed it
+    again (its attempt moved on): the row is not as this claim left it, so the answer is
+    recorded the careful way: the provider id kept (it is this message's copy), and the
+    outlived lease said in the log."""
+    phone = "+14155553500"
+    gateway, worker = two_at_a_time(db, tenant, clock, twilio_settings, [phone], "L")
+    fake_twilio.set_create_policy(lambda _r, _nth: Fault(hang=True, keep=True))
+    errors: list[BaseException] = []
+
+    def tick() -> None:
+        try:
+            worker.run_once()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=tick)
+    thread.start()
+    try:
+        assert fake_twilio.wait_for_hung(1, timeout=10)
+        with db.transaction() as session:
+            row = session.scalars(select(Message).where(Message.to_phone == phone)).one()
+            assert row.status == "sending"
+            row.attempts += 1  # claimed again elsewhere
+        fake_twilio.release_hung()
+        thread.join(timeout=30)
+    finally:
+        fake_twilio.release_hung()
+        gateway.close()
+    assert not errors and not thread.is_alive()
+    [created] = fake_twilio.messages
+    with db.transaction() as session:
+        row = session.scalars(select(Message).where(Message.to_phone == phone)).one()
+    assert row.provider_sid == created["sid"]
+    assert row.status == "submitted"
+    assert "a send outlived its lease and was claimed again" in caplog.text
