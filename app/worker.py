@@ -1007,7 +1007,7 @@ class OutboxWorker:
             return 0
         if not ahead:
             batch = self.claim(allowance)
-        elif self._lease_has_room(ahead_at, now):
+        elif self._lease_has_room(ahead_at, self.clock.now()):
             batch = ahead
         else:
             batch = self._renewed(ahead)
