@@ -8,18 +8,20 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from app.clock import FixedClock
 from app.creditors.service import create_creditor
-from app.db import Database, bulk_insert, bulk_update_where, new_id
+from app.db import Database, bulk_insert, bulk_update_where, insert_new_in_bulk, new_id
 from app.debts.models import Debt, Debtor, Event
+from app.messaging.models import Message, SendPriority
 from tests.conftest import T0
 
 EVENTS = cast(Table, Event.__table__)
 DEBTORS = cast(Table, Debtor.__table__)
 DEBTS = cast(Table, Debt.__table__)
+MESSAGES = cast(Table, Message.__table__)
 
 
 def _creditor(db: Database) -> str:
@@ -238,3 +240,58 @@ def test_a_conditional_update_checks_a_null_column(db: Database) -> None:
             )
         }
     assert kinds == {rows[0]["id"]: "changed", rows[1]["id"]: "k"}
+
+
+def _unsent(creditor_id: str, body: str, **values: Any) -> Message:
+    """A new outbound message setting only some columns (the rest take defaults)."""
+    return Message(
+        creditor_id=creditor_id,
+        direction="outbound",
+        kind="agent",
+        body=body,
+        to_phone="+14155550998",
+        status="queued",
+        media_urls=["https://example.com/a.png"],
+        created_at=T0,
+        updated_at=T0,
+        **values,
+    )
+
+
+def test_new_objects_written_in_bulk_hold_what_the_orm_flush_writes(db: Database) -> None:
+    """insert_new_in_bulk: the row of a new object that leaves columns to their defaults
+    (a callable id, scalar defaults, nulls, a JSON list) is the row the ORM's flush
+    writes for its twin; the objects stay in the session, persistent, and a later change
+    to one is written by the flush as usual."""
+    creditor_id = _creditor(db)
+    with db.transaction() as session:
+        twin = _unsent(creditor_id, "twin")
+        session.add(twin)
+        session.flush()
+        bulk = [_unsent(creditor_id, "bulk"), _unsent(creditor_id, "bulk 2", initiated=True)]
+        other = Event(creditor_id=creditor_id, actor="test", kind="bulk.test", created_at=T0)
+        session.add_all([*bulk, other])
+        assert insert_new_in_bulk(session, (Message,)) == 2
+        assert all(obj in session and obj not in session.new for obj in bulk)
+        assert other in session.new  # not one of the models: left to the flush
+        bulk[1].status = "canceled"
+        ids = [twin.id, bulk[0].id, bulk[1].id]
+    assert len(set(ids)) == 3 and all(ids)
+    columns = [c.name for c in MESSAGES.columns if c.name not in ("id", "body")]
+    with db.transaction() as session:
+        found = {
+            row.id: row for row in session.execute(select(MESSAGES).where(MESSAGES.c.id.in_(ids)))
+        }
+        events = session.scalar(
+            select(func.count()).select_from(EVENTS).where(Event.kind == "bulk.test")
+        )
+    assert events == 1
+    expected = {name: getattr(found[twin.id], name) for name in columns}
+    assert {name: getattr(found[ids[1]], name) for name in columns} == expected
+    assert {name: getattr(found[ids[2]], name) for name in columns} == {
+        **expected,
+        "initiated": True,
+        "status": "canceled",
+    }
+    assert found[ids[1]].media_urls == ["https://example.com/a.png"]
+    assert found[ids[1]].priority == int(SendPriority.BULK) and found[ids[1]].segments == 1

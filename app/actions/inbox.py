@@ -36,9 +36,10 @@ from app.actions.inbound import InboundHandler, InboundResult, Known
 from app.clock import Clock
 from app.config import Settings
 from app.conversations.inbox import IncomingText, store_texts
-from app.conversations.models import InboundText
+from app.conversations.models import Conversation, InboundText
 from app.conversations.service import find_debtor, flag_conversation, get_conversation
-from app.db import Database, lock_key, try_lock_keys
+from app.db import Database, insert_new_in_bulk, lock_key, try_lock_keys
+from app.debts.models import Event
 from app.messaging.models import Message
 from app.segments import count_segments
 
@@ -173,6 +174,9 @@ class InboundProcessor:
                     text.attempts += 1
                     self._processed(text, result, now)
                     handled += 1
+                # The group's new rows in one statement per table, not a bound row
+                # each (they reference only rows stored before; the flush does the rest).
+                insert_new_in_bulk(session, (Conversation, Message, Event))
             return handled, again
         except Exception:
             logger.warning(
