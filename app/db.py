@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -151,7 +152,7 @@ def insert_new_in_bulk(session: Session, models: Sequence[type[Any]]) -> int:
 
 def _new_row(mapper: Any, obj: Any) -> dict[str, Any]:
     """The row the ORM's flush would insert for the new object `obj`."""
-    values = obj.__dict__
+    values = inspect(obj).dict
     row: dict[str, Any] = {}
     for prop in mapper.column_attrs:
         column = prop.columns[0]
@@ -261,12 +262,12 @@ def bulk_update(
     statement per row. SQLite: an executemany."""
     if not rows:
         return
+    shape = _BulkUpdate(table, key)
     if is_postgres(session):
-        sql, parameters = _pg_update(table, rows, key=key)
+        sql, parameters = shape.pg(rows)
         session.execute(text(sql), parameters)
         return
-    statement = _sqlite_update(table, rows, key=key)
-    session.execute(statement, [_sqlite_row(row, key) for row in rows])
+    session.execute(shape.sqlite(rows), [_sqlite_row(row) for row in rows])
 
 
 def bulk_update_where(
@@ -288,79 +289,82 @@ def bulk_update_where(
     PostgreSQL: one statement (`… RETURNING`). SQLite: one statement per row."""
     if not rows:
         return set()
-    only = dict(only or {})
+    shape = _BulkUpdate(table, key, match, dict(only or {}), fill)
     if is_postgres(session):
-        sql, parameters = _pg_update(table, rows, key=key, match=match, only=only, fill=fill)
+        sql, parameters = shape.pg(rows)
         return set(session.scalars(text(f'{sql} RETURNING t."{key}"'), parameters))
-    statement = _sqlite_update(table, rows, key=key, match=match, only=only, fill=fill)
+    statement = shape.sqlite(rows)
     updated: set[Any] = set()
     for row in rows:
-        result = cast(CursorResult[Any], session.execute(statement, _sqlite_row(row, key)))
+        result = cast(CursorResult[Any], session.execute(statement, _sqlite_row(row)))
         if result.rowcount:
             updated.add(row[key])
     return updated
 
 
-def _pg_update(
-    table: Table,
-    rows: list[dict[str, Any]],
-    *,
-    key: str,
-    match: Sequence[str] = (),
-    only: Mapping[str, Any] | None = None,
-    fill: Sequence[str] = (),
-) -> tuple[str, dict[str, Any]]:
-    names = [column.name for column in table.columns if column.name in rows[0]]
-    _, select_sql = pg_recordset(table, names, ":rows")
-    sets = ", ".join(
-        f'"{name}" = coalesce(t."{name}", r."{name}")' if name in fill else f'"{name}" = r."{name}"'
-        for name in names
-        if name != key and name not in match
-    )
-    # The keys also as an array: the planner cannot see how many rows the document
-    # holds (it guesses 100), and without them it may scan the table.
-    conditions = [f't."{key}" = ANY(:keys)']
-    conditions += [f't."{name}" = r."{name}"' for name in (key, *match)]
-    parameters: dict[str, Any] = {
-        "rows": pg_rows_document(rows, table),
-        "keys": [row[key] for row in rows],
-    }
-    # IS NOT DISTINCT FROM: checked on the rows the keys found, never a way to find
-    # them (an index on a rare value, such as a status, could look cheaper).
-    for index, (name, value) in enumerate((only or {}).items()):
-        conditions.append(f't."{name}" IS NOT DISTINCT FROM :only_{index}')
-        parameters[f"only_{index}"] = value
-    sql = (
-        f'UPDATE "{table.name}" AS t SET {sets} FROM ({select_sql}) AS r '  # noqa: S608
-        f"WHERE {' AND '.join(conditions)}"
-    )
-    return sql, parameters
+@dataclass(frozen=True)
+class _BulkUpdate:
+    """One bulk UPDATE of `table` (see bulk_update_where): rows found by `key`, the
+    `match` columns compared, the `only` values required, the `fill` columns written
+    only where null."""
+
+    table: Table
+    key: str
+    match: Sequence[str] = ()
+    only: Mapping[str, Any] = field(default_factory=dict)
+    fill: Sequence[str] = ()
+
+    def _written(self, rows: list[dict[str, Any]]) -> list[str]:
+        names = [column.name for column in self.table.columns if column.name in rows[0]]
+        return [name for name in names if name != self.key and name not in self.match]
+
+    def pg(self, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        """The statement (`UPDATE … FROM json_to_recordset`) and its parameters."""
+        table, key = self.table, self.key
+        names = [column.name for column in table.columns if column.name in rows[0]]
+        _, select_sql = pg_recordset(table, names, ":rows")
+        sets = ", ".join(
+            f'"{name}" = coalesce(t."{name}", r."{name}")'
+            if name in self.fill
+            else f'"{name}" = r."{name}"'
+            for name in self._written(rows)
+        )
+        # The keys also as an array: the planner cannot see how many rows the document
+        # holds (it guesses 100), and without them it may scan the table.
+        conditions = [f't."{key}" = ANY(:keys)']
+        conditions += [f't."{name}" = r."{name}"' for name in (key, *self.match)]
+        parameters: dict[str, Any] = {
+            "rows": pg_rows_document(rows, table),
+            "keys": [row[key] for row in rows],
+        }
+        # IS NOT DISTINCT FROM: checked on the rows the keys found, never a way to find
+        # them (an index on a rare value, such as a status, could look cheaper).
+        for index, (name, value) in enumerate(self.only.items()):
+            conditions.append(f't."{name}" IS NOT DISTINCT FROM :only_{index}')
+            parameters[f"only_{index}"] = value
+        sql = (
+            f'UPDATE "{table.name}" AS t SET {sets} FROM ({select_sql}) AS r '  # noqa: S608
+            f"WHERE {' AND '.join(conditions)}"
+        )
+        return sql, parameters
+
+    def sqlite(self, rows: list[dict[str, Any]]) -> Any:
+        """The statement, for rows bound as `_sqlite_row` gives them."""
+        table = self.table
+        conditions = [table.c[name] == bindparam(f"{name}_") for name in (self.key, *self.match)]
+        for name, value in self.only.items():
+            column = table.c[name]
+            conditions.append(column.is_(None) if value is None else column == value)
+        values = {
+            name: func.coalesce(table.c[name], bindparam(f"{name}_", type_=table.c[name].type))
+            if name in self.fill
+            else bindparam(f"{name}_")
+            for name in self._written(rows)
+        }
+        return update(table).where(*conditions).values(values)
 
 
-def _sqlite_update(
-    table: Table,
-    rows: list[dict[str, Any]],
-    *,
-    key: str,
-    match: Sequence[str] = (),
-    only: Mapping[str, Any] | None = None,
-    fill: Sequence[str] = (),
-) -> Any:
-    names = [column.name for column in table.columns if column.name in rows[0]]
-    conditions = [table.c[name] == bindparam(f"{name}_") for name in (key, *match)]
-    for name, value in (only or {}).items():
-        conditions.append(table.c[name].is_(None) if value is None else table.c[name] == value)
-    values = {
-        name: func.coalesce(table.c[name], bindparam(f"{name}_", type_=table.c[name].type))
-        if name in fill
-        else bindparam(f"{name}_")
-        for name in names
-        if name != key and name not in match
-    }
-    return update(table).where(*conditions).values(values)
-
-
-def _sqlite_row(row: Mapping[str, Any], key: str) -> dict[str, Any]:
+def _sqlite_row(row: Mapping[str, Any]) -> dict[str, Any]:
     # Bound as name_: SQLAlchemy keeps a column's own name for its SET value.
     return {f"{name}_": value for name, value in row.items()}
 
