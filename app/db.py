@@ -140,10 +140,8 @@ def insert_new_in_bulk(session: Session, models: Sequence[type[Any]]) -> int:
                 for obj, _ in items:
                     session.expunge(obj)
                 bulk_insert(session, table, [row for _, row in items])
-                for obj, row in items:
-                    for prop in mapper.column_attrs:
-                        if prop.columns[0].name in row:
-                            set_committed_value(obj, prop.key, row[prop.columns[0].name])
+                for obj, _ in items:
+                    # What it holds now is what is stored: as if flushed and loaded.
                     make_transient_to_detached(obj)
                     session.add(obj)
                 written += len(items)
@@ -151,19 +149,23 @@ def insert_new_in_bulk(session: Session, models: Sequence[type[Any]]) -> int:
 
 
 def _new_row(mapper: Any, obj: Any) -> dict[str, Any]:
-    """The row the ORM's flush would insert for the new object `obj`."""
+    """The row the ORM's flush would insert for the new object `obj`; the defaults it
+    fills in are set on the object too, as the flush sets them."""
     values = inspect(obj).dict
     row: dict[str, Any] = {}
     for prop in mapper.column_attrs:
         column = prop.columns[0]
-        if prop.key in values:
-            row[column.name] = values[prop.key]
-        elif column.default is not None and column.default.is_scalar:
-            row[column.name] = column.default.arg
-        elif column.default is not None and column.default.is_callable:
-            row[column.name] = column.default.arg(None)
-        elif column.server_default is None:
-            row[column.name] = None
+        if prop.key not in values:
+            if column.default is not None and column.default.is_scalar:
+                default = column.default.arg
+            elif column.default is not None and column.default.is_callable:
+                default = column.default.arg(None)
+            elif column.server_default is None:
+                default = None
+            else:
+                continue  # the database's own default, loaded when read
+            set_committed_value(obj, prop.key, default)
+        row[column.name] = values[prop.key]
     return row
 
 
@@ -314,15 +316,16 @@ class _BulkUpdate:
     only: Mapping[str, Any] = field(default_factory=dict)
     fill: Sequence[str] = ()
 
+    def _names(self, rows: list[dict[str, Any]]) -> list[str]:
+        return [column.name for column in self.table.columns if column.name in rows[0]]
+
     def _written(self, rows: list[dict[str, Any]]) -> list[str]:
-        names = [column.name for column in self.table.columns if column.name in rows[0]]
-        return [name for name in names if name != self.key and name not in self.match]
+        return [name for name in self._names(rows) if name != self.key and name not in self.match]
 
     def pg(self, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
         """The statement (`UPDATE … FROM json_to_recordset`) and its parameters."""
         table, key = self.table, self.key
-        names = [column.name for column in table.columns if column.name in rows[0]]
-        _, select_sql = pg_recordset(table, names, ":rows")
+        _, select_sql = pg_recordset(table, self._names(rows), ":rows")
         sets = ", ".join(
             f'"{name}" = coalesce(t."{name}", r."{name}")'
             if name in self.fill

@@ -107,6 +107,8 @@ class Claimed:
     search_since: datetime | None = None
     # Past this the provider has had its chance: the message expires instead of going.
     retry_until: datetime | None = None
+    # When the lease this claim wrote runs out.
+    lease_until: datetime | None = None
 
 
 class Verdict(Enum):
@@ -203,10 +205,8 @@ class OutboxWorker:
         self._held_lock = threading.Lock()
         self._held: dict[str, Claimed] = {}
         self._started: set[str] = set()
-        # The next batch, claimed while the last one went out (see _send_batch), and
-        # when its leases were taken.
+        # The next batch, claimed while the last one went out (see _send_batch).
         self._ahead: list[Claimed] = []
-        self._ahead_at: datetime | None = None
         self._stopping = threading.Event()
 
     def status_callback_url(self, message_id: str) -> str:
@@ -411,6 +411,7 @@ class OutboxWorker:
                         if message.needs_reconcile
                         else None,
                         retry_until=message.retry_until,
+                        lease_until=message.lease_expires_at,
                     )
                 )
         with self._held_lock:
@@ -458,6 +459,7 @@ class OutboxWorker:
             if message.needs_reconcile
             else None,
             retry_until=message.retry_until,
+            lease_until=message.lease_expires_at,
         )
 
     # ------------------------------------------------------------------ delivering
@@ -774,44 +776,18 @@ class OutboxWorker:
     def _record_batch(
         self, sent: list[tuple[Claimed, SendResult]], *, careful: bool = False
     ) -> None:
-        """The provider's answers to create calls, in one transaction.
-
-        First, one UPDATE of the rows still as their claim left them (this claim's
-        attempt, still sending, no provider id yet): nothing about them needs reading.
-        A row that two sends answer with one provider id fails the whole statement on
-        the unique index (and the caller records each on its own, `careful`). Then the
-        rest (a status callback came first, the claim was taken over), and every row
-        when `careful`, in three statements over plain rows: the rows locked (in id
-        order, as every multi-row lock here), the provider ids checked, and one UPDATE
-        of them all."""
+        """The provider's answers to create calls, in one transaction: first the rows
+        still as their claim left them (_record_fresh, unless `careful`), then the rest
+        (a status callback came first, the claim was taken over), and every row when
+        `careful`, in three statements over plain rows: the rows locked (in id order,
+        as every multi-row lock here), the provider ids checked, and one UPDATE of them
+        all."""
         now = self.clock.now()
         by_id = {item.sms.message_id: (item, result) for item, result in sent}
         with self.db.transaction() as session:
             if not careful:
-                # Grouped by whether the provider counted the segments (one gateway
-                # always does, or never): rows of one statement have the same columns.
-                fresh: dict[bool, list[dict[str, object]]] = {}
-                for message_id, (item, result) in sorted(by_id.items()):
-                    row: dict[str, object] = {
-                        "id": message_id,
-                        "attempts": item.attempt,
-                        "provider_sid": result.provider_sid,
-                        **_settled("sending", None, None, result.status, now),
-                    }
-                    if result.segments is not None:
-                        row["segments"] = result.segments
-                    fresh.setdefault(result.segments is not None, []).append(row)
-                for group in fresh.values():
-                    done = bulk_update_where(
-                        session,
-                        MESSAGES,
-                        group,
-                        match=("attempts",),
-                        only={"status": "sending", "provider_sid": None},
-                        fill=("sent_at", "delivered_at"),
-                    )
-                    for message_id in done:
-                        del by_id[message_id]
+                for message_id in self._record_fresh(session, by_id, now):
+                    del by_id[message_id]
                 if not by_id:
                     return
             query = (
@@ -864,6 +840,42 @@ class OutboxWorker:
                     }
                 )
             bulk_update(session, MESSAGES, updates)
+
+    def _record_fresh(
+        self,
+        session: Session,
+        by_id: Mapping[str, tuple[Claimed, SendResult]],
+        now: datetime,
+    ) -> set[str]:
+        """One UPDATE of the rows still as their claim left them (this claim's attempt,
+        still sending, no provider id yet): nothing about them needs reading. Returns
+        the ids it recorded. A row that two sends answer with one provider id fails the
+        whole statement on the unique index (the caller then records each on its own,
+        the careful way)."""
+        # Grouped by whether the provider counted the segments (one gateway always
+        # does, or never): the rows of one statement have the same columns.
+        fresh: dict[bool, list[dict[str, object]]] = {}
+        for message_id, (item, result) in sorted(by_id.items()):
+            row: dict[str, object] = {
+                "id": message_id,
+                "attempts": item.attempt,
+                "provider_sid": result.provider_sid,
+                **_settled("sending", None, None, result.status, now),
+            }
+            if result.segments is not None:
+                row["segments"] = result.segments
+            fresh.setdefault(result.segments is not None, []).append(row)
+        recorded: set[str] = set()
+        for rows in fresh.values():
+            recorded |= bulk_update_where(
+                session,
+                MESSAGES,
+                rows,
+                match=("attempts",),
+                only={"status": "sending", "provider_sid": None},
+                fill=("sent_at", "delivered_at"),
+            )
+        return recorded
 
     def _record_failure(self, item: Claimed, error: GatewayError) -> None:
         now = self.clock.now()
@@ -998,7 +1010,7 @@ class OutboxWorker:
         with self._held_lock:
             # Claimed during the last tick; still ours unless handed back meanwhile.
             ahead = [item for item in self._ahead if item.sms.message_id in self._held]
-            ahead_at, self._ahead, self._ahead_at = self._ahead_at, [], None
+            self._ahead = []
         if self._stopping.is_set():
             return 0
         full = self.settings.worker_batch_size
@@ -1007,7 +1019,7 @@ class OutboxWorker:
             return 0
         if not ahead:
             batch = self.claim(allowance)
-        elif self._lease_has_room(ahead_at, self.clock.now()):
+        elif self._leases_have_room(ahead, self.clock.now()):
             batch = ahead
         else:
             batch = self._renewed(ahead)
@@ -1019,15 +1031,12 @@ class OutboxWorker:
         self._send_batch(batch, claim_ahead=allowance == full)
         return len(batch)
 
-    def _lease_has_room(self, claimed_at: datetime | None, now: datetime) -> bool:
-        """Whether leases taken at `claimed_at` still outlast a whole batch's sends from
-        `now` (as the settings check for a fresh claim). Until then no other worker can
-        have taken them over: release_expired_leases only takes expired ones."""
-        if claimed_at is None:
-            return False
-        lease = timedelta(seconds=self.settings.worker_lease_seconds)
-        needed = timedelta(seconds=self.settings.batch_send_limit_seconds)
-        return claimed_at <= now and now + needed <= claimed_at + lease
+    def _leases_have_room(self, claims: list[Claimed], now: datetime) -> bool:
+        """Whether the leases of `claims` still outlast a whole batch's sends from `now`
+        (as the settings check for a fresh claim). Until then no other worker can have
+        taken them over: release_expired_leases only takes expired ones."""
+        done_by = now + timedelta(seconds=self.settings.batch_send_limit_seconds)
+        return all(item.lease_until is not None and done_by <= item.lease_until for item in claims)
 
     def _renewed(self, ahead: list[Claimed]) -> list[Claimed]:
         """A batch claimed during the last tick whose leases no longer have room, renewed
@@ -1076,14 +1085,13 @@ class OutboxWorker:
             before=before,
         )
         if claim_ahead and to_send and not self._stopping.is_set():
-            claimed_at = self.clock.now()
             try:
                 ahead = self.claim()
             except Exception:
                 logger.exception("claiming the next batch failed")
                 ahead = []
             with self._held_lock:
-                self._ahead, self._ahead_at = ahead, claimed_at
+                self._ahead = ahead
         self._take_outcomes(stream, to_send)
 
     def _sendable(self, batch: list[Claimed]) -> dict[str, Claimed]:
@@ -1209,7 +1217,7 @@ class OutboxWorker:
         with self._held_lock:
             held = list(self._held.values())
             started = set(self._started)
-            self._ahead, self._ahead_at = [], None
+            self._ahead = []
         if not held:
             return 0
         now = self.clock.now()

@@ -32,13 +32,12 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from sqlalchemy import CursorResult, Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.creditors.models import Creditor
-from app.db import new_id
+from app.db import insert_for, new_id
 from app.debts.models import Debt, Debtor
 from app.debts.queries import hold_debt
 from app.events import record_event
@@ -398,8 +397,9 @@ def set_live_codes_status(
 # writes of issuing a code.
 CREDITORS = cast(Table, Creditor.__table__)
 PAYMENT_CODES = cast(Table, PaymentCode.__table__)
-# Built once: a statement made afresh per code (`.values(...)`) costs SQLAlchemy more
-# than running it (its cache key is worked out again each time).
+# The values go as parameters, not into the statement (`.values(...)`): a statement
+# holding a code's values costs SQLAlchemy more to build and key for its cache than
+# running it does.
 _COUNTER = CREDITORS.c.next_payment_sequence
 _TAKE_SEQUENCE = (
     update(CREDITORS)
@@ -407,10 +407,6 @@ _TAKE_SEQUENCE = (
     .values(next_payment_sequence=_COUNTER + 1)
     .returning(_COUNTER)
 )
-_INSERT_CODE = {
-    name: insert(PAYMENT_CODES).on_conflict_do_nothing().returning(PAYMENT_CODES.c.id)
-    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
-}
 
 
 def _take_sequence(session: Session, creditor: Creditor) -> int:
@@ -476,7 +472,9 @@ def _insert_code(
         }
         with session.no_autoflush:
             stored = session.scalar(
-                _INSERT_CODE[session.get_bind().dialect.name],
+                insert_for(session, PAYMENT_CODES)
+                .on_conflict_do_nothing()
+                .returning(PAYMENT_CODES.c.id),
                 values,
                 execution_options=writes_key(debt.id),
             )

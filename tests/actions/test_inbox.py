@@ -20,7 +20,7 @@ from app.clock import FixedClock
 from app.config import Settings
 from app.conversations.api import EMPTY_TWIML
 from app.conversations.inbox import GroupCommitInbox, IncomingText
-from app.conversations.models import Conversation, InboundText
+from app.conversations.models import Conversation, InboundText, Promise
 from app.db import Database
 from app.debts.models import Debtor
 from app.main import build_inbound_handler, create_app
@@ -549,3 +549,31 @@ def test_a_number_with_several_texts_has_them_handled_in_order_across_groups(
     with db.transaction() as session:
         plans = session.scalars(select(Plan)).all()
     assert len(plans) == 3 and {p.installment_count for p in plans} == {6}
+
+
+def test_a_group_writes_its_new_rows_in_bulk_and_a_promise_points_at_its_text(
+    client: TestClient, tenant: Tenant, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A PAY, a text not understood and a promise, from three numbers, in one group:
+    the new rows still unwritten at its end (answers and events) go in bulk, the rest
+    by the flush, and the group is kept whole (no text falls back to being handled on
+    its own); every text stored once, answered once, the promise pointing at its text."""
+    phones = [f"+1212555{index:04d}" for index in range(3)]
+    for index, phone in enumerate(phones):
+        import_debt(client, tenant, external_id=f"INV-{index}", debtor_phone=phone)
+    bodies = dict(zip(phones, ("PAY", "hmm", "I'll pay on friday"), strict=True))
+    for phone, body in bodies.items():
+        post_sms(client, phone, body)
+    processor = client.app.state.inbound_processor  # type: ignore[attr-defined]
+    assert processor.process_pending() == 3
+    assert "a group of inbound texts failed" not in caplog.text
+    assert {t.state for t in texts(db)} == {"processed"}
+    by_phone = {m.from_phone: m for m in inbound_messages(db)}
+    assert {phone: m.body for phone, m in by_phone.items()} == bodies
+    with db.transaction() as session:
+        promise = session.scalars(select(Promise)).one()
+        conversations = session.scalar(select(func.count(Conversation.id)))
+    assert promise.source_message_id == by_phone[phones[2]].id
+    assert conversations == 3
+    for phone in phones:
+        assert len(outbound_bodies(db, phone)) == 1

@@ -245,3 +245,29 @@ def test_closing_the_gateway_mid_batch_still_reports_every_send(
         # Whether the one in flight reached the provider is unknown: looked up first.
         assert isinstance(outcome, GatewayError)
         assert outcome.maybe_sent
+
+
+def test_a_check_before_a_send_that_fails_holds_that_send_back_not_the_batch(
+    keepalive_twilio: FakeTwilio, gateway_settings: Settings
+) -> None:
+    """`before` raising for one message: that one is held back (not sent, no outcome
+    lost), the rest of the batch goes."""
+
+    def before(message: OutboundSMS) -> bool:
+        if message.message_id == "m1":
+            raise RuntimeError("the worker's check broke")
+        return True
+
+    gateway = TwilioGateway(gateway_settings)
+    try:
+        stream = gateway.send_batch(
+            [sms(n) for n in range(3)], concurrency=2, before=before, poll=0.05
+        )
+        outcomes = [outcome for outcome in stream if outcome is not None]
+    finally:
+        gateway.close()
+    by_id = {sms.message_id: outcome for sms, outcome in outcomes}
+    assert sorted(by_id) == ["m0", "m1", "m2"]
+    assert by_id["m1"] is None
+    assert isinstance(by_id["m0"], SendResult) and isinstance(by_id["m2"], SendResult)
+    assert sorted(str(m["to"]) for m in keepalive_twilio.messages) == sorted([sms(0).to, sms(2).to])
