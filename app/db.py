@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    TextClause,
     bindparam,
     create_engine,
     event,
@@ -236,17 +238,28 @@ def _pg_json_insert(
     conflict: tuple[str, ...],
     returning: str | None,
 ) -> list[Any]:
-    names = [column.name for column in table.columns if column.name in rows[0]]
+    names = tuple(column.name for column in table.columns if column.name in rows[0])
+    statement = _pg_json_insert_statement(table, names, conflict, returning)
+    parameters = {"rows": pg_rows_document(rows, table)}
+    if returning is None:
+        session.execute(statement, parameters)
+        return []
+    return list(session.scalars(statement, parameters))
+
+
+@lru_cache(maxsize=256)
+def _pg_json_insert_statement(
+    table: Table, names: tuple[str, ...], conflict: tuple[str, ...], returning: str | None
+) -> TextClause:
+    # Built once per shape: the column types compiled and the text parsed for its
+    # parameters cost more than a small group's rows do.
     columns, select_sql = pg_recordset(table, names, ":rows")
     sql = f'INSERT INTO "{table.name}" ({columns}) {select_sql}'
     if conflict:
         sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    parameters = {"rows": pg_rows_document(rows, table)}
-    if returning is None:
-        session.execute(text(sql), parameters)
-        return []
-    sql += f' RETURNING "{returning}"'
-    return list(session.scalars(text(sql), parameters))
+    if returning is not None:
+        sql += f' RETURNING "{returning}"'
+    return text(sql)
 
 
 def bulk_update(
@@ -266,8 +279,8 @@ def bulk_update(
         return
     shape = _BulkUpdate(table, key)
     if is_postgres(session):
-        sql, parameters = shape.pg(rows)
-        session.execute(text(sql), parameters)
+        statement, parameters = shape.pg(rows)
+        session.execute(statement, parameters)
         return
     session.execute(shape.sqlite(rows), [_sqlite_row(row) for row in rows])
 
@@ -293,8 +306,8 @@ def bulk_update_where(
         return set()
     shape = _BulkUpdate(table, key, match, dict(only or {}), fill)
     if is_postgres(session):
-        sql, parameters = shape.pg(rows)
-        return set(session.scalars(text(f'{sql} RETURNING t."{key}"'), parameters))
+        statement, parameters = shape.pg(rows, returning=True)
+        return set(session.scalars(statement, parameters))
     statement = shape.sqlite(rows)
     updated: set[Any] = set()
     for row in rows:
@@ -322,34 +335,26 @@ class _BulkUpdate:
     def _written(self, rows: list[dict[str, Any]]) -> list[str]:
         return [name for name in self._names(rows) if name != self.key and name not in self.match]
 
-    def pg(self, rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    def pg(
+        self, rows: list[dict[str, Any]], *, returning: bool = False
+    ) -> tuple[TextClause, dict[str, Any]]:
         """The statement (`UPDATE … FROM json_to_recordset`) and its parameters."""
-        table, key = self.table, self.key
-        _, select_sql = pg_recordset(table, self._names(rows), ":rows")
-        sets = ", ".join(
-            f'"{name}" = coalesce(t."{name}", r."{name}")'
-            if name in self.fill
-            else f'"{name}" = r."{name}"'
-            for name in self._written(rows)
-        )
-        # The keys also as an array: the planner cannot see how many rows the document
-        # holds (it guesses 100), and without them it may scan the table.
-        conditions = [f't."{key}" = ANY(:keys)']
-        conditions += [f't."{name}" = r."{name}"' for name in (key, *self.match)]
         parameters: dict[str, Any] = {
-            "rows": pg_rows_document(rows, table),
-            "keys": [row[key] for row in rows],
+            "rows": pg_rows_document(rows, self.table),
+            "keys": [row[self.key] for row in rows],
         }
-        # IS NOT DISTINCT FROM: checked on the rows the keys found, never a way to find
-        # them (an index on a rare value, such as a status, could look cheaper).
-        for index, (name, value) in enumerate(self.only.items()):
-            conditions.append(f't."{name}" IS NOT DISTINCT FROM :only_{index}')
+        for index, value in enumerate(self.only.values()):
             parameters[f"only_{index}"] = value
-        sql = (
-            f'UPDATE "{table.name}" AS t SET {sets} FROM ({select_sql}) AS r '  # noqa: S608
-            f"WHERE {' AND '.join(conditions)}"
+        statement = _pg_update_statement(
+            self.table,
+            self.key,
+            tuple(self._names(rows)),
+            tuple(self.match),
+            tuple(self.only),
+            tuple(self.fill),
+            returning,
         )
-        return sql, parameters
+        return statement, parameters
 
     def sqlite(self, rows: list[dict[str, Any]]) -> Any:
         """The statement, for rows bound as `_sqlite_row` gives them."""
@@ -365,6 +370,41 @@ class _BulkUpdate:
             for name in self._written(rows)
         }
         return update(table).where(*conditions).values(values)
+
+
+@lru_cache(maxsize=256)
+def _pg_update_statement(
+    table: Table,
+    key: str,
+    names: tuple[str, ...],
+    match: tuple[str, ...],
+    only: tuple[str, ...],
+    fill: tuple[str, ...],
+    returning: bool,
+) -> TextClause:
+    # Built once per shape (see _pg_json_insert_statement); the values go as parameters.
+    _, select_sql = pg_recordset(table, names, ":rows")
+    sets = ", ".join(
+        f'"{name}" = coalesce(t."{name}", r."{name}")' if name in fill else f'"{name}" = r."{name}"'
+        for name in names
+        if name != key and name not in match
+    )
+    # The keys also as an array: the planner cannot see how many rows the document
+    # holds (it guesses 100), and without them it may scan the table.
+    conditions = [f't."{key}" = ANY(:keys)']
+    conditions += [f't."{name}" = r."{name}"' for name in (key, *match)]
+    # IS NOT DISTINCT FROM: checked on the rows the keys found, never a way to find
+    # them (an index on a rare value, such as a status, could look cheaper).
+    conditions += [
+        f't."{name}" IS NOT DISTINCT FROM :only_{index}' for index, name in enumerate(only)
+    ]
+    sql = (
+        f'UPDATE "{table.name}" AS t SET {sets} FROM ({select_sql}) AS r '  # noqa: S608
+        f"WHERE {' AND '.join(conditions)}"
+    )
+    if returning:
+        sql += f' RETURNING t."{key}"'
+    return text(sql)
 
 
 def _sqlite_row(row: Mapping[str, Any]) -> dict[str, Any]:
