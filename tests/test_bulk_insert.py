@@ -12,6 +12,7 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from app.clock import FixedClock
+from app.conversations.models import Promise
 from app.creditors.service import create_creditor
 from app.db import Database, bulk_insert, bulk_update_where, insert_new_in_bulk, new_id
 from app.debts.models import Debt, Debtor, Event
@@ -295,3 +296,78 @@ def test_new_objects_written_in_bulk_hold_what_the_orm_flush_writes(db: Database
     }
     assert found[ids[1]].media_urls == ["https://example.com/a.png"]
     assert found[ids[1]].priority == int(SendPriority.BULK) and found[ids[1]].segments == 1
+
+
+def test_a_row_the_flush_writes_may_reference_a_row_written_in_bulk(db: Database) -> None:
+    """insert_new_in_bulk writes only its models' new rows; a new row of another model
+    that references one of them (a promise naming the text it came from) is written by
+    the flush afterwards, its foreign key satisfied (PRAGMA foreign_keys on SQLite);
+    and a new row of the models that references a row the flush has not written yet
+    is refused, not reordered behind it."""
+    creditor_id = _creditor(db)
+    debtor_id, debt_id = new_id(), new_id()
+    with db.transaction() as session:
+        bulk_insert(session, DEBTORS, [_debtor(debtor_id, creditor_id)])
+        bulk_insert(
+            session,
+            DEBTS,
+            [
+                {
+                    "id": debt_id,
+                    "creditor_id": creditor_id,
+                    "debtor_id": debtor_id,
+                    "external_id": "INV-FK",
+                    "amount": 5_000,
+                    "balance": 5_000,
+                    "currency": "USD",
+                    "status": "open",
+                    "needs_review": False,
+                    "due_date": date(2026, 12, 15),
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
+            ],
+        )
+    with db.transaction() as session:
+        text_in = _unsent(creditor_id, "I'll pay friday", debtor_id=debtor_id, debt_id=debt_id)
+        session.add(text_in)
+        assert text_in in session.new
+        insert_new_in_bulk(session, (Message,))
+        promise = Promise(
+            creditor_id=creditor_id,
+            debtor_id=debtor_id,
+            debt_id=debt_id,
+            promised_date=date(2026, 12, 4),
+            balance_at_promise=5_000,
+            source_message_id=text_in.id,
+            created_at=T0,
+            updated_at=T0,
+        )
+        session.add(promise)
+    with db.transaction() as session:
+        stored = session.scalars(select(Promise)).one()
+        assert stored.source_message_id == text_in.id
+        assert session.get(Message, text_in.id) is not None
+
+    orphan_debt = new_id()  # a debt added to the session, not yet written
+    with pytest.raises((DBAPIError, StatementError)), db.transaction() as session:
+        session.add(
+            Debt(
+                id=orphan_debt,
+                creditor_id=creditor_id,
+                debtor_id=debtor_id,
+                external_id="INV-LATER",
+                amount=1_000,
+                balance=1_000,
+                currency="USD",
+                status="open",
+                needs_review=False,
+                due_date=date(2026, 12, 20),
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+        session.add(_unsent(creditor_id, "about the later debt", debt_id=orphan_debt))
+        insert_new_in_bulk(session, (Message,))
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(MESSAGES)) == 1
