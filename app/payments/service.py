@@ -37,7 +37,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.creditors.models import Creditor
-from app.db import insert_for, new_id
+from app.db import insert_for, is_postgres, new_id
 from app.debts.models import Debt, Debtor
 from app.debts.queries import hold_debt
 from app.events import record_event
@@ -409,6 +409,23 @@ _TAKE_SEQUENCE = (
 )
 
 
+# The code's `INSERT … ON CONFLICT DO NOTHING RETURNING id`, built once per backend
+# (as _TAKE_SEQUENCE).
+_CODE_INSERTS: dict[bool, Any] = {}
+
+
+def _code_insert(session: Session) -> Any:
+    postgres = is_postgres(session)
+    statement = _CODE_INSERTS.get(postgres)
+    if statement is None:
+        statement = _CODE_INSERTS[postgres] = (
+            insert_for(session, PAYMENT_CODES)
+            .on_conflict_do_nothing()
+            .returning(PAYMENT_CODES.c.id)
+        )
+    return statement
+
+
 def _take_sequence(session: Session, creditor: Creditor) -> int:
     # The row lock serialises issuers of one creditor on PostgreSQL (SQLite's
     # BEGIN IMMEDIATE already does). One statement takes it and returns the counter it
@@ -472,11 +489,7 @@ def _insert_code(
         }
         with session.no_autoflush:
             stored = session.scalar(
-                insert_for(session, PAYMENT_CODES)
-                .on_conflict_do_nothing()
-                .returning(PAYMENT_CODES.c.id),
-                values,
-                execution_options=writes_key(debt.id),
+                _code_insert(session), values, execution_options=writes_key(debt.id)
             )
         if stored is None:
             continue
