@@ -155,20 +155,34 @@ def _new_row(mapper: Any, obj: Any) -> dict[str, Any]:
     fills in are set on the object too, as the flush sets them."""
     values = inspect(obj).dict
     row: dict[str, Any] = {}
+    for key, name, default, call in _column_defaults(mapper):
+        if key not in values:
+            if default is _SERVER_DEFAULT:
+                continue  # the database's own default, loaded when read
+            set_committed_value(obj, key, default(None) if call else default)
+        row[name] = values[key]
+    return row
+
+
+# A column whose default the database supplies (not written by _new_row).
+_SERVER_DEFAULT: Any = object()
+
+
+@lru_cache(maxsize=128)
+def _column_defaults(mapper: Any) -> tuple[tuple[str, str, Any, bool], ...]:
+    """(attribute, column, default, whether to call it) for each column of `mapper`,
+    worked out once: a Python default (a callable is called with no context), None
+    (null) or _SERVER_DEFAULT."""
+    found = []
     for prop in mapper.column_attrs:
         column = prop.columns[0]
-        if prop.key not in values:
-            if column.default is not None and column.default.is_scalar:
-                default = column.default.arg
-            elif column.default is not None and column.default.is_callable:
-                default = column.default.arg(None)
-            elif column.server_default is None:
-                default = None
-            else:
-                continue  # the database's own default, loaded when read
-            set_committed_value(obj, prop.key, default)
-        row[column.name] = values[prop.key]
-    return row
+        default, call = None, False
+        if column.default is not None and (column.default.is_scalar or column.default.is_callable):
+            default, call = column.default.arg, column.default.is_callable
+        elif column.server_default is not None:
+            default = _SERVER_DEFAULT
+        found.append((prop.key, column.name, default, call))
+    return tuple(found)
 
 
 PG_DIALECT: Any = postgresql.dialect()  # type: ignore[no-untyped-call]

@@ -12,6 +12,7 @@ tests/test_texts.py renders every text in every language with worst-case values.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import date, time
 from typing import Literal, get_args
@@ -421,11 +422,18 @@ def locale_tag(language: str, phone: str | None) -> str:
     lang = normalize_language(language)
     if lang == "pt-BR" or not phone:
         return lang
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
-    except phonenumbers.NumberParseException:
-        return lang
+    region = _region_of(phone)
     return f"{lang}-{region}" if region in _LOCALE_REGIONS.get(lang, ()) else lang
+
+
+@functools.lru_cache(maxsize=8192)
+def _region_of(phone: str) -> str | None:
+    # Every answer to a number works its locale out again: its country parsed once.
+    try:
+        region: str | None = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
+    except phonenumbers.NumberParseException:
+        return None
+    return region
 
 
 def format_local_time(at: time, language: str) -> str:
