@@ -935,9 +935,16 @@ def classify(
     dates are resolved (default: the machine's date). ``default_language`` is used
     when the reply carries no language evidence ("1", "ok").
     """
+    return _classify(text, today or date.today(), default_language)
+
+
+# Replies repeat ("PAY", "1", "YES", "STOP"): the same words on the same day in the same
+# default language are understood once. The result is immutable (frozen, all the way
+# down), so one object can answer every caller.
+@lru_cache(maxsize=4096)
+def _classify(text: str, today: date, default_language: str) -> Classification:
     reply = _prepare(text)
     language = _language_of(reply, default_language)
-    today = today or date.today()
     result = _decide(reply, today, language)
     if result.intent in _PREAMBLE_INTENTS:
         result = _request_after_preamble(result, text, today, language)

@@ -242,6 +242,18 @@ def test_day_of_month_rolls_over_and_clamps() -> None:
     assert classify("pago dia 31", today=date(2026, 4, 2)).promise_date == date(2026, 4, 30)
 
 
+def test_a_repeated_reply_is_understood_again_for_another_day_or_language() -> None:
+    """Replies are understood once per (words, day, default language): the same words
+    on the next day resolve "tomorrow" from that day, and a reply with no language of its
+    own takes each caller's default."""
+    first = classify("I'll pay tomorrow", today=date(2026, 12, 3))
+    assert classify("I'll pay tomorrow", today=date(2026, 12, 3)) == first
+    assert first.promise_date == date(2026, 12, 4)
+    assert classify("I'll pay tomorrow", today=date(2026, 12, 9)).promise_date == date(2026, 12, 10)
+    assert classify("1", today=TODAY, default_language="pt").language == "pt"
+    assert classify("1", today=TODAY, default_language="es").language == "es"
+
+
 @pytest.mark.parametrize(
     "text", ["I promise to pay", "I'll pay when I get paid", "vou pagar quando receber"]
 )
