@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -161,6 +162,14 @@ def _settle(message: Message, reported: str, now: datetime) -> None:
         message.status, message.sent_at, message.delivered_at, reported, now
     ).items():
         setattr(message, name, value)
+
+
+def _unclaim(message: Message, now: datetime) -> None:
+    """A claimed row back in the queue: no lease, not counted as sent."""
+    message.status = "queued"
+    message.lease_expires_at = None
+    message.sent_at = None
+    message.updated_at = now
 
 
 class OutboxWorker:
@@ -1123,12 +1132,18 @@ class OutboxWorker:
         provider never holds up a stop (what is still out is handed back, see
         release_held)."""
         sent: list[tuple[Claimed, SendResult]] = []
+        quiet_since = time.monotonic()
         try:
             for outcome in stream:
                 if outcome is None:
                     if self._stopping.is_set():
                         break
+                    if time.monotonic() - quiet_since >= self.settings.worker_poll_seconds:
+                        # The provider is slow to answer: what was claimed ahead goes
+                        # to another worker rather than wait behind this batch.
+                        self._hand_back_ahead()
                     continue
+                quiet_since = time.monotonic()
                 sms, result = outcome
                 item = to_send[sms.message_id]
                 if result is None:
@@ -1209,6 +1224,25 @@ class OutboxWorker:
         self._stopping.set()
         self.wakeup.set()
 
+    def _hand_back_ahead(self) -> None:
+        """Give the batch claimed ahead back to the queue as if it had never been
+        claimed (its attempt not spent: nothing of it reached the provider), so that
+        an idle worker sends it now."""
+        with self._held_lock:
+            ahead, self._ahead = self._ahead, []
+        if not ahead:
+            return
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            for item in ahead:
+                message = self._own(session, item)
+                if message is not None:
+                    _unclaim(message, now)
+                    message.attempts -= 1
+        for item in ahead:
+            self._release(item)
+        logger.info("claimed-ahead batch handed back", extra={"released": len(ahead)})
+
     def release_held(self) -> int:
         """Hand back every claim this worker still holds (a graceful stop): unsent ones
         go straight back to the queue, ones whose provider call had started are marked
@@ -1227,10 +1261,7 @@ class OutboxWorker:
                 message = self._own(session, item)
                 if message is None:
                     continue
-                message.status = "queued"
-                message.lease_expires_at = None
-                message.sent_at = None
-                message.updated_at = now
+                _unclaim(message, now)
                 if item.sms.message_id in started:
                     message.needs_reconcile = True
                     message.reconcile_since = message.reconcile_since or now

@@ -4,6 +4,7 @@ transaction per message."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from app.worker import OutboxWorker
 from tests.conftest import Tenant
 from tests.fake_twilio import FakeTwilio, Fault
 from tests.helpers import queue_statements
+from tests.processes import wait_until
 
 COUNT = 40
 LA_MIDDAY = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
@@ -92,6 +94,11 @@ def test_two_sends_of_a_batch_answered_with_one_provider_id_are_both_recorded(
     assert sorted(m.provider_sid or "" for m in rows) == ["", shared]
     assert all(m.lease_expires_at is None for m in rows)
     assert worker.release_held() == 0
+
+
+def outbound(db: Database) -> list[Message]:
+    with db.transaction() as session:
+        return list(session.scalars(select(Message).where(Message.direction == "outbound")))
 
 
 def two_at_a_time(
@@ -171,6 +178,53 @@ def test_a_claim_made_ahead_that_another_worker_took_over_is_not_sent(
     with db.transaction() as session:
         row = session.scalars(select(Message).where(Message.to_phone == taken_phone)).one()
     assert row.status == "sending"  # the other worker's claim, untouched
+
+
+def test_a_batch_claimed_ahead_goes_to_another_worker_while_this_one_waits_for_the_provider(
+    db: Database,
+    tenant: Tenant,
+    clock: FixedClock,
+    twilio_settings: Settings,
+    fake_twilio: FakeTwilio,
+) -> None:
+    """A send of the batch going out hangs: after a poll interval with no answer the
+    batch claimed meanwhile is handed back, its attempt not spent, and an idle worker
+    sends it while the first still waits; nothing goes twice."""
+    phones = [f"+1415555{3500 + i:04d}" for i in range(4)]
+    settings = twilio_settings.model_copy(
+        update={"worker_poll_seconds": 0.2, "send_timeout_seconds": 30.0}
+    )
+    creates = itertools.count()  # the policy's nth counts per number: this counts all
+    fake_twilio.set_create_policy(lambda _r, _nth: Fault(hang=True) if next(creates) == 0 else None)
+    gateway, slow = two_at_a_time(db, tenant, clock, settings, phones, "H")
+    other_gateway = TwilioGateway(slow.settings)
+    other = OutboxWorker(db, other_gateway, clock, slow.settings)
+    ticked: list[int] = []
+    tick = threading.Thread(target=lambda: ticked.append(slow.run_once()))
+    try:
+        tick.start()
+        assert fake_twilio.wait_for_hung(1, timeout=30)
+        wait_until(
+            lambda: sum(1 for m in outbound(db) if m.status == "queued" and m.attempts == 0) == 2,
+            30,
+            "the batch claimed ahead to be handed back",
+        )
+        assert other.run_once() == 2
+        assert tick.is_alive()  # the first batch still waits for its hung send
+        assert len(fake_twilio.messages) == 3
+        fake_twilio.release_hung()
+        tick.join(timeout=30)
+        assert ticked == [2]
+        assert slow.run_once() == 0 and other.run_once() == 0
+    finally:
+        fake_twilio.release_hung()
+        tick.join(timeout=30)
+        gateway.close()
+        other_gateway.close()
+    assert sorted(m["to"] for m in fake_twilio.messages) == phones
+    rows = outbound(db)
+    assert {m.status for m in rows} == {"submitted"}
+    assert sorted(m.attempts for m in rows) == [1, 1, 1, 1]
 
 
 def test_a_batch_claimed_ahead_waits_when_the_provider_went_down_meanwhile(
