@@ -5,6 +5,7 @@ transaction per message."""
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -186,6 +187,7 @@ def test_a_batch_claimed_ahead_goes_to_another_worker_while_this_one_waits_for_t
     clock: FixedClock,
     twilio_settings: Settings,
     fake_twilio: FakeTwilio,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A send of the batch going out hangs: after a poll interval with no answer the
     batch claimed meanwhile is handed back, its attempt not spent, and an idle worker
@@ -202,13 +204,17 @@ def test_a_batch_claimed_ahead_goes_to_another_worker_while_this_one_waits_for_t
     ticked: list[int] = []
     tick = threading.Thread(target=lambda: ticked.append(slow.run_once()))
     try:
+        caplog.set_level(logging.INFO, logger="parley.worker")
         tick.start()
         assert fake_twilio.wait_for_hung(1, timeout=30)
+        # Waited for by its log line: the rows alone look the same before the claim ahead.
         wait_until(
-            lambda: sum(1 for m in outbound(db) if m.status == "queued" and m.attempts == 0) == 2,
+            lambda: any(r.message == "claimed-ahead batch handed back" for r in caplog.records),
             30,
             "the batch claimed ahead to be handed back",
         )
+        back = [m for m in outbound(db) if m.status == "queued"]
+        assert len(back) == 2 and all(m.attempts == 0 and m.sent_at is None for m in back)
         assert other.run_once() == 2
         assert tick.is_alive()  # the first batch still waits for its hung send
         assert len(fake_twilio.messages) == 3
