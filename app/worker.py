@@ -1133,14 +1133,19 @@ class OutboxWorker:
         release_held)."""
         sent: list[tuple[Claimed, SendResult]] = []
         quiet_since = time.monotonic()
+        handed_back = False
         try:
             for outcome in stream:
                 if outcome is None:
                     if self._stopping.is_set():
                         break
-                    if time.monotonic() - quiet_since >= self.settings.worker_poll_seconds:
+                    if (
+                        not handed_back
+                        and time.monotonic() - quiet_since >= self.settings.worker_poll_seconds
+                    ):
                         # The provider is slow to answer: what was claimed ahead goes
                         # to another worker rather than wait behind this batch.
+                        handed_back = True
                         self._hand_back_ahead()
                     continue
                 quiet_since = time.monotonic()
@@ -1233,12 +1238,19 @@ class OutboxWorker:
         if not ahead:
             return
         now = self.clock.now()
-        with self.db.transaction() as session:
-            for item in ahead:
-                message = self._own(session, item)
-                if message is not None:
-                    _unclaim(message, now)
-                    message.attempts -= 1
+        try:
+            with self.db.transaction() as session:
+                for item in ahead:
+                    message = self._own(session, item)
+                    if message is not None:
+                        _unclaim(message, now)
+                        message.attempts -= 1
+        except Exception:
+            # Still claimed: it goes after this batch, as without the hand-back.
+            logger.exception("could not hand back the batch claimed ahead")
+            with self._held_lock:
+                self._ahead = ahead
+            return
         for item in ahead:
             self._release(item)
         logger.info("claimed-ahead batch handed back", extra={"released": len(ahead)})
