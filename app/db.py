@@ -363,6 +363,7 @@ class _BulkUpdate:
             self.table,
             self.key,
             tuple(self._names(rows)),
+            tuple(self._written(rows)),
             tuple(self.match),
             tuple(self.only),
             tuple(self.fill),
@@ -391,6 +392,7 @@ def _pg_update_statement(
     table: Table,
     key: str,
     names: tuple[str, ...],
+    written: tuple[str, ...],
     match: tuple[str, ...],
     only: tuple[str, ...],
     fill: tuple[str, ...],
@@ -400,8 +402,7 @@ def _pg_update_statement(
     _, select_sql = pg_recordset(table, names, ":rows")
     sets = ", ".join(
         f'"{name}" = coalesce(t."{name}", r."{name}")' if name in fill else f'"{name}" = r."{name}"'
-        for name in names
-        if name != key and name not in match
+        for name in written
     )
     # The keys also as an array: the planner cannot see how many rows the document
     # holds (it guesses 100), and without them it may scan the table.

@@ -1238,6 +1238,7 @@ class OutboxWorker:
         if not ahead:
             return
         now = self.clock.now()
+        released = 0
         try:
             with self.db.transaction() as session:
                 for item in ahead:
@@ -1245,6 +1246,7 @@ class OutboxWorker:
                     if message is not None:
                         _unclaim(message, now)
                         message.attempts -= 1
+                        released += 1
         except Exception:
             # Still claimed: it goes after this batch, as without the hand-back.
             logger.exception("could not hand back the batch claimed ahead")
@@ -1253,7 +1255,7 @@ class OutboxWorker:
             return
         for item in ahead:
             self._release(item)
-        logger.info("claimed-ahead batch handed back", extra={"released": len(ahead)})
+        logger.info("claimed-ahead batch handed back", extra={"released": released})
 
     def release_held(self) -> int:
         """Hand back every claim this worker still holds (a graceful stop): unsent ones

@@ -29,15 +29,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.actions.inbound import InboundHandler, InboundResult, Known
 from app.clock import Clock
 from app.config import Settings
-from app.conversations.inbox import IncomingText, store_texts
+from app.conversations.inbox import INBOUND_TEXTS, IncomingText, store_texts
 from app.conversations.models import Conversation, InboundText
 from app.conversations.service import find_debtor, flag_conversation, get_conversation
 from app.db import Database, bulk_update, insert_new_in_bulk, lock_key, try_lock_keys
@@ -59,9 +58,6 @@ def lock_number(session: Session, phone: str, *, wait: bool = False) -> bool:
     """Hold `phone`'s inbound lock for this transaction (PostgreSQL); False when another
     transaction holds it and `wait` is not asked. Always True on SQLite (one writer)."""
     return lock_key(session, NUMBER_LOCK_CLASS, phone, wait=wait)
-
-
-_TEXTS = cast(Table, InboundText.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +205,7 @@ class InboundProcessor:
                 # each (they reference only rows stored before; the flush does the rest),
                 # and the texts marked processed in one more.
                 insert_new_in_bulk(session, (Conversation, Message, Event))
-                bulk_update(session, _TEXTS, marks)
+                bulk_update(session, INBOUND_TEXTS, marks)
             return handled, again
         except Exception:
             logger.warning(
@@ -233,18 +229,20 @@ class InboundProcessor:
         as plain rows: the group marks them with one statement (bulk_update)."""
         ranked = (
             select(
-                _TEXTS.c.id,
+                INBOUND_TEXTS.c.id,
                 func.row_number()
-                .over(partition_by=_TEXTS.c.from_phone, order_by=_TEXTS.c.id)
+                .over(partition_by=INBOUND_TEXTS.c.from_phone, order_by=INBOUND_TEXTS.c.id)
                 .label("rank"),
             )
-            .where(_TEXTS.c.from_phone.in_(sorted(phones)), _TEXTS.c.state == "pending")
+            .where(
+                INBOUND_TEXTS.c.from_phone.in_(sorted(phones)), INBOUND_TEXTS.c.state == "pending"
+            )
             .subquery()
         )
         query = (
-            select(*(_TEXTS.c[name] for name in _Due.__dataclass_fields__))
-            .where(_TEXTS.c.id.in_(select(ranked.c.id).where(ranked.c.rank <= 2)))
-            .order_by(_TEXTS.c.id)
+            select(*(INBOUND_TEXTS.c[name] for name in _Due.__dataclass_fields__))
+            .where(INBOUND_TEXTS.c.id.in_(select(ranked.c.id).where(ranked.c.rank <= 2)))
+            .order_by(INBOUND_TEXTS.c.id)
         )
         if self.db.is_postgres:
             query = query.with_for_update()

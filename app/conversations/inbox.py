@@ -105,7 +105,9 @@ def store_texts(session: Session | Connection, texts: Sequence[IncomingText]) ->
     """Store texts not stored yet (a MessageSid already there, or twice in `texts`,
     changes nothing), in one statement; how many were new."""
     return len(
-        bulk_insert(session, _TABLE, _rows(texts), conflict=("provider_sid",), returning="id")
+        bulk_insert(
+            session, INBOUND_TEXTS, _rows(texts), conflict=("provider_sid",), returning="id"
+        )
     )
 
 
@@ -114,8 +116,8 @@ def store_texts(session: Session | Connection, texts: Sequence[IncomingText]) ->
 # rows (`_rows`) go as one JSON document (app.db.pg_rows_document), read as the table's
 # columns; strings are unbounded VARCHAR in it, so a value too long is refused by the
 # insert rather than cut.
-_TABLE = cast(Table, InboundText.__table__)
-_PG_NAMES, _PG_ROWS = pg_recordset(_TABLE, _ROW_NAMES, "%s")
+INBOUND_TEXTS = cast(Table, InboundText.__table__)
+_PG_NAMES, _PG_ROWS = pg_recordset(INBOUND_TEXTS, _ROW_NAMES, "%s")
 _PG_STORE = (
     f"WITH new AS (INSERT INTO inbound_texts ({_PG_NAMES}) {_PG_ROWS} "  # noqa: S608
     "ON CONFLICT (provider_sid) DO NOTHING RETURNING 1), "
@@ -244,7 +246,7 @@ class GroupCommitInbox:
                 queue.connection = await psycopg.AsyncConnection.connect(
                     self.db.conninfo, autocommit=True
                 )
-            document = pg_rows_document(_rows(texts), _TABLE)
+            document = pg_rows_document(_rows(texts), INBOUND_TEXTS)
             cursor = await queue.connection.execute(
                 _PG_STORE, (document, INBOUND_CHANNEL), prepare=True
             )

@@ -247,7 +247,7 @@ def test_a_repeated_reply_is_understood_again_for_another_day_or_language() -> N
     on the next day resolve "tomorrow" from that day, and a reply with no language of its
     own takes each caller's default."""
     first = classify("I'll pay tomorrow", today=date(2026, 12, 3))
-    assert classify("I'll pay tomorrow", today=date(2026, 12, 3)) == first
+    assert classify("I'll pay tomorrow", today=date(2026, 12, 3)) is first
     assert first.promise_date == date(2026, 12, 4)
     assert classify("I'll pay tomorrow", today=date(2026, 12, 9)).promise_date == date(2026, 12, 10)
     assert classify("1", today=TODAY, default_language="pt").language == "pt"
