@@ -92,6 +92,7 @@ def _check_currency(currency: str) -> None:
         raise ValueError(f"unknown or inactive currency code: {currency!r}")
 
 
+@lru_cache(maxsize=512)
 def minor_unit_exponent(currency: str) -> int:
     """Number of decimal places of the minor unit: USD 2, JPY 0, BHD 3.
 
@@ -169,6 +170,14 @@ def format_money(amount_minor: int, currency: str, language: str) -> str:
     (e.g. "₹") is replaced by the ISO code ("INR 1,234.56").
     """
     _check_int(amount_minor)
+    return _format_money(amount_minor, currency, language)
+
+
+@lru_cache(maxsize=16384)
+def _format_money(amount_minor: int, currency: str, language: str) -> str:
+    # Formatted once per (amount, currency, language): babel reads its locale tables
+    # for each call (about 50 µs, several times for a plan menu), and a debtor's
+    # amounts come back in each answer about the debt. Strings: nothing to share.
     locale = _locale_for(language)
     text = format_currency(to_decimal(amount_minor, currency), currency, locale=locale)
     for space in _NBSP:
@@ -184,6 +193,11 @@ def format_money(amount_minor: int, currency: str, language: str) -> str:
     return to_gsm7_friendly(text)
 
 
+@lru_cache(maxsize=64)
+def _decimal_symbol(locale: str) -> str:
+    return str(get_decimal_symbol(locale))
+
+
 def format_money_compact(amount_minor: int, currency: str, language: str) -> str:
     """Like :func:`format_money`, but whole amounts drop the zero fraction ("$50", "R$ 1.234").
 
@@ -193,7 +207,7 @@ def format_money_compact(amount_minor: int, currency: str, language: str) -> str
     exponent = minor_unit_exponent(currency)
     if exponent == 0 or amount_minor % 10**exponent != 0:
         return text
-    decimal_symbol = get_decimal_symbol(_locale_for(language))
+    decimal_symbol = _decimal_symbol(_locale_for(language))
     # The fraction is the locale's decimal symbol followed by exactly `exponent`
     # zeros; the group separator is a different symbol, so it cannot match.
     pattern = re.escape(decimal_symbol) + "0" * exponent + r"(?!\d)"

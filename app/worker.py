@@ -47,7 +47,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.conversations.inbox import INBOUND_CHANNEL
 from app.creditors.models import Creditor
-from app.db import Database, bulk_update, bulk_update_where, try_lock_keys
+from app.db import Database, bulk_update, bulk_update_where, try_lock_keys, update_dirty_in_bulk
 from app.debts.models import Debtor
 from app.events import record_event
 from app.jobs import PeriodicJob
@@ -423,6 +423,9 @@ class OutboxWorker:
                         lease_until=message.lease_expires_at,
                     )
                 )
+            # The batch's leases (and holds) in one statement per shape of change, not
+            # an UPDATE per row at the commit's flush.
+            update_dirty_in_bulk(session, (Message,))
         with self._held_lock:
             for item in claimed:
                 self._held[item.sms.message_id] = item

@@ -14,7 +14,14 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from app.clock import FixedClock
 from app.conversations.models import Promise
 from app.creditors.service import create_creditor
-from app.db import Database, bulk_insert, bulk_update_where, insert_new_in_bulk, new_id
+from app.db import (
+    Database,
+    bulk_insert,
+    bulk_update_where,
+    insert_new_in_bulk,
+    new_id,
+    update_dirty_in_bulk,
+)
 from app.debts.models import Debt, Debtor, Event
 from app.messaging.models import Message, SendPriority
 from tests.conftest import T0
@@ -371,3 +378,56 @@ def test_a_row_the_flush_writes_may_reference_a_row_written_in_bulk(db: Database
         insert_new_in_bulk(session, (Message,))
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(MESSAGES)) == 1
+
+
+def test_changed_objects_written_in_bulk_hold_what_the_orm_flush_writes(db: Database) -> None:
+    """update_dirty_in_bulk: the changed columns of stored objects (a status, a
+    timestamp, a JSON column set to None) are written as the ORM's flush writes the
+    same change to a twin; an unchanged object is not written; afterwards the objects
+    hold no history, and a later change is written by the flush as usual. With a new
+    object in the session (a changed row may reference it) it writes nothing and the
+    flush writes all."""
+    creditor_id = _creditor(db)
+    with db.transaction() as session:
+        stored = [_unsent(creditor_id, f"text {i}") for i in range(4)]
+        session.add_all(stored)
+        session.flush()
+        twin_id, bulk_id, other_id, same_id = (message.id for message in stored)
+    later = T0 + timedelta(hours=1)
+
+    def change(message: Message) -> None:
+        message.status = "canceled"
+        message.media_urls = None
+        message.updated_at = later
+
+    with db.transaction() as session:
+        twin = session.get(Message, twin_id)
+        assert twin is not None
+        change(twin)
+    with db.transaction() as session:
+        bulk, other, same = (session.get(Message, i) for i in (bulk_id, other_id, same_id))
+        assert bulk is not None and other is not None and same is not None
+        change(bulk)
+        other.status = "failed"
+        assert update_dirty_in_bulk(session, (Message,)) == 2
+        assert not any(session.is_modified(obj) for obj in (bulk, other, same))
+        other.error_message = "later"  # after the bulk write: the flush's
+    columns = [c.name for c in MESSAGES.columns if c.name not in ("id", "body")]
+    with db.transaction() as session:
+        found = {row.id: row for row in session.execute(select(MESSAGES))}
+    expected = {name: getattr(found[twin_id], name) for name in columns}
+    assert expected["status"] == "canceled" and expected["updated_at"] == later
+    assert {name: getattr(found[bulk_id], name) for name in columns} == expected
+    assert (found[other_id].status, found[other_id].error_message) == ("failed", "later")
+    assert found[same_id].status == "queued" and found[same_id].updated_at == T0
+
+    with db.transaction() as session:
+        other = session.get(Message, other_id)
+        assert other is not None
+        other.status = "sent"
+        session.add(_unsent(creditor_id, "new"))
+        assert update_dirty_in_bulk(session, (Message,)) == 0
+        assert session.is_modified(other)
+    with db.transaction() as session:
+        assert session.scalar(select(MESSAGES.c.status).where(MESSAGES.c.id == other_id)) == "sent"
+        assert session.scalar(select(func.count()).select_from(MESSAGES)) == 5

@@ -177,3 +177,17 @@ def test_format_money_unknown_language_or_currency() -> None:
 )
 def test_format_money_compact(amount: int, code: str, language: str, expected: str) -> None:
     assert format_money_compact(amount, code, language) == expected
+
+
+def test_a_formatted_amount_is_formatted_once_and_true_is_still_refused() -> None:
+    """format_money keeps what it formatted (babel reads its tables on every call): the
+    same amount, currency and language give back the same string object. An int-like
+    that is not an amount (True) is still refused after 1 was formatted."""
+    first = format_money(987_654, "BRL", "pt-BR")
+    assert first == "R$ 9.876,54"
+    assert format_money(987_654, "BRL", "pt-BR") is first
+    assert format_money(1, "USD", "en") == "$0.01"
+    with pytest.raises(TypeError):
+        format_money(True, "USD", "en")
+    with pytest.raises(ValueError, match="unknown or inactive currency"):
+        format_money(1, "XYZ", "en")

@@ -41,7 +41,6 @@ from app.conversations.service import (
 from app.creditors.models import Creditor
 from app.db import is_postgres, new_id, queued_work
 from app.debts.models import Debt, Debtor
-from app.debts.queries import lock_debts
 from app.events import record_event
 from app.messaging.models import NEUTRAL_KIND, Message, SendPriority
 from app.messaging.service import (
@@ -241,7 +240,7 @@ class InboundHandler:
 
     def preload(self, session: Session, texts: list[tuple[str, str]], now: datetime) -> Known:
         """Known for a group of texts, given as (MessageSid, From) pairs, to be handled
-        at `now`: ten queries whatever the group's size, the senders' debtors and their
+        at `now`: nine queries whatever the group's size, the senders' debtors and their
         active debts locked (PostgreSQL) in id order."""
         phones = {self.sender_phone(phone) for _, phone in texts}
         debtors = debtors_by_phone(session, phones, lock=is_postgres(session))
@@ -260,11 +259,10 @@ class InboundHandler:
         stored = set(
             session.scalars(select(Message.provider_sid).where(Message.provider_sid.in_(sids)))
         )
-        debts = active_debts_by_debtor(session, ids)
+        # The debts locked as PAY locks them (in id order), in the same statement.
+        debts = active_debts_by_debtor(session, ids, lock=True)
         debt_ids = [debt.id for found in debts.values() for debt in found]
-        # What the desks look up for each text, read ahead for all (app.read_ahead); the
-        # debts locked as PAY locks them (in id order).
-        lock_debts(session, debt_ids)
+        # What the desks look up for each text, read ahead for all (app.read_ahead).
         read_ahead_suppressions(session, ids, now)
         read_ahead_plans(session, debt_ids)
         read_ahead_rules(session, creditor_ids)

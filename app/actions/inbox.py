@@ -39,8 +39,15 @@ from app.config import Settings
 from app.conversations.inbox import INBOUND_TEXTS, IncomingText, store_texts
 from app.conversations.models import Conversation, InboundText
 from app.conversations.service import find_debtor, flag_conversation, get_conversation
-from app.db import Database, bulk_update, insert_new_in_bulk, lock_key, try_lock_keys
-from app.debts.models import Event
+from app.db import (
+    Database,
+    bulk_update,
+    insert_new_in_bulk,
+    lock_key,
+    try_lock_keys,
+    update_dirty_in_bulk,
+)
+from app.debts.models import Debt, Debtor, Event
 from app.messaging.models import Message
 from app.segments import count_segments
 
@@ -203,8 +210,10 @@ class InboundProcessor:
                     handled += 1
                 # The group's new rows in one statement per table, not a bound row
                 # each (they reference only rows stored before; the flush does the rest),
-                # and the texts marked processed in one more.
+                # its changed rows in one per table and shape of change, and the texts
+                # marked processed in one more.
                 insert_new_in_bulk(session, (Conversation, Message, Event))
+                update_dirty_in_bulk(session, (Conversation, Debtor, Debt))
                 bulk_update(session, INBOUND_TEXTS, marks)
             return handled, again
         except Exception:

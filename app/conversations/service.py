@@ -14,6 +14,7 @@ from app.conversations.models import Conversation
 from app.creditors.models import Creditor
 from app.db import new_id
 from app.debts.models import Debt, Debtor
+from app.debts.queries import lock_debts_of_debtors
 from app.events import record_event
 from app.messaging.models import Message
 
@@ -152,17 +153,31 @@ def start_conversation(session: Session, debtor: Debtor, now: datetime) -> Conve
     return conversation
 
 
-def active_debts_by_debtor(session: Session, debtor_ids: Collection[str]) -> dict[str, list[Debt]]:
+def active_debts_by_debtor(
+    session: Session, debtor_ids: Collection[str], *, lock: bool = False
+) -> dict[str, list[Debt]]:
     """focus_debt's candidates for many debtors in one query (each debtor's in focus
-    order)."""
+    order); `lock`: locked as app.debts.queries.lock_debts locks them, in the same
+    statement."""
     found: dict[str, list[Debt]] = {debtor_id: [] for debtor_id in debtor_ids}
     if not debtor_ids:
         return found
-    rows = session.scalars(
-        select(Debt)
-        .where(Debt.debtor_id.in_(sorted(set(debtor_ids))), Debt.status.in_(ACTIVE_DEBT_STATUSES))
-        .order_by(Debt.due_date, Debt.created_at)
-    )
+    if lock:
+        rows = sorted(
+            lock_debts_of_debtors(session, debtor_ids, ACTIVE_DEBT_STATUSES),
+            key=lambda debt: (debt.due_date, debt.created_at),
+        )
+    else:
+        rows = list(
+            session.scalars(
+                select(Debt)
+                .where(
+                    Debt.debtor_id.in_(sorted(set(debtor_ids))),
+                    Debt.status.in_(ACTIVE_DEBT_STATUSES),
+                )
+                .order_by(Debt.due_date, Debt.created_at)
+            )
+        )
     for debt in rows:
         found[debt.debtor_id].append(debt)
     return found

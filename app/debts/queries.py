@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.creditors.models import Creditor
@@ -22,6 +22,7 @@ __all__ = [
     "hold_debt",
     "lock_debt",
     "lock_debts",
+    "lock_debts_of_debtors",
     "search_debts",
     "search_query",
 ]
@@ -41,15 +42,35 @@ def lock_debts(session: Session, debt_ids: Collection[str]) -> None:
     session writes to one, see app.read_ahead)."""
     if not debt_ids:
         return
-    rows = session.scalars(
-        select(Debt)
-        .where(Debt.id.in_(sorted(debt_ids)))
-        .order_by(Debt.id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
+    _lock_and_remember(session, select(Debt).where(Debt.id.in_(sorted(debt_ids))))
+
+
+def lock_debts_of_debtors(
+    session: Session, debtor_ids: Collection[str], statuses: Collection[str]
+) -> list[Debt]:
+    """The debts of `debtor_ids` whose status is one of `statuses`, locked as lock_debts
+    locks them (in id order, the status read under the lock), in one statement."""
+    if not debtor_ids:
+        return []
+    return _lock_and_remember(
+        session,
+        select(Debt).where(
+            Debt.debtor_id.in_(sorted(set(debtor_ids))), Debt.status.in_(sorted(statuses))
+        ),
+    )
+
+
+def _lock_and_remember(session: Session, query: Select[Any]) -> list[Debt]:
+    rows: list[Debt] = list(
+        session.scalars(
+            query.order_by(Debt.id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
     )
     answers: dict[Hashable, Any] = {debt.id: debt for debt in rows}
     remember(session, "debts", "id", answers)
+    return rows
 
 
 def hold_debt(session: Session, debt_id: str) -> None:
