@@ -49,6 +49,7 @@ from app.db import (
 )
 from app.debts.models import Debt, Debtor, Event
 from app.messaging.models import Message
+from app.payments.service import SequenceBlocks
 from app.segments import count_segments
 
 logger = logging.getLogger("parley.inbox")
@@ -106,6 +107,9 @@ class InboundProcessor:
         self.clock = clock
         self.settings = settings
         self._rng = random.Random()
+        # A group's codes take their sequences from blocks reserved ahead (PostgreSQL):
+        # groups issuing codes for one creditor at once do not queue on its row.
+        self._sequences = SequenceBlocks(db) if db.is_postgres else None
 
     # ------------------------------------------------------------------ the worker's step
     def process_batch(
@@ -186,6 +190,8 @@ class InboundProcessor:
         again: list[str] = []
         try:
             with self.db.transaction() as session:
+                if self._sequences is not None:
+                    self._sequences.use_in(session)
                 held = try_lock_keys(session, NUMBER_LOCK_CLASS, phones)
                 if not held:
                     return 0, []

@@ -23,7 +23,9 @@ import contextlib
 import logging
 import re
 import secrets
+import threading
 import unicodedata
+from collections import deque
 from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -31,13 +33,13 @@ from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import CursorResult, Table, bindparam, select, update
+from sqlalchemy import CursorResult, Table, bindparam, select, text, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.creditors.models import Creditor
-from app.db import insert_for, is_postgres, new_id
+from app.db import Database, insert_for, is_postgres, new_id
 from app.debts.models import Debt, Debtor
 from app.debts.queries import hold_debt
 from app.events import record_event
@@ -427,16 +429,79 @@ def _code_insert(session: Session) -> Any:
 
 
 def _take_sequence(session: Session, creditor: Creditor) -> int:
-    # The row lock serialises issuers of one creditor on PostgreSQL (SQLite's
+    # From the transaction's SequenceBlocks when it has one (see there). Otherwise the
+    # row lock serialises issuers of one creditor on PostgreSQL (SQLite's
     # BEGIN IMMEDIATE already does). One statement takes it and returns the counter it
     # wrote: an UPDATE of a column no key uses locks FOR NO KEY UPDATE, which the
     # key-share locks that inserting an event or message of this creditor takes do not
     # wait for. What this session has not flushed yet plays no part in it, so it is not
     # flushed first.
+    blocks: SequenceBlocks | None = session.info.get(_SEQUENCE_BLOCKS)
+    if blocks is not None:
+        return blocks.take(creditor.id)
     with session.no_autoflush:
         taken: int = session.execute(_TAKE_SEQUENCE, {"creditor_id": creditor.id}).scalar_one()
     set_committed_value(creditor, "next_payment_sequence", taken)
     return int(taken) - 1
+
+
+# Where a transaction finds the SequenceBlocks it takes its sequences from.
+_SEQUENCE_BLOCKS = "parley.payment_sequence_blocks"
+_RESERVE_SEQUENCES = (
+    update(CREDITORS)
+    .where(CREDITORS.c.id == bindparam("creditor_id"))
+    .values(next_payment_sequence=_COUNTER + bindparam("size"))
+    .returning(_COUNTER)
+)
+
+
+class SequenceBlocks:
+    """Payment sequences reserved ahead, a block of `size` per creditor at a time, each
+    block in a short transaction of its own (PostgreSQL; a "hi/lo" allocator): a
+    transaction that takes its sequences from here never locks the creditor's row, so
+    transactions issuing codes for one creditor at once (the inbound worker's groups)
+    do not wait for each other's commit, and a code costs its INSERT alone.
+
+    Sequences stay unique per creditor (a block is the creditor's counter moved on by
+    `size`, committed before any of it is used) but not gapless: what a block holds when
+    the process ends, or when the transaction that took a sequence is rolled back, is
+    never used. A reservation waits at most `lock_timeout` for the creditor's row
+    (another transaction issuing in the old way holds it until it commits); past that
+    it fails, and so does the caller's transaction, to be retried."""
+
+    def __init__(self, db: Database, *, size: int = 32, lock_timeout: str = "2s") -> None:
+        if not db.is_postgres:
+            raise ValueError("sequence blocks need PostgreSQL (SQLite has one writer)")
+        self._db = db
+        self._size = size
+        self._lock_timeout = lock_timeout
+        self._lock = threading.Lock()
+        self._free: dict[str, deque[int]] = {}
+
+    def use_in(self, session: Session) -> None:
+        """Codes issued in `session`'s transaction take their sequences from here."""
+        session.info[_SEQUENCE_BLOCKS] = self
+
+    def take(self, creditor_id: str) -> int:
+        """The next free sequence of `creditor_id` (a new block reserved when none is)."""
+        with self._lock:
+            free = self._free.setdefault(creditor_id, deque())
+            if not free:
+                free.extend(self._reserve(creditor_id))
+            return free.popleft()
+
+    def _reserve(self, creditor_id: str) -> range:
+        with self._db.engine.connect() as connection, connection.begin():
+            connection.execute(
+                text("SELECT set_config('lock_timeout', :timeout, true)"),
+                {"timeout": self._lock_timeout},
+            )
+            end = int(
+                connection.execute(
+                    _RESERVE_SEQUENCES, {"creditor_id": creditor_id, "size": self._size}
+                ).scalar_one()
+            )
+        return range(end - self._size, end)
 
 
 def _insert_code(
