@@ -215,14 +215,15 @@ def _single_key(mapper: Any) -> tuple[str, str]:
 
 def _new_row(mapper: Any, obj: Any) -> dict[str, Any]:
     """The row the ORM's flush would insert for the new object `obj`; the defaults it
-    fills in are set on the object too, as the flush sets them."""
+    fills in are set on the object too, as the flush sets them (straight into its
+    state: insert_new_in_bulk then marks everything it holds as loaded)."""
     values = inspect(obj).dict
     row: dict[str, Any] = {}
     for key, name, default, call in _column_defaults(mapper):
         if key not in values:
             if default is _SERVER_DEFAULT:
                 continue  # the database's own default, loaded when read
-            set_committed_value(obj, key, default(None) if call else default)
+            values[key] = default(None) if call else default
         row[name] = values[key]
     return row
 
