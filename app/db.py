@@ -269,6 +269,8 @@ def _json_value(value: object) -> str:
     """A timestamp or date in a JSON document of rows: ISO 8601, a timestamp as
     UTCDateTime binds it (aware, in UTC; a naive one refused)."""
     if isinstance(value, datetime):
+        if value.tzinfo is UTC:  # as the clock gives them: nothing to convert
+            return value.isoformat()
         bound = _UTC_TIMESTAMP.process_bind_param(value, PG_DIALECT)
         assert bound is not None
         return bound.isoformat()

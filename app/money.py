@@ -157,6 +157,14 @@ def _locale_for(language: str) -> str:
     return _LOCALES[primary]
 
 
+@lru_cache(maxsize=64)
+def babel_locale(name: str) -> Locale:
+    """babel's Locale for `name`, made once: given a name, each babel call parses it
+    into a new Locale that reads its tables again (under babel's one process-wide
+    lock, which the worker's threads then queue on)."""
+    return Locale.parse(name)
+
+
 _LETTER_DIGIT = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 
 
@@ -178,7 +186,7 @@ def _format_money(amount_minor: int, currency: str, language: str) -> str:
     # Formatted once per (amount, currency, language): babel reads its locale tables
     # for each call (about 50 µs, several times for a plan menu), and a debtor's
     # amounts come back in each answer about the debt. Strings: nothing to share.
-    locale = _locale_for(language)
+    locale = babel_locale(_locale_for(language))
     text = format_currency(to_decimal(amount_minor, currency), currency, locale=locale)
     for space in _NBSP:
         text = text.replace(space, " ")
@@ -195,7 +203,7 @@ def _format_money(amount_minor: int, currency: str, language: str) -> str:
 
 @lru_cache(maxsize=64)
 def _decimal_symbol(locale: str) -> str:
-    return str(get_decimal_symbol(locale))
+    return str(get_decimal_symbol(babel_locale(locale)))
 
 
 def format_money_compact(amount_minor: int, currency: str, language: str) -> str:

@@ -20,6 +20,7 @@ from typing import Literal, get_args
 import phonenumbers
 from babel.dates import format_date
 
+from app.money import babel_locale
 from app.segments import to_gsm7_friendly
 
 Language = Literal["en", "es", "pt-BR"]
@@ -445,12 +446,13 @@ def format_local_time(at: time, language: str) -> str:
     return at.strftime("%H:%M")
 
 
+@functools.lru_cache(maxsize=4096)
 def format_local_date(day: date, language: str) -> str:
     """A short date for an SMS: "Nov 1, 2026" / "1/11/26" / "01/11/2026"."""
     lang = normalize_language(language)
     if lang == "en":
-        return format_date(day, format="medium", locale="en_US")
-    return format_date(day, format="short", locale=BABEL_LOCALES[lang])
+        return format_date(day, format="medium", locale=babel_locale("en_US"))
+    return format_date(day, format="short", locale=babel_locale(BABEL_LOCALES[lang]))
 
 
 def short_creditor_name(name: str) -> str:
