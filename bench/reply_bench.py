@@ -164,8 +164,9 @@ class Workers:
     its LISTEN in place (seen in pg_stat_activity beside the server's own); SIGTERM on
     exit."""
 
-    def __init__(self, count: int, url: str, api_base: str) -> None:
+    def __init__(self, count: int, url: str, api_base: str, *, server_listens: bool = True) -> None:
         self.count = count
+        self.server_listens = server_listens
         self.url = url
         self.args = [
             sys.executable, "-m", "bench.serve", "worker",
@@ -190,14 +191,15 @@ class Workers:
         deadline = time.monotonic() + 60
         database = Database(self.url)
         try:
-            while self.listeners(database) < self.count + 1:
+            while self.listeners(database) < self.count + int(self.server_listens):
                 if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
                     self.__exit__()
                     raise SystemExit("the worker processes did not start")
                 time.sleep(0.1)
         finally:
             database.dispose()
-        print(f"  ({self.count} worker process(es) beside the server's own worker)")
+        where = "beside the server's own worker" if self.server_listens else "none in the server"
+        print(f"  ({self.count} worker process(es), {where})")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -254,12 +256,14 @@ def bench_backend(backend: str, fake: FakeTwilio, args: argparse.Namespace) -> R
             finally:
                 database.dispose()
             extra = args.worker_processes if backend == "postgres" else 0
+            no_worker = args.apart and backend == "postgres"
             with (
                 Server(
-                    "parley", PARLEY_PORT, "--database-url", url, "--twilio-api-base", fake.base_url
+                    "parley", PARLEY_PORT, "--database-url", url, "--twilio-api-base",
+                    fake.base_url, *(["--no-worker"] if no_worker else []),
                 ) as server,
-                Workers(extra, url, fake.base_url),
-            ):
+                Workers(extra, url, fake.base_url, server_listens=not no_worker),
+            ):  # fmt: skip
                 seconds, answers = parley(fake, server.url, phones, args.threads, args.texts)
         finally:
             if backend == "postgres":
@@ -294,9 +298,17 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL: this many `parley worker`-like processes beside the server's own"
         " worker (default 0)",
     )
+    parser.add_argument(
+        "--apart",
+        action="store_true",
+        help="PostgreSQL: the server without its in-process worker (`parley serve"
+        " --no-worker`), --worker-processes (default 1) worker processes doing the work",
+    )
     args = parser.parse_args(argv)
     if args.worker_processes < 0:
         parser.error("--worker-processes must be 0 or more")
+    if args.apart and args.worker_processes == 0:
+        args.worker_processes = 1
     check_phone_plan()
     print_machine()
     results = []

@@ -6,7 +6,8 @@ as `parley serve`) serving either
   any webhook), or
 * `parley`: the real app (`create_app`) on --database-url, with the simulator gateway
   and no worker, or with `--twilio-api-base` the real twilio gateway aimed there and
-  the in-process worker running (what `parley serve` runs);
+  the in-process worker running (what `parley serve` runs; `--no-worker`: none, as
+  `parley serve --no-worker` beside `parley worker` processes);
 
 or, with `worker`, no server: an outbox and inbound worker as `parley worker` runs it
 (PostgreSQL, beside a `parley` server on the same database; the real twilio gateway
@@ -16,6 +17,7 @@ The clock is the wall clock moved to Wednesday 2026-11-25 19:00 UTC at start-up,
 every bench debtor is inside the contact window and timestamps still advance.
 
     python -m bench.serve bare|parley --port P [--database-url URL] [--twilio-api-base URL]
+        [--no-worker]
     python -m bench.serve worker --database-url URL --twilio-api-base URL
 """
 
@@ -85,7 +87,7 @@ def bare_app() -> FastAPI:
     return app
 
 
-def parley_app(database_url: str, twilio_api_base: str | None) -> Any:
+def parley_app(database_url: str, twilio_api_base: str | None, *, worker: bool = True) -> Any:
     from app.main import create_app
     from app.messaging.gateway import SimulatorGateway, TwilioGateway
 
@@ -95,7 +97,7 @@ def parley_app(database_url: str, twilio_api_base: str | None) -> Any:
         settings,
         clock=BenchClock(START_AT),
         gateway=gateway,
-        run_worker=twilio_api_base is not None,
+        run_worker=worker and twilio_api_base is not None,
     )
 
 
@@ -126,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int)
     parser.add_argument("--database-url")
     parser.add_argument("--twilio-api-base")
+    parser.add_argument(
+        "--no-worker", action="store_true", help="parley: no in-process worker (`--no-worker`)"
+    )
     args = parser.parse_args(argv)
     if args.kind == "worker":
         if not (args.database_url and args.twilio_api_base):
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not args.database_url:
             parser.error("parley needs --database-url")
-        app = parley_app(args.database_url, args.twilio_api_base)
+        app = parley_app(args.database_url, args.twilio_api_base, worker=not args.no_worker)
     uvicorn.run(
         app,
         host="127.0.0.1",
