@@ -9,7 +9,8 @@ functions ask `recall` before they query.
 An answer is only as good as the rows it was read from, so it is dropped as soon as
 this session writes to them: when an object of that table with that key is added,
 changed or deleted (before and after its flush), and for every key at once on an
-INSERT, UPDATE or DELETE statement run on that table. The transaction's end drops
+INSERT, UPDATE or DELETE statement run on that table through the session (a write run
+on its connection says what it wrote with `wrote`). The transaction's end drops
 everything. Other transactions cannot change the rows meanwhile only where the caller
 holds the locks that say so; a recalled answer is otherwise exactly as fresh as a
 query made at the moment it was read ahead, which is what READ COMMITTED gives a
@@ -107,15 +108,17 @@ def _flushed(session: Session, _context: Any) -> None:
                 kept.answers.pop(key, None)
 
 
-# A write statement that says which key it writes (an INSERT of one row, say) drops only
-# that key's answer: `.execution_options(**writes_key(value))`.
-_WRITES_KEY = "parley_read_ahead_key"
-
-
-def writes_key(key: Hashable) -> dict[str, Any]:
-    """Execution options for an INSERT, UPDATE or DELETE that touches only rows whose
-    remembered column is `key`."""
-    return {_WRITES_KEY: key}
+def wrote(session: Session, table: str, key: Hashable = MISSING) -> None:
+    """This session wrote rows of `table` whose remembered column is `key` (every key
+    when none is given) by a way the session does not see (a statement run on its
+    connection): their answers are dropped, as for a statement run through it."""
+    store: dict[str, _Table] | None = session.info.get(_KEY)
+    if not store or table not in store:
+        return
+    if key is MISSING:
+        store[table].answers.clear()
+    else:
+        store[table].answers.pop(key, None)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -126,12 +129,8 @@ def _statement(state: ORMExecuteState) -> None:
     table = getattr(getattr(state.statement, "table", None), "name", None)
     if table is None:
         store.clear()  # a statement whose table is not known: nothing is trusted
-    elif table in store:
-        key = state.execution_options.get(_WRITES_KEY, MISSING)
-        if key is MISSING:
-            store[table].answers.clear()
-        else:
-            store[table].answers.pop(key, None)
+    else:
+        wrote(state.session, table)
 
 
 @event.listens_for(Session, "after_transaction_end")

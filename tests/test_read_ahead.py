@@ -9,10 +9,13 @@ from sqlalchemy.orm import Session
 
 from app.clock import FixedClock
 from app.consent.models import Suppression
+from app.creditors.models import Creditor
 from app.db import Database
-from app.debts.models import Debtor
+from app.debts.models import Debt, Debtor
 from app.messaging.service import active_suppression, read_ahead_suppressions
-from app.read_ahead import MISSING, recall, remember
+from app.offers.service import pay_terms
+from app.payments.service import LIVE_CODE_STATUSES, debt_codes, issue_code, read_ahead_codes
+from app.read_ahead import MISSING, recall, remember, wrote
 from tests.conftest import Tenant
 from tests.helpers import import_debt
 
@@ -98,3 +101,34 @@ def test_answers_last_only_for_their_transaction(db: Database) -> None:
         assert recall(session, "plans", "x") is MISSING
     with db.transaction() as session:
         assert recall(session, "debts", "x") is MISSING
+
+
+def test_a_write_on_the_sessions_connection_drops_what_it_names(db: Database) -> None:
+    """wrote(): a write the session does not see (run on its connection) drops the
+    answers of the key it names, or of every key of the table."""
+    with db.transaction() as session:
+        remember(session, "debts", "id", {"x": "answer", "y": "other"})
+        wrote(session, "debts", "x")
+        assert recall(session, "debts", "x") is MISSING
+        assert recall(session, "debts", "y") == "other"
+        wrote(session, "plans")  # nothing remembered there: nothing happens
+        wrote(session, "debts")
+        assert recall(session, "debts", "y") is MISSING
+
+
+def test_a_code_issued_is_seen_by_the_debts_codes_read_ahead(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    """A payment code is inserted on the session's connection: the debt's live codes
+    read ahead before it are read again, and hold it."""
+    debt_id = import_debt(client, tenant, debtor_phone=NY)
+    with db.transaction() as session:
+        read_ahead_codes(session, [debt_id])
+        assert debt_codes(session, debt_id, LIVE_CODE_STATUSES) == []
+        creditor = session.get(Creditor, tenant.creditor_id)
+        debt = session.get(Debt, debt_id)
+        assert creditor is not None and debt is not None
+        terms = pay_terms(session, debt, clock.now())
+        assert terms is not None
+        code = issue_code(session, creditor, debt, terms, clock.now())
+        assert [c.id for c in debt_codes(session, debt_id, LIVE_CODE_STATUSES)] == [code.id]

@@ -63,7 +63,7 @@ from app.payments.schemes import (
     pix_payload,
     reference_code,
 )
-from app.read_ahead import MISSING, recall, remember, writes_key
+from app.read_ahead import MISSING, recall, remember, wrote
 
 logger = logging.getLogger("parley.payments")
 
@@ -517,9 +517,14 @@ def _insert_code(
     # already stored, or stored by a concurrent issuer meanwhile, inserts nothing
     # (ON CONFLICT DO NOTHING) and is skipped. One statement, no savepoint, and nothing
     # else this session holds is flushed for it, unless the code names an installment
-    # not written yet.
-    if any(isinstance(obj, Installment) for obj in session.new):
+    # not written yet. The statement runs on the session's connection (the ORM's own
+    # execution path costs more than the insert): the look-ups read ahead for the debt's
+    # codes are dropped by hand.
+    if terms.installment_id is not None and any(
+        isinstance(obj, Installment) for obj in session.new
+    ):
         session.flush()
+    connection = session.connection()
     for _ in range(_SEQUENCE_ATTEMPTS):
         sequence = _take_sequence(session, creditor)
         built = scheme.build(
@@ -552,10 +557,8 @@ def _insert_code(
             "created_at": now,
             "updated_at": now,
         }
-        with session.no_autoflush:
-            stored = session.scalar(
-                _code_insert(session), values, execution_options=writes_key(debt.id)
-            )
+        stored = connection.scalar(_code_insert(session), values)
+        wrote(session, PAYMENT_CODES.name, debt.id)
         if stored is None:
             continue
         # The row as written, in the session as if it had been loaded.
