@@ -18,8 +18,9 @@ query anyway."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import event, inspect
@@ -60,8 +61,8 @@ def recall(session: Session, table: str, key: Hashable, *, context: Hashable = N
     kept = store.get(table)
     if kept is None or kept.context != context or key not in kept.answers:
         return MISSING
-    for obj in _unflushed(session):
-        if _table_of(obj) == table and getattr(obj, kept.column, key) == key:
+    for obj in _unflushed_of(session, table):
+        if getattr(obj, kept.column, key) == key:
             kept.answers.pop(key, None)
             return MISSING
     return kept.answers[key]
@@ -78,16 +79,32 @@ def _unflushed(session: Session) -> Iterable[object]:
     yield from session.deleted
 
 
+def _unflushed_of(session: Session, table: str) -> Iterator[object]:
+    """The objects of `table` among _unflushed, found from the session's own records of
+    them by class: recall runs several times for each text of a group whose session
+    holds hundreds of new objects by its end, and the public sets (`session.new`...)
+    are built afresh, every object in them, on each use. Deleted ones count as dirty."""
+    states = chain(session._new, session.identity_map._modified, session._deleted)
+    for state in states:
+        if _table_of_class(state.class_) == table:
+            obj = state.obj()
+            if obj is not None:
+                yield obj
+
+
 _TABLES: dict[type, str | None] = {}
 
 
 def _table_of(obj: object) -> str | None:
     """The table an ORM object is a row of (worked out once per class)."""
-    cls = type(obj)
+    return _table_of_class(type(obj))
+
+
+def _table_of_class(cls: type) -> str | None:
     try:
         return _TABLES[cls]
     except KeyError:
-        mapper = inspect(cls, raiseerr=False)
+        mapper: Any = inspect(cls, raiseerr=False)
         table = getattr(getattr(mapper, "local_table", None), "name", None)
         _TABLES[cls] = str(table) if table is not None else None
         return _TABLES[cls]

@@ -132,3 +132,26 @@ def test_a_code_issued_is_seen_by_the_debts_codes_read_ahead(
         assert terms is not None
         code = issue_code(session, creditor, debt, terms, clock.now())
         assert [c.id for c in debt_codes(session, debt_id, LIVE_CODE_STATUSES)] == [code.id]
+
+
+def test_a_changed_or_deleted_object_not_yet_flushed_makes_the_look_up_query_again(
+    client: TestClient, tenant: Tenant, db: Database, clock: FixedClock
+) -> None:
+    """A stored row changed, or deleted, in this session and not flushed yet: its answer
+    read ahead is not given (the look-up queries, and sees the change)."""
+    import_debt(client, tenant, debtor_phone=NY)
+    with db.transaction() as session:
+        session.add(_suppression(_debtor(session), clock))
+    now = clock.now()
+    with db.transaction() as session:
+        debtor = _debtor(session)
+        read_ahead_suppressions(session, [debtor.id], now)
+        assert active_suppression(session, debtor.id, now) == "bankruptcy"
+        stored = session.scalars(select(Suppression)).one()
+        stored.reason = "deceased"  # changed, not flushed
+        assert active_suppression(session, debtor.id, now) == "deceased"
+
+        read_ahead_suppressions(session, [debtor.id], now)
+        assert active_suppression(session, debtor.id, now) == "deceased"
+        session.delete(stored)  # deleted, not flushed
+        assert active_suppression(session, debtor.id, now) is None
