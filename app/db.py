@@ -160,19 +160,19 @@ def update_dirty_in_bulk(session: Session, models: Sequence[type[Any]]) -> int:
     before. Returns how many rows it wrote."""
     if session.new or session.deleted:
         return 0
+    dirty: dict[type[Any], list[Any]] = {model: [] for model in models}
+    for obj in session.dirty:
+        if type(obj) in dirty:
+            dirty[type(obj)].append(inspect(obj))
     written = 0
     with session.no_autoflush:
-        for model in models:
+        for model, states in dirty.items():
             mapper = inspect(model)
             columns = _updatable_columns(mapper)
             key_attr, key_column = _single_key(mapper)
             shapes: dict[tuple[str, ...], list[tuple[Any, dict[str, Any]]]] = {}
-            for obj in session.dirty:
-                if type(obj) is not model:
-                    continue
-                state = inspect(obj)
-                changed = state.committed_state
-                values = state.dict
+            for state in states:
+                changed, values = state.committed_state, state.dict
                 if not changed or any(
                     name not in columns or name not in values for name in changed
                 ):
@@ -180,17 +180,16 @@ def update_dirty_in_bulk(session: Session, models: Sequence[type[Any]]) -> int:
                 row = {key_column: values[key_attr]} | {
                     columns[name]: values[name] for name in sorted(changed)
                 }
-                shapes.setdefault(tuple(row), []).append((obj, row))
+                shapes.setdefault(tuple(row), []).append((state, row))
             for items in shapes.values():
                 bulk_update(
                     session, cast(Table, mapper.local_table), [row for _, row in items],
                     key=key_column,
                 )  # fmt: skip
-                for obj, _ in items:
-                    state = inspect(obj)
+                for state, _ in items:
                     for name in list(state.committed_state):
                         # What it holds now is what is stored (no history left).
-                        set_committed_value(obj, name, state.dict[name])
+                        set_committed_value(state.obj(), name, state.dict[name])
                 written += len(items)
     return written
 

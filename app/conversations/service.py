@@ -157,8 +157,8 @@ def active_debts_by_debtor(
     session: Session, debtor_ids: Collection[str], *, lock: bool = False
 ) -> dict[str, list[Debt]]:
     """focus_debt's candidates for many debtors in one query (each debtor's in focus
-    order); `lock`: locked as app.debts.queries.lock_debts locks them, in the same
-    statement."""
+    order); `lock`: locked as app.debts.queries.lock_debt locks them, in the same
+    statement (lock_debts_of_debtors)."""
     found: dict[str, list[Debt]] = {debtor_id: [] for debtor_id in debtor_ids}
     if not debtor_ids:
         return found

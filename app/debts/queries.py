@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable
 from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.creditors.models import Creditor
@@ -21,7 +21,6 @@ __all__ = [
     "get_debt",
     "hold_debt",
     "lock_debt",
-    "lock_debts",
     "lock_debts_of_debtors",
     "search_debts",
     "search_query",
@@ -36,34 +35,20 @@ def get_debt(session: Session, creditor: Creditor, debt_id: str) -> Debt:
     return debt
 
 
-def lock_debts(session: Session, debt_ids: Collection[str]) -> None:
-    """lock_debt for many debts in one statement (taken in id order): lock_debt and
-    hold_debt then cost nothing for them for the rest of the transaction (until this
-    session writes to one, see app.read_ahead)."""
-    if not debt_ids:
-        return
-    _lock_and_remember(session, select(Debt).where(Debt.id.in_(sorted(debt_ids))))
-
-
 def lock_debts_of_debtors(
     session: Session, debtor_ids: Collection[str], statuses: Collection[str]
 ) -> list[Debt]:
-    """The debts of `debtor_ids` whose status is one of `statuses`, locked as lock_debts
-    locks them (in id order, the status read under the lock), in one statement."""
+    """The debts of `debtor_ids` whose status is one of `statuses`, locked as lock_debt
+    locks them, in one statement (taken in id order, the status read under the lock):
+    lock_debt and hold_debt then cost nothing for them for the rest of the transaction
+    (until this session writes to one, see app.read_ahead)."""
     if not debtor_ids:
         return []
-    return _lock_and_remember(
-        session,
-        select(Debt).where(
-            Debt.debtor_id.in_(sorted(set(debtor_ids))), Debt.status.in_(sorted(statuses))
-        ),
-    )
-
-
-def _lock_and_remember(session: Session, query: Select[Any]) -> list[Debt]:
     rows: list[Debt] = list(
         session.scalars(
-            query.order_by(Debt.id)
+            select(Debt)
+            .where(Debt.debtor_id.in_(sorted(set(debtor_ids))), Debt.status.in_(sorted(statuses)))
+            .order_by(Debt.id)
             .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         )
@@ -87,7 +72,7 @@ def lock_debt(session: Session, debt_id: str) -> Debt:
     balance)."""
     known = recall(session, "debts", debt_id)
     if known is not MISSING:
-        return cast(Debt, known)  # locked and read by lock_debts in this transaction
+        return cast(Debt, known)  # locked and read by lock_debts_of_debtors in this transaction
     # FOR NO KEY UPDATE: serialises payments of one debt without conflicting with the
     # key-share locks that inserting rows referencing the debt takes (no deadlock
     # between two payments that each inserted their row first).

@@ -403,16 +403,18 @@ PAYMENT_CODES = cast(Table, PaymentCode.__table__)
 # holding a code's values costs SQLAlchemy more to build and key for its cache than
 # running it does.
 _COUNTER = CREDITORS.c.next_payment_sequence
-_TAKE_SEQUENCE = (
+# Moves the creditor's counter on by `size` and returns where it now stands: one
+# sequence (size 1) inside the issuing transaction, or a block (SequenceBlocks).
+_MOVE_COUNTER = (
     update(CREDITORS)
     .where(CREDITORS.c.id == bindparam("creditor_id"))
-    .values(next_payment_sequence=_COUNTER + 1)
+    .values(next_payment_sequence=_COUNTER + bindparam("size"))
     .returning(_COUNTER)
 )
 
 
 # The code's `INSERT … ON CONFLICT DO NOTHING RETURNING id`, built once per backend
-# (as _TAKE_SEQUENCE).
+# (as _MOVE_COUNTER).
 _CODE_INSERTS: dict[bool, Any] = {}
 
 
@@ -440,19 +442,15 @@ def _take_sequence(session: Session, creditor: Creditor) -> int:
     if blocks is not None:
         return blocks.take(creditor.id)
     with session.no_autoflush:
-        taken: int = session.execute(_TAKE_SEQUENCE, {"creditor_id": creditor.id}).scalar_one()
+        taken: int = session.execute(
+            _MOVE_COUNTER, {"creditor_id": creditor.id, "size": 1}
+        ).scalar_one()
     set_committed_value(creditor, "next_payment_sequence", taken)
     return int(taken) - 1
 
 
 # Where a transaction finds the SequenceBlocks it takes its sequences from.
 _SEQUENCE_BLOCKS = "parley.payment_sequence_blocks"
-_RESERVE_SEQUENCES = (
-    update(CREDITORS)
-    .where(CREDITORS.c.id == bindparam("creditor_id"))
-    .values(next_payment_sequence=_COUNTER + bindparam("size"))
-    .returning(_COUNTER)
-)
 
 
 class SequenceBlocks:
@@ -498,7 +496,7 @@ class SequenceBlocks:
             )
             end = int(
                 connection.execute(
-                    _RESERVE_SEQUENCES, {"creditor_id": creditor_id, "size": self._size}
+                    _MOVE_COUNTER, {"creditor_id": creditor_id, "size": self._size}
                 ).scalar_one()
             )
         return range(end - self._size, end)
